@@ -1,0 +1,39 @@
+/** Every error musicgen-native throws on purpose is a MusicGenError with a stable `code`. */
+export type MusicGenErrorCode =
+  | 'ERR_MUSICGEN_ADDON_NOT_FOUND'
+  | 'ERR_MUSICGEN_INVALID_OPTION'
+  | 'ERR_MUSICGEN_MODEL_INVALID'
+  | 'ERR_MUSICGEN_MODEL_NOT_FOUND'
+  | 'ERR_MUSICGEN_CONVERT'
+  | 'ERR_MUSICGEN_DISPOSED'
+  | 'ERR_MUSICGEN_ABORTED'
+  | 'ERR_MUSICGEN_BACKEND';
+
+export class MusicGenError extends Error {
+  readonly code: MusicGenErrorCode;
+  constructor(code: MusicGenErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MusicGenError';
+    this.code = code;
+  }
+}
+
+/** A checkpoint could not be converted; `file` names the offending input when there is one. */
+export class ConvertError extends MusicGenError {
+  readonly file: string | undefined;
+  constructor(message: string, file?: string, options?: { cause?: unknown }) {
+    super('ERR_MUSICGEN_CONVERT', file ? `${file}: ${message}` : message, options);
+    this.name = 'ConvertError';
+    this.file = file;
+  }
+}
+
+/** A model file failed validation (missing tensor, wrong shape, bad offsets, other architecture...). */
+export class ModelError extends MusicGenError {
+  readonly file: string;
+  constructor(code: 'ERR_MUSICGEN_MODEL_INVALID' | 'ERR_MUSICGEN_MODEL_NOT_FOUND', file: string, message: string) {
+    super(code, `${file}: ${message}`);
+    this.name = 'ModelError';
+    this.file = file;
+  }
+}

@@ -1,0 +1,22 @@
+#include "addon.h"
+
+#include <ggml.h>
+
+namespace mg_addon {
+
+void throw_error(Napi::Env env, const char* code, const std::string& message) {
+    Napi::Error error = Napi::Error::New(env, message);
+    error.Set("code", Napi::String::New(env, code));
+    throw error;
+}
+
+}  // namespace mg_addon
+
+static Napi::Object init(Napi::Env env, Napi::Object exports) {
+    exports.Set("ggmlVersion", Napi::String::New(env, ggml_version()));
+    mg_addon::register_quantize(env, exports);
+    mg_addon::register_model(env, exports);
+    return exports;
+}
+
+NODE_API_MODULE(musicgen, init)

@@ -1,0 +1,68 @@
+// ggml's own quantisers for the converter: the bytes written to GGUF are exactly ggml's block formats.
+#include <ggml-cpu.h>
+#include <ggml.h>
+
+#include <string>
+
+#include "addon.h"
+
+namespace mg_addon {
+
+static bool type_from_name(const std::string& name, ggml_type* out) {
+    static const struct {
+        const char* name;
+        ggml_type type;
+    } table[] = {{"f32", GGML_TYPE_F32}, {"f16", GGML_TYPE_F16},   {"bf16", GGML_TYPE_BF16},
+                 {"q8_0", GGML_TYPE_Q8_0}, {"q4_0", GGML_TYPE_Q4_0}, {"q4_k", GGML_TYPE_Q4_K}};
+    for (const auto& e : table) {
+        if (name == e.name) {
+            *out = e.type;
+            return true;
+        }
+    }
+    return false;
+}
+
+// quantize(type: string, data: Float32Array, rowLength: number): Buffer
+static Napi::Value quantize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 3 || !info[0].IsString() || !info[1].IsTypedArray() || !info[2].IsNumber()) {
+        throw_error(env, "ERR_INVALID_ARG_TYPE", "quantize(type: string, data: Float32Array, rowLength: number)");
+    }
+    ggml_type type;
+    const std::string name = info[0].As<Napi::String>().Utf8Value();
+    if (!type_from_name(name, &type)) {
+        throw_error(env, "ERR_INVALID_ARG_VALUE", "quantize: unknown type '" + name + "'");
+    }
+    Napi::TypedArray array = info[1].As<Napi::TypedArray>();
+    if (array.TypedArrayType() != napi_float32_array) {
+        throw_error(env, "ERR_INVALID_ARG_TYPE", "quantize: data must be a Float32Array");
+    }
+    const double row_length_d = info[2].As<Napi::Number>().DoubleValue();
+    const int64_t row_length = static_cast<int64_t>(row_length_d);
+    const int64_t count = static_cast<int64_t>(array.ElementLength());
+    if (row_length_d != static_cast<double>(row_length) || row_length <= 0 || count % row_length != 0) {
+        throw_error(env, "ERR_INVALID_ARG_VALUE",
+                    "quantize: rowLength " + std::to_string(row_length_d) + " does not divide " +
+                        std::to_string(count) + " elements");
+    }
+    if (row_length % ggml_blck_size(type) != 0) {
+        throw_error(env, "ERR_INVALID_ARG_VALUE",
+                    "quantize: rowLength " + std::to_string(row_length) + " is not a multiple of " + name +
+                        "'s block size " + std::to_string(ggml_blck_size(type)));
+    }
+    const int64_t rows = count / row_length;
+    const size_t bytes = ggml_row_size(type, row_length) * static_cast<size_t>(rows);
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, bytes);
+    const float* src = reinterpret_cast<const float*>(static_cast<const uint8_t*>(array.ArrayBuffer().Data()) +
+                                                      array.ByteOffset());
+    ggml_cpu_init();  // fills the fp16 tables the reference quantisers use
+    ggml_quantize_chunk(type, src, out.Data(), 0, rows, row_length, nullptr);
+    return out;
+}
+
+void register_quantize(Napi::Env env, Napi::Object exports) {
+    exports.Set("quantize", Napi::Function::New(env, quantize, "quantize"));
+}
+
+}  // namespace mg_addon

@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// Builds the addon through cmake-js (CMakeLists.txt) and copies it to build/Release/musicgen.node,
+// where node-gyp-build looks. Used by `npm run build:native` and by binding.gyp's source fallback.
+//   --dest DIR      where to put musicgen.node (default build/Release)
+//   --cuda          GGML_CUDA=ON (CUDA toolkit needed); MUSICGEN_CUDA_ARCHS picks the archs (default 90)
+//   --portable      no -march=native (what prebuilds use)
+//   --sanitize      ASan + UBSan build
+//   --debug         Debug build type
+// MUSICGEN_BUILD_DIR overrides the CMake build folder (default build/cmake).
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(name) || process.env[`MUSICGEN_${name.slice(2).toUpperCase()}`] === '1';
+const destIndex = args.indexOf('--dest');
+const dest = path.resolve(root, destIndex >= 0 ? args[destIndex + 1] : 'build/Release');
+
+function resolvePackageDir(name) {
+  try {
+    return path.dirname(require.resolve(`${name}/package.json`, { paths: [root] }));
+  } catch {
+    console.error(`musicgen-native: dependency '${name}' is missing; run \`npm install\` first.`);
+    process.exit(1);
+  }
+}
+
+const ggmlDir = path.join(resolvePackageDir('nodejs-whisper'), 'cpp', 'whisper.cpp', 'ggml');
+const cmakeJs = path.join(resolvePackageDir('cmake-js'), 'bin', 'cmake-js');
+const outDir = process.env.MUSICGEN_BUILD_DIR
+  ? path.resolve(root, process.env.MUSICGEN_BUILD_DIR)
+  : path.join(root, 'build', flag('--sanitize') ? 'cmake-sanitize' : flag('--cuda') ? 'cmake-cuda' : 'cmake');
+
+const defines = [`--CDGGML_SOURCE_DIR=${ggmlDir}`];
+if (flag('--cuda')) {
+  defines.push('--CDGGML_CUDA=ON', `--CDCMAKE_CUDA_ARCHITECTURES=${process.env.MUSICGEN_CUDA_ARCHS || '90'}`);
+}
+if (flag('--portable')) defines.push('--CDMUSICGEN_PORTABLE=ON');
+if (flag('--sanitize')) defines.push('--CDMUSICGEN_SANITIZE=ON');
+
+const cmakeArgs = ['compile', '--directory', root, '--out', outDir, ...defines];
+if (flag('--debug') || flag('--sanitize')) cmakeArgs.push('--debug');
+const env = { ...process.env, CMAKE_BUILD_PARALLEL_LEVEL: process.env.CMAKE_BUILD_PARALLEL_LEVEL || String(os.availableParallelism()) };
+const result = spawnSync(process.execPath, [cmakeJs, ...cmakeArgs], { stdio: 'inherit', env, cwd: root });
+if (result.status !== 0) {
+  console.error('musicgen-native: native build failed (see above). Needs cmake >= 3.18 and a C++17 compiler.');
+  process.exit(result.status ?? 1);
+}
+
+const built = ['Release', 'Debug', '.'].map((d) => path.join(outDir, d, 'musicgen.node')).find((p) => fs.existsSync(p));
+if (!built) {
+  console.error(`musicgen-native: build finished but no musicgen.node was found under ${outDir}`);
+  process.exit(1);
+}
+fs.mkdirSync(dest, { recursive: true });
+fs.copyFileSync(built, path.join(dest, 'musicgen.node'));
+console.log(`musicgen-native: built ${path.relative(root, path.join(dest, 'musicgen.node'))}`);
