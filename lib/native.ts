@@ -19,10 +19,192 @@ export interface NativeInspectResult {
   dataOffset: number;
 }
 
+/** Tokenizer vocabulary as stored under tokenizer.ggml.* (types: SentencePiece piece types 1..6). */
+export interface NativeTokenizerVocab {
+  pieces: string[];
+  scores: Float32Array;
+  types: Int32Array;
+  charsmap: Uint8Array;
+  addDummyPrefix: boolean;
+  removeExtraWhitespaces: boolean;
+  escapeWhitespaces: boolean;
+  eosId: number;
+  unkId: number;
+  padId: number;
+  extraIds: number;
+}
+
+export interface NativeTokenizer {
+  /** T5 token ids (eos appended); a Uint8Array is taken as raw UTF-8 bytes. */
+  encode(text: string | Uint8Array): Int32Array;
+}
+
+export interface NativeModelInfo {
+  name: string;
+  variant: 'text' | 'melody';
+  sampleRate: number;
+  channels: number;
+  codebooks: number;
+  frameRate: number;
+  maxDuration: number;
+  fileType: number;
+  backend: string;
+  threads: number;
+  hparams: NativeHparams;
+}
+
+export interface NativeHparams {
+  t5: {
+    vocabSize: number;
+    embeddingLength: number;
+    feedForwardLength: number;
+    blockCount: number;
+    headCount: number;
+    keyLength: number;
+    relativeBuckets: number;
+    relativeMaxDistance: number;
+    layerNormEpsilon: number;
+    feedForwardAct: 'relu' | 'gated-gelu';
+  };
+  lm: {
+    codebookCount: number;
+    codebookSize: number;
+    embeddingLength: number;
+    feedForwardLength: number;
+    blockCount: number;
+    headCount: number;
+    maxPosition: number;
+    layerNormEpsilon: number;
+  };
+  codec: {
+    sampleRate: number;
+    hiddenSize: number;
+    numFilters: number;
+    upsamplingRatios: number[];
+    hopLength: number;
+    kernelSize: number;
+    lastKernelSize: number;
+    residualKernelSize: number;
+    numResidualLayers: number;
+    dilationGrowthRate: number;
+    compress: number;
+    numLstmLayers: number;
+    codebookSize: number;
+    quantizerCount: number;
+  };
+  melody?: { numChroma: number; chromaLength: number; nFft: number; hopLength: number; chunkLength: number };
+  generation: { maxLength: number; guidanceScale: number; padTokenId: number };
+}
+
+/** A loaded model (native/addon/model.cpp); its methods throw ERR_MUSICGEN_DISPOSED after dispose(). */
+export interface NativeModel {
+  info(): NativeModelInfo;
+  tokenize(text: string): Int32Array;
+  dispose(): void;
+}
+
+/** Text conditioning of a prompt batch; arrays are row-major, B = batch, L = tokens. */
+export interface NativeEncodedText {
+  batch: number;
+  tokens: number;
+  t5Dim: number;
+  hiddenDim: number;
+  inputIds: Int32Array;
+  attentionMask: Float32Array;
+  t5States: Float32Array;
+  states: Float32Array;
+}
+
+/** Sampling options of native generate(); the TS layer (lib/generate.ts) validates and fills defaults. */
+export interface NativeGenerateOptions {
+  frames: number;
+  topK?: number;
+  topP?: number;
+  temperature?: number;
+  guidanceScale?: number;
+  seed?: number;
+}
+
+/** Undelayed codes [batch, codebooks, frames], row-major. */
+export interface NativeGeneratedCodes {
+  codes: Int32Array;
+  batch: number;
+  codebooks: number;
+  frames: number;
+}
+
+/** A running generation: a promise plus abort(), which stops it before its next LM step (ERR_MUSICGEN_ABORTED). */
+export type NativeGenerateJob = Promise<NativeGeneratedCodes> & { abort(): void };
+
+/** Diagnostics: one teacher-forced LM pass (native/addon/generate.cpp), arrays row-major. */
+export interface NativeLmForward {
+  /** [batch, codebooks, tokens, vocab] logits of the conditional rows. */
+  cond: Float32Array;
+  /** Same for the unconditional rows; null when guidanceScale <= 1 (no CFG rows). */
+  uncond: Float32Array | null;
+  /** uncond + (cond - uncond) * guidanceScale, or cond without CFG. */
+  guided: Float32Array;
+  /** [rows, tokens, hidden] decoder input embeddings (rows = batch, or 2 * batch with CFG). */
+  inputsEmbeds: Float32Array;
+  /** [rows, tokens, hidden] after the final LayerNorm. */
+  lastHidden: Float32Array;
+  batch: number;
+  rows: number;
+  codebooks: number;
+  tokens: number;
+  vocab: number;
+  hidden: number;
+}
+
+/** Diagnostics: an EnCodec decoder stage output read back by decodeCodes(..., stages). */
+export interface NativeDecodeStage {
+  /** Index in HF's audio_encoder.decoder.layers, or -1 for the RVQ sum (quantizer.decode). */
+  index: number;
+  channels: number;
+  length: number;
+  /** [channels, length], row-major (PyTorch's [C, T]). */
+  data: Float32Array;
+}
+
 export interface NativeAddon {
   ggmlVersion: string;
   quantize(type: string, data: Float32Array, rowLength: number): Buffer;
+  /** Validates like loadModel; tensor offsets are relative to dataOffset. */
   inspect(path: string): NativeInspectResult;
+  loadModel(path: string, options?: { backend?: string; threads?: number }): Promise<NativeModel>;
+  createTokenizer(vocab: NativeTokenizerVocab): NativeTokenizer;
+  /** Tokenises, runs T5 and the text projection on a worker thread (native/addon/encode-text.cpp). */
+  encodeText(model: NativeModel, prompts: string[]): Promise<NativeEncodedText>;
+  /** T5's bidirectional relative-position bucket of each `key - query` offset. */
+  t5RelativeBucket(rel: Int32Array, numBuckets: number, maxDistance: number): Int32Array;
+  /** Text-to-codes generation on a worker thread; onStep(step, total) after every LM step. */
+  generate(
+    model: NativeModel,
+    prompts: string[],
+    options: NativeGenerateOptions,
+    onStep?: (step: number, total: number) => void,
+  ): NativeGenerateJob;
+  /**
+   * Diagnostics API: a teacher-forced LM pass over delayed decoder ids [batch, codebooks, T] (column 0 = BOS),
+   * with the unconditional half when guidanceScale > 1, as HF's model(...) call. Not for generation.
+   */
+  lmForward(model: NativeModel, prompts: string[], ids: Int32Array, guidanceScale: number): Promise<NativeLmForward>;
+  /** EnCodec decode of one mono code matrix [codebooks, frames] (row-major) -> frames * hopLength samples. */
+  decodeCodes(model: NativeModel, codes: Int32Array, codebooks: number, frames: number): Promise<Float32Array>;
+  /** Diagnostics API: the same decode, also returning the outputs of the listed decoder stages. */
+  decodeCodes(
+    model: NativeModel,
+    codes: Int32Array,
+    codebooks: number,
+    frames: number,
+    stages: number[],
+  ): Promise<{ audio: Float32Array; stages: NativeDecodeStage[] }>;
+  /** Diagnostics API: HF's warpers on each row of `vocab` scores (-inf = removed) and the softmax sampled from. */
+  warpScores(
+    scores: Float32Array,
+    vocab: number,
+    options: { topK?: number; topP?: number; temperature?: number },
+  ): { scores: Float32Array; probs: Float32Array };
 }
 
 const packageRoot = path.resolve(__dirname, '..', '..');

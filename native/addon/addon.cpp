@@ -16,6 +16,10 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
     exports.Set("ggmlVersion", Napi::String::New(env, ggml_version()));
     mg_addon::register_quantize(env, exports);
     mg_addon::register_model(env, exports);
+    mg_addon::register_tokenizer(env, exports);
+    mg_addon::register_encode_text(env, exports);
+    mg_addon::register_decode_codes(env, exports);
+    mg_addon::register_generate(env, exports);
     return exports;
 }
 

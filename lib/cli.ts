@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+// musicgen "prompt" -m model.gguf -o out.wav [-d seconds] [--top-k N] [--top-p P] [--temperature T] [--cfg S] [--seed N]
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { MusicGenError } from './errors';
+import { MusicGen } from './musicgen';
+import { ProgressBar } from './progress-bar';
+import { writeWav } from './wav';
+
+const USAGE = `Usage: musicgen "<prompt>" -m <model.gguf> -o <out.wav> [options]
+
+Generates music from a text prompt with a model converted by musicgen-convert.
+
+Options:
+  -m, --model <file>        GGUF model (required)
+  -o, --output <file>       WAV file to write (default out.wav; written atomically)
+  -d, --duration <seconds>  length of the music (default 10)
+      --top-k <n>           sample from the n most likely codes (default 250; 1 = greedy)
+      --top-p <p>           nucleus sampling threshold in (0, 1) (default 0 = off)
+      --temperature <t>     sampling temperature > 0 (default 1)
+      --cfg <scale>         classifier-free guidance scale (default 3)
+      --seed <n>            random seed for reproducible output (default random)
+      --threads <n>         CPU threads (default: all)
+      --backend <name>      auto | cpu | cuda | metal (default auto)
+      --bit-depth <16|32f>  WAV sample format (default 16)
+  -h, --help                show this help`;
+
+function usageError(message: string): never {
+  process.stderr.write(`musicgen: ${message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function numberOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (value.trim() === '' || !Number.isFinite(parsed)) usageError(`--${name} expects a number, got '${value}'`);
+  return parsed;
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: {
+        model: { type: 'string', short: 'm' },
+        output: { type: 'string', short: 'o' },
+        duration: { type: 'string', short: 'd' },
+        'top-k': { type: 'string' },
+        'top-p': { type: 'string' },
+        temperature: { type: 'string' },
+        cfg: { type: 'string' },
+        seed: { type: 'string' },
+        threads: { type: 'string' },
+        backend: { type: 'string' },
+        'bit-depth': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    usageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (positionals.length !== 1) usageError(positionals.length ? 'expected exactly one prompt' : 'missing "<prompt>"');
+  if (!values.model) usageError('missing -m <model.gguf>');
+  const output = values.output ?? 'out.wav';
+  const bitDepth = values['bit-depth'] ?? '16';
+  if (bitDepth !== '16' && bitDepth !== '32f') usageError(`--bit-depth expects 16 or 32f, got '${bitDepth}'`);
+
+  const threads = numberOption('threads', values.threads);
+  const gen = await MusicGen.load(values.model, {
+    ...(threads !== undefined && { threads }),
+    ...(values.backend !== undefined && { backend: values.backend as 'auto' }),
+  });
+  try {
+    const bar = process.stderr.isTTY ? new ProgressBar('generating') : undefined;
+    const result = await gen.generate(positionals[0]!, {
+      duration: numberOption('duration', values.duration) ?? 10,
+      ...(values['top-k'] !== undefined && { topK: numberOption('top-k', values['top-k']) }),
+      ...(values['top-p'] !== undefined && { topP: numberOption('top-p', values['top-p']) }),
+      ...(values.temperature !== undefined && { temperature: numberOption('temperature', values.temperature) }),
+      ...(values.cfg !== undefined && { guidanceScale: numberOption('cfg', values.cfg) }),
+      ...(values.seed !== undefined && { seed: numberOption('seed', values.seed) }),
+      ...(bar && {
+        onProgress: ({ step, totalSteps }: { step: number; totalSteps: number }) =>
+          bar.update(step, totalSteps, 'steps'),
+      }),
+    });
+    await writeWav(output, result, { bitDepth });
+    const seconds = (result.channels[0]!.length / result.sampleRate).toFixed(2);
+    bar?.done(
+      `wrote ${path.resolve(output)}: ${seconds} s, ${result.channels.length} channel(s), ${result.sampleRate} Hz`,
+    );
+  } finally {
+    gen.dispose();
+  }
+}
+
+main().catch((error: unknown) => {
+  const code = error instanceof MusicGenError ? ` [${error.code}]` : '';
+  process.stderr.write(`musicgen: ${error instanceof Error ? error.message : String(error)}${code}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,142 @@
+// decodeCodes(model, codes, codebooks, frames[, stages]) -> Promise: EnCodec decode of one mono code
+// matrix on a worker thread. With `stages` (decoder stage indices, -1 = RVQ sum) it resolves to
+// { audio, stages: [{ index, channels, length, data }] } so a parity failure can be localised.
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+#include "encodec.h"
+#include "error.h"
+#include "model.h"
+
+namespace mg_addon {
+
+class decode_codes_worker : public Napi::AsyncWorker {
+public:
+    decode_codes_worker(Napi::Env env, std::shared_ptr<mg::model> model, std::vector<int32_t> codes, int32_t n_q,
+                        int32_t frames, std::vector<mg::encodec_tap> taps, bool debug)
+        : Napi::AsyncWorker(env, "musicgen:decodeCodes"),
+          deferred_(Napi::Promise::Deferred::New(env)),
+          model_(std::move(model)),
+          codes_(std::move(codes)),
+          n_q_(n_q),
+          frames_(frames),
+          taps_(std::move(taps)),
+          debug_(debug) {}
+
+    Napi::Promise promise() const { return deferred_.Promise(); }
+
+protected:
+    void Execute() override {
+        try {
+            mg::graph_runner runner(model_->backends, mg::encodec_graph_nodes);
+            audio_ = mg::encodec_decode(*model_, runner, codes_.data(), n_q_, frames_, debug_ ? &taps_ : nullptr);
+        } catch (const mg::error& e) {
+            code_ = mg::error_code_name(e.code());
+            SetError(e.what());
+        } catch (const std::bad_alloc&) {
+            code_ = "ERR_MUSICGEN_BACKEND";
+            SetError("out of memory while decoding codes");
+        }
+    }
+
+    void OnOK() override {
+        Napi::Env env = Env();
+        Napi::Float32Array audio = to_js(env, audio_);
+        if (!debug_) {
+            deferred_.Resolve(audio);
+            return;
+        }
+        Napi::Array stages = Napi::Array::New(env, taps_.size());
+        for (size_t i = 0; i < taps_.size(); ++i) {
+            Napi::Object stage = Napi::Object::New(env);
+            stage.Set("index", taps_[i].stage);
+            stage.Set("channels", static_cast<double>(taps_[i].channels));
+            stage.Set("length", static_cast<double>(taps_[i].length));
+            stage.Set("data", to_js(env, taps_[i].data));
+            stages.Set(static_cast<uint32_t>(i), stage);
+        }
+        Napi::Object result = Napi::Object::New(env);
+        result.Set("audio", audio);
+        result.Set("stages", stages);
+        deferred_.Resolve(result);
+    }
+
+    void OnError(const Napi::Error& e) override {
+        Napi::Error error = Napi::Error::New(Env(), e.Message());
+        error.Set("code", Napi::String::New(Env(), code_));
+        deferred_.Reject(error.Value());
+    }
+
+private:
+    static Napi::Float32Array to_js(Napi::Env env, const std::vector<float>& data) {
+        Napi::Float32Array out = Napi::Float32Array::New(env, data.size());
+        std::copy(data.begin(), data.end(), out.Data());
+        return out;
+    }
+
+    Napi::Promise::Deferred deferred_;
+    std::shared_ptr<mg::model> model_;
+    std::vector<int32_t> codes_;
+    int32_t n_q_;
+    int32_t frames_;
+    std::vector<mg::encodec_tap> taps_;
+    bool debug_;
+    std::vector<float> audio_;
+    std::string code_;
+};
+
+static int32_t positive_int(Napi::Env env, const Napi::Value& v, const char* name) {
+    const double n = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1.0;
+    if (!(n >= 1 && n <= 2147483647.0 && std::floor(n) == n)) {
+        throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", std::string(name) + " must be a positive integer");
+    }
+    return static_cast<int32_t>(n);
+}
+
+static Napi::Value decode_codes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* usage = "decodeCodes(model, codes: Int32Array, codebooks: number, frames: number, stages?: number[])";
+    if (info.Length() < 4 || !info[1].IsTypedArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+        throw_error(env, "ERR_INVALID_ARG_TYPE", usage);
+    }
+    std::shared_ptr<mg::model> model = model_from_js(info[0]);
+    Napi::Int32Array codes = info[1].As<Napi::Int32Array>();
+    const int32_t n_q = positive_int(env, info[2], "codebooks");
+    const int32_t frames = positive_int(env, info[3], "frames");
+    if (static_cast<double>(codes.ElementLength()) != static_cast<double>(n_q) * frames) {
+        throw_error(env, "ERR_MUSICGEN_INVALID_OPTION",
+                    "codes has " + std::to_string(codes.ElementLength()) + " elements, expected codebooks x frames = " +
+                        std::to_string(static_cast<int64_t>(n_q) * frames));
+    }
+    std::vector<mg::encodec_tap> taps;
+    const bool debug = info.Length() > 4 && !info[4].IsUndefined();
+    if (debug) {
+        if (!info[4].IsArray()) throw_error(env, "ERR_INVALID_ARG_TYPE", usage);
+        Napi::Array stages = info[4].As<Napi::Array>();
+        for (uint32_t i = 0; i < stages.Length(); ++i) {
+            Napi::Value v = stages.Get(i);
+            const double index = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0.5;
+            if (std::floor(index) != index || index < -1 || index > 1e6) {
+                throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "stages must hold integer stage indices (-1 = RVQ sum)");
+            }
+            mg::encodec_tap tap;
+            tap.stage = static_cast<int>(index);
+            taps.push_back(tap);
+        }
+    }
+    std::vector<int32_t> copy(codes.Data(), codes.Data() + codes.ElementLength());
+    auto* worker = new decode_codes_worker(env, std::move(model), std::move(copy), n_q, frames, std::move(taps), debug);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();  // the worker deletes itself when done
+    return promise;
+}
+
+void register_decode_codes(Napi::Env env, Napi::Object exports) {
+    exports.Set("decodeCodes", Napi::Function::New(env, decode_codes, "decodeCodes"));
+}
+
+}  // namespace mg_addon

@@ -1,0 +1,133 @@
+// encodeText(model, prompts) -> Promise<{...}>: tokenised batch, T5 last_hidden_state and the projected, masked
+// text states (REFERENCE_NOTES §2-4), computed on a worker thread. t5RelativeBucket(rel, numBuckets,
+// maxDistance) exposes T5's bucket function so it can be checked against HF's table.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+#include "error.h"
+#include "t5-encoder.h"
+#include "text-conditioning.h"
+
+namespace mg_addon {
+
+template <typename T, typename A>
+static A copy_array(Napi::Env env, const std::vector<T>& v) {
+    A out = A::New(env, v.size());
+    std::copy(v.begin(), v.end(), out.Data());
+    return out;
+}
+
+class encode_text_worker : public Napi::AsyncWorker {
+public:
+    encode_text_worker(Napi::Env env, std::shared_ptr<mg::model> model, std::vector<std::string> prompts)
+        : Napi::AsyncWorker(env, "musicgen:encodeText"),
+          deferred_(Napi::Promise::Deferred::New(env)),
+          model_(std::move(model)),
+          prompts_(std::move(prompts)) {}
+
+    Napi::Promise promise() const { return deferred_.Promise(); }
+
+protected:
+    void Execute() override {
+        try {
+            const mg::model& m = *model_;
+            batch_ = mg::tokenize_batch(m, prompts_);
+            mg::graph_runner runner(m.backends, mg::t5_graph_nodes(m.hparams.t5));
+            t5_ = mg::encode_t5(m, runner, batch_);
+            states_ = mg::project_text(m, runner, t5_, batch_);
+        } catch (const mg::error& e) {
+            code_ = mg::error_code_name(e.code());
+            SetError(e.what());
+        } catch (const std::bad_alloc&) {
+            code_ = "ERR_MUSICGEN_BACKEND";
+            SetError("out of memory while encoding text");
+        }
+    }
+
+    void OnOK() override {
+        Napi::Env env = Env();
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("batch", batch_.n_batch);
+        out.Set("tokens", batch_.n_tokens);
+        out.Set("t5Dim", t5_.n_embd);
+        out.Set("hiddenDim", states_.n_embd);
+        out.Set("inputIds", copy_array<int32_t, Napi::Int32Array>(env, batch_.ids));
+        out.Set("attentionMask", copy_array<float, Napi::Float32Array>(env, batch_.mask));
+        out.Set("t5States", copy_array<float, Napi::Float32Array>(env, t5_.data));
+        out.Set("states", copy_array<float, Napi::Float32Array>(env, states_.data));
+        deferred_.Resolve(out);
+    }
+
+    void OnError(const Napi::Error& e) override {
+        Napi::Error error = Napi::Error::New(Env(), e.Message());
+        error.Set("code", Napi::String::New(Env(), code_));
+        deferred_.Reject(error.Value());
+    }
+
+private:
+    Napi::Promise::Deferred deferred_;
+    std::shared_ptr<mg::model> model_;  // keeps the weights alive even if the JS Model is disposed meanwhile
+    std::vector<std::string> prompts_;
+    mg::text_batch batch_;
+    mg::text_states t5_;
+    mg::text_states states_;
+    std::string code_;
+};
+
+static Napi::Value encode_text(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 2 || !info[1].IsArray()) {
+        throw_error(env, "ERR_INVALID_ARG_TYPE", "encodeText(model: Model, prompts: string[])");
+    }
+    std::shared_ptr<mg::model> model = model_from_js(info[0]);
+    const Napi::Array array = info[1].As<Napi::Array>();
+    std::vector<std::string> prompts;
+    prompts.reserve(array.Length());
+    for (uint32_t i = 0; i < array.Length(); ++i) {
+        const Napi::Value prompt = array.Get(i);
+        if (!prompt.IsString()) {
+            throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "prompts[" + std::to_string(i) + "] is not a string");
+        }
+        prompts.push_back(prompt.As<Napi::String>().Utf8Value());
+    }
+    auto* worker = new encode_text_worker(env, std::move(model), std::move(prompts));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();  // deletes itself when done
+    return promise;
+}
+
+static int32_t int_argument(const Napi::Value& v, const char* name, double min, double max) {
+    const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : std::nan("");
+    if (!(d >= min && d <= max) || d != std::floor(d)) {
+        throw_error(v.Env(), "ERR_INVALID_ARG_VALUE", std::string("t5RelativeBucket: ") + name +
+                                                          " must be an integer in [" + std::to_string(int64_t(min)) +
+                                                          ", " + std::to_string(int64_t(max)) + "]");
+    }
+    return static_cast<int32_t>(d);
+}
+
+static Napi::Value t5_relative_bucket(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 3 || !info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+        throw_error(env, "ERR_INVALID_ARG_TYPE",
+                    "t5RelativeBucket(rel: Int32Array, numBuckets: number, maxDistance: number)");
+    }
+    const int32_t n_buckets = int_argument(info[1], "numBuckets", 4, 1 << 20);
+    const int32_t max_distance = int_argument(info[2], "maxDistance", 1, 1 << 30);
+    const Napi::Int32Array rel = info[0].As<Napi::Int32Array>();
+    Napi::Int32Array out = Napi::Int32Array::New(env, rel.ElementLength());
+    for (size_t i = 0; i < rel.ElementLength(); ++i) out[i] = mg::t5_relative_bucket(rel[i], n_buckets, max_distance);
+    return out;
+}
+
+void register_encode_text(Napi::Env env, Napi::Object exports) {
+    exports.Set("encodeText", Napi::Function::New(env, encode_text, "encodeText"));
+    exports.Set("t5RelativeBucket", Napi::Function::New(env, t5_relative_bucket, "t5RelativeBucket"));
+}
+
+}  // namespace mg_addon

@@ -1,0 +1,37 @@
+// Compute devices from ggml's backend registry: the device that holds the weights and runs the graphs
+// (a GPU when asked for or available), plus the CPU backend that ggml_backend_sched falls back to for
+// operations the GPU lacks. No compile-time backend switches: whatever ggml was built with is registered.
+#pragma once
+#include <ggml-backend.h>
+#include <ggml-cpp.h>
+
+#include <string>
+#include <vector>
+
+namespace mg {
+
+enum class backend_kind { auto_select, cpu, cuda, metal };
+
+// "auto" | "cpu" | "cuda" | "metal"; anything else throws mg::error(invalid_argument).
+backend_kind parse_backend_kind(const std::string& name);
+
+struct backend_set {
+    ggml_backend_ptr gpu;  // null when running on the CPU only
+    ggml_backend_ptr cpu;  // always present
+    int n_threads = 1;     // CPU threads
+
+    // Where the weights live and graphs run first.
+    ggml_backend_t main_backend() const { return gpu ? gpu.get() : cpu.get(); }
+    std::string name() const;  // e.g. "CPU", "CUDA0", "MTL0"
+
+    // Backends in scheduler priority order: the main device first, the CPU last.
+    std::vector<ggml_backend_t> sched_backends() const;
+    // A scheduler over sched_backends() for graphs of up to `graph_size` nodes.
+    ggml_backend_sched_ptr new_sched(size_t graph_size) const;
+};
+
+// Initialises the requested device (n_threads >= 1 for the CPU backend). A GPU kind that this build or
+// machine does not have throws mg::error(backend) naming what is available.
+backend_set init_backends(backend_kind kind, int n_threads);
+
+}  // namespace mg

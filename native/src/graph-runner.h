@@ -1,0 +1,35 @@
+// Runs ggml graphs of one model component on the model's backends through ggml_backend_sched.
+// Whisper.cpp-style: the caller builds the graph into a scratch no-alloc context (build), the
+// scheduler allocates it, the caller uploads inputs (set_inputs), ggml computes, the caller reads
+// outputs (read_outputs) before the next run reuses the memory. One runner per component per
+// generation state, so concurrent generations on one model never share scratch memory.
+#pragma once
+#include <ggml-backend.h>
+#include <ggml-cpp.h>
+#include <ggml.h>
+
+#include <functional>
+#include <vector>
+
+#include "backend.h"
+
+namespace mg {
+
+class graph_runner {
+public:
+    graph_runner(const backend_set& backends, size_t max_nodes);
+
+    // Builds, allocates and computes one graph. Throws mg::error(backend) when allocation or compute fails.
+    void run(const std::function<ggml_cgraph*(ggml_context*)>& build, const std::function<void()>& set_inputs,
+             const std::function<void()>& read_outputs);
+
+    size_t max_nodes() const { return max_nodes_; }
+
+private:
+    const backend_set& backends_;
+    size_t max_nodes_;
+    std::vector<uint8_t> meta_;  // scratch for tensor/graph metadata of the graph being built
+    ggml_backend_sched_ptr sched_;
+};
+
+}  // namespace mg
