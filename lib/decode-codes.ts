@@ -1,7 +1,7 @@
 // Codes -> waveform through the model's EnCodec decoder (native/src/encodec.cpp). EnCodec is mono: a stereo
 // model's codebook rows interleave the channels (row 2q = left quantizer q, row 2q + 1 = right, REFERENCE_NOTES
 // §12), so each channel's rows are gathered and decoded on their own.
-import { MusicGenError, type MusicGenErrorCode } from './errors';
+import { fromNative } from './native-errors';
 import { native, type NativeModel } from './native';
 import { integerIn, invalid, plainObject } from './validate';
 
@@ -10,14 +10,6 @@ export interface CodeMatrix {
   data: Int32Array;
   codebooks: number;
   frames: number;
-}
-
-function fromNative(error: unknown): unknown {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (error instanceof Error && typeof code === 'string' && code.startsWith('ERR_MUSICGEN_')) {
-    return new MusicGenError(code as MusicGenErrorCode, error.message, { cause: error });
-  }
-  return error;
 }
 
 /** One Float32Array of frames * hopLength samples per audio channel (1 mono, 2 stereo: [left, right]). */

@@ -1,9 +1,9 @@
 // Text conditioning: prompts -> T5 tokens -> T5 encoder states -> states projected to the LM width
 // (what the LM cross-attends to, or the text part of the melody prefix). Mirrors HF's MusicgenProcessor,
 // T5EncoderModel and enc_to_dec_proj * attention_mask.
-import { MusicGenError, type MusicGenErrorCode } from './errors';
+import { fromNative } from './native-errors';
 import { native, type NativeModel } from './native';
-import { invalid } from './validate';
+import { promptList } from './validate';
 
 /** One encoded prompt batch. Arrays are row-major; padded positions are included as HF computes them. */
 export interface EncodedText {
@@ -30,21 +30,10 @@ export interface EncodedText {
  * Throws ERR_MUSICGEN_INVALID_OPTION for a prompt that is not a string or an empty batch.
  */
 export async function encodeText(handle: NativeModel, prompts: string | string[]): Promise<EncodedText> {
-  const list = typeof prompts === 'string' ? [prompts] : prompts;
-  if (!Array.isArray(list) || list.length === 0) {
-    throw invalid('prompts', 'a string or a non-empty array of strings', prompts);
-  }
-  // A plain loop, not forEach: holes in a sparse array must be reported too.
-  for (let i = 0; i < list.length; i++) {
-    if (typeof list[i] !== 'string') throw invalid(`prompts[${i}]`, 'a string', list[i]);
-  }
+  const list = promptList(prompts);
   try {
     return await native().encodeText(handle, list);
   } catch (error) {
-    const code = (error as { code?: unknown } | null)?.code;
-    if (error instanceof Error && typeof code === 'string' && code.startsWith('ERR_MUSICGEN_')) {
-      throw new MusicGenError(code as MusicGenErrorCode, error.message, { cause: error });
-    }
-    throw error;
+    throw fromNative(error);
   }
 }

@@ -1,9 +1,10 @@
 // Text-to-codes generation: option checks and defaults, then the native LM loop (delay pattern,
 // classifier-free guidance, sampling) on a worker thread. Audio comes from the EnCodec decoder afterwards.
 import { randomInt } from 'node:crypto';
-import { MusicGenError, type MusicGenErrorCode } from './errors';
+import { MusicGenError } from './errors';
+import { fromNative } from './native-errors';
 import { native, type NativeGenerateOptions, type NativeModel } from './native';
-import { integerIn, invalid, numberIn, plainObject } from './validate';
+import { integerIn, invalid, numberIn, plainObject, promptList } from './validate';
 
 export interface GenerateOptions {
   /** Seconds of audio; frames = round(duration * frameRate). Give this or `frames`. */
@@ -16,19 +17,25 @@ export interface GenerateOptions {
   topP?: number;
   /** Softmax temperature, > 0. Default 1. */
   temperature?: number;
-  /** Classifier-free guidance scale, >= 0; <= 1 disables guidance. Default: the model's (3). */
+  /** Classifier-free guidance scale, >= 0; <= 1 disables guidance. Default 3 (paper, audiocraft). */
   guidanceScale?: number;
   /** Sampling seed, a non-negative safe integer; the same seed gives the same codes. Default random. */
   seed?: number;
   /** Aborting rejects the generation with ERR_MUSICGEN_ABORTED within one LM step. */
   signal?: AbortSignal;
-  /** Called after every LM step with the steps done and the total (frames + codebook groups - 1). */
-  onProgress?: (step: number, total: number) => void;
+  /** Called after every LM step (totalSteps = frames + codebook groups - 1). */
+  onProgress?: (progress: GenerateProgress) => void;
+}
+
+export interface GenerateProgress {
+  step: number;
+  totalSteps: number;
+  elapsedMs: number;
 }
 
 /** Codes of one prompt, undelayed: [codebooks, frames] row-major, ready for the EnCodec decoder. */
 export interface GeneratedCodes {
-  codes: Int32Array;
+  data: Int32Array;
   codebooks: number;
   frames: number;
   /** The seed that produced them (the random default included), to reproduce the run. */
@@ -38,28 +45,8 @@ export interface GeneratedCodes {
 // The largest seed randomInt can draw (its range must stay below 2^48).
 const RANDOM_SEED_LIMIT = 2 ** 48 - 1;
 
-function fromNative(error: unknown): unknown {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (error instanceof Error && typeof code === 'string' && code.startsWith('ERR_MUSICGEN_')) {
-    return new MusicGenError(code as MusicGenErrorCode, error.message, { cause: error });
-  }
-  return error;
-}
-
 function aborted(signal: AbortSignal): MusicGenError {
   return new MusicGenError('ERR_MUSICGEN_ABORTED', 'The generation was aborted', { cause: signal.reason });
-}
-
-function promptList(prompts: unknown): string[] {
-  const list = typeof prompts === 'string' ? [prompts] : prompts;
-  if (!Array.isArray(list) || list.length === 0) {
-    throw invalid('prompts', 'a string or a non-empty array of strings', prompts);
-  }
-  // A plain loop, not every(): holes in a sparse array must be reported too.
-  for (let i = 0; i < list.length; i++) {
-    if (typeof list[i] !== 'string') throw invalid(`prompts[${i}]`, 'a string', list[i]);
-  }
-  return list as string[];
 }
 
 /**
@@ -74,7 +61,7 @@ export async function generateCodes(
   const list = promptList(prompts);
   const opts = plainObject('options', options);
   const info = handle.info();
-  const { lm, generation } = info.hparams;
+  const { lm } = info.hparams;
   const groups = info.codebooks / info.channels;
   // Step s feeds position s; the last of the frames + groups - 1 steps must stay inside the position table.
   const maxFrames = lm.maxPosition - groups + 1;
@@ -101,25 +88,32 @@ export async function generateCodes(
         ? 1
         : numberIn('temperature', opts.temperature, 0, Number.MAX_VALUE, { minExclusive: true }),
     guidanceScale:
-      opts.guidanceScale === undefined
-        ? generation.guidanceScale
-        : numberIn('guidanceScale', opts.guidanceScale, 0, Number.MAX_VALUE),
-    seed: opts.seed === undefined ? randomInt(RANDOM_SEED_LIMIT) : integerIn('seed', opts.seed, 0, Number.MAX_SAFE_INTEGER),
+      opts.guidanceScale === undefined ? 3 : numberIn('guidanceScale', opts.guidanceScale, 0, Number.MAX_VALUE),
+    seed:
+      opts.seed === undefined ? randomInt(RANDOM_SEED_LIMIT) : integerIn('seed', opts.seed, 0, Number.MAX_SAFE_INTEGER),
   };
   const onProgress = opts.onProgress;
-  if (onProgress !== undefined && typeof onProgress !== 'function') throw invalid('onProgress', 'a function', onProgress);
+  if (onProgress !== undefined && typeof onProgress !== 'function')
+    throw invalid('onProgress', 'a function', onProgress);
   const signal = opts.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal', 'an AbortSignal', signal);
   if (signal?.aborted) throw aborted(signal);
 
-  const job = native().generate(handle, list, request, onProgress as ((step: number, total: number) => void) | undefined);
+  const started = performance.now();
+  const report = onProgress as ((progress: GenerateProgress) => void) | undefined;
+  const job = native().generate(
+    handle,
+    list,
+    request,
+    report && ((step, totalSteps) => report({ step, totalSteps, elapsedMs: performance.now() - started })),
+  );
   const onAbort = () => job.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const result = await job;
     const perPrompt = result.codebooks * result.frames;
     return Array.from({ length: result.batch }, (_, b) => ({
-      codes: result.codes.slice(b * perPrompt, (b + 1) * perPrompt),
+      data: result.codes.slice(b * perPrompt, (b + 1) * perPrompt),
       codebooks: result.codebooks,
       frames: result.frames,
       seed: request.seed as number,

@@ -1,5 +1,18 @@
 // Public API of musicgen-native.
 export { MusicGen, BACKENDS } from './musicgen';
-export type { Backend, LoadOptions, ModelInfo, ModelHyperParameters, ModelInspection, TensorInfo } from './musicgen';
+export type {
+  Backend,
+  GenerationResult,
+  LoadOptions,
+  ModelInfo,
+  ModelHyperParameters,
+  ModelInspection,
+  TensorInfo,
+} from './musicgen';
+export type { GenerateOptions, GenerateProgress } from './generate';
+export type { CodeMatrix } from './decode-codes';
+export type { EncodedText } from './encode-text';
+export { toWav, writeWav } from './wav';
+export type { AudioData, WavOptions } from './wav';
 export { MusicGenError, ModelError, ConvertError } from './errors';
 export type { MusicGenErrorCode } from './errors';

@@ -1,7 +1,11 @@
 // The public entry point: MusicGen.load() a converted GGUF model, read what it is, tokenize prompts,
 // dispose() it. Options are checked here (sharp-style messages); the file is validated natively.
-import { ModelError, MusicGenError, type MusicGenErrorCode } from './errors';
+import { decodeCodes, type CodeMatrix } from './decode-codes';
+import { encodeText, type EncodedText } from './encode-text';
+import { MusicGenError } from './errors';
+import { generateCodes, type GenerateOptions } from './generate';
 import { native, type NativeHparams, type NativeModel, type NativeModelInfo, type NativeTensorInfo } from './native';
+import { fromNative } from './native-errors';
 import { integerIn, oneOf, plainObject, string } from './validate';
 
 export const BACKENDS = ['auto', 'cpu', 'cuda', 'metal'] as const;
@@ -46,22 +50,21 @@ export interface ModelInspection {
   dataOffset: number;
 }
 
-const MODEL_CODES: readonly MusicGenErrorCode[] = ['ERR_MUSICGEN_MODEL_INVALID', 'ERR_MUSICGEN_MODEL_NOT_FOUND'];
-
-// Native errors carry a `code`; model-file problems become ModelError naming the file.
-function fromNative(error: unknown, file?: string): unknown {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (!(error instanceof Error) || typeof code !== 'string' || !code.startsWith('ERR_MUSICGEN_')) return error;
-  if (file !== undefined && MODEL_CODES.includes(code as MusicGenErrorCode)) {
-    return new ModelError(code as 'ERR_MUSICGEN_MODEL_INVALID' | 'ERR_MUSICGEN_MODEL_NOT_FOUND', file, error.message);
-  }
-  return new MusicGenError(code as MusicGenErrorCode, error.message, { cause: error });
-}
-
 function modelPath(value: unknown): string {
   const path = string('path', value);
   if (path.length === 0) throw new MusicGenError('ERR_MUSICGEN_INVALID_OPTION', 'Expected a non-empty string for path');
   return path;
+}
+
+/** What generate() returns for one prompt. */
+export interface GenerationResult {
+  sampleRate: number;
+  /** One Float32Array per audio channel (1 mono, 2 stereo: [left, right]), frames * hop samples each. */
+  channels: Float32Array[];
+  /** The undelayed codes the audio was decoded from: [codebooks, frames] row-major. */
+  codes: CodeMatrix;
+  /** The seed used (the random default included): pass it back to reproduce the run. */
+  seed: number;
 }
 
 export class MusicGen {
@@ -112,6 +115,38 @@ export class MusicGen {
     } catch (error) {
       throw fromNative(error);
     }
+  }
+
+  /**
+   * Generates music for one prompt (→ one result) or a batch of prompts (→ an array, one pass for all).
+   * Runs off the JS thread; `signal` aborts within one LM step with ERR_MUSICGEN_ABORTED.
+   */
+  generate(prompt: string, options?: GenerateOptions): Promise<GenerationResult>;
+  generate(prompts: string[], options?: GenerateOptions): Promise<GenerationResult[]>;
+  async generate(
+    prompts: string | string[],
+    options: GenerateOptions = {},
+  ): Promise<GenerationResult | GenerationResult[]> {
+    const model = this.#handle();
+    const withLength =
+      options?.duration === undefined && options?.frames === undefined ? { ...options, duration: 10 } : options;
+    const generated = await generateCodes(model, prompts, withLength);
+    const results: GenerationResult[] = [];
+    for (const { seed, ...codes } of generated) {
+      const channels = await decodeCodes(this.#handle(), codes);
+      results.push({ sampleRate: this.#info.sampleRate, channels, codes, seed });
+    }
+    return typeof prompts === 'string' ? results[0]! : results;
+  }
+
+  /** T5 encoder states of the prompts (raw and projected to the LM width) with their mask, as HF computes them. */
+  encodeText(prompts: string | string[]): Promise<EncodedText> {
+    return encodeText(this.#handle(), prompts);
+  }
+
+  /** Audio of undelayed codes ([codebooks, frames]) through the model's EnCodec decoder. */
+  async decodeCodes(codes: CodeMatrix): Promise<{ sampleRate: number; channels: Float32Array[] }> {
+    return { sampleRate: this.#info.sampleRate, channels: await decodeCodes(this.#handle(), codes) };
   }
 
   /** Frees the weights and backends. Idempotent; any later use throws ERR_MUSICGEN_DISPOSED. */

@@ -58,3 +58,16 @@ export function string(name: string, value: unknown): string {
   if (typeof value !== 'string') throw invalid(name, 'a string', value);
   return value;
 }
+
+/** One prompt or a non-empty array of prompts, as a list; names the first bad entry (holes included). */
+export function promptList(prompts: unknown): string[] {
+  const list = typeof prompts === 'string' ? [prompts] : prompts;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw invalid('prompts', 'a string or a non-empty array of strings', prompts);
+  }
+  // A plain loop, not every(): holes in a sparse array must be reported too.
+  for (let i = 0; i < list.length; i++) {
+    if (typeof list[i] !== 'string') throw invalid(`prompts[${i}]`, 'a string', list[i]);
+  }
+  return list as string[];
+}

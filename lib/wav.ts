@@ -39,10 +39,14 @@ function checkAudio(audio: AudioData): void {
 export function toWav(audio: AudioData, options: WavOptions = {}): Buffer {
   checkAudio(audio);
   const bitDepth = oneOf('bitDepth', options.bitDepth ?? '16', ['16', '32f'] as const);
+  // Our own float -> int16 step: wavefile's toBitDepth truncates and maps some tiny values (~1e-16) to
+  // +8 LSB. Round to nearest, clip overs, scale symmetrically by 32767.
+  const channels =
+    bitDepth === '16'
+      ? audio.channels.map((c) => Int16Array.from(c, (x) => Math.round(Math.max(-1, Math.min(1, x)) * 32767)))
+      : audio.channels;
   const wav = new WaveFile();
-  const { channels } = audio;
-  wav.fromScratch(channels.length, audio.sampleRate, '32f', channels.length === 1 ? channels[0]! : channels);
-  if (bitDepth === '16') wav.toBitDepth('16'); // wavefile clips overs to the int16 range
+  wav.fromScratch(channels.length, audio.sampleRate, bitDepth, channels.length === 1 ? channels[0]! : channels);
   return Buffer.from(wav.toBuffer());
 }
 

@@ -43,7 +43,10 @@ if (flag('--sanitize')) defines.push('--CDMUSICGEN_SANITIZE=ON');
 
 const cmakeArgs = ['compile', '--directory', root, '--out', outDir, ...defines];
 if (flag('--debug') || flag('--sanitize')) cmakeArgs.push('--debug');
-const env = { ...process.env, CMAKE_BUILD_PARALLEL_LEVEL: process.env.CMAKE_BUILD_PARALLEL_LEVEL || String(os.availableParallelism()) };
+const env = {
+  ...process.env,
+  CMAKE_BUILD_PARALLEL_LEVEL: process.env.CMAKE_BUILD_PARALLEL_LEVEL || String(os.availableParallelism()),
+};
 const result = spawnSync(process.execPath, [cmakeJs, ...cmakeArgs], { stdio: 'inherit', env, cwd: root });
 if (result.status !== 0) {
   console.error('musicgen-native: native build failed (see above). Needs cmake >= 3.18 and a C++17 compiler.');

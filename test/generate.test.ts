@@ -57,7 +57,7 @@ t.teardown(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-const flat = (results: Array<{ codes: Int32Array }>) => results.flatMap((r) => Array.from(r.codes));
+const flat = (results: Array<{ data: Int32Array }>) => results.flatMap((r) => Array.from(r.data));
 
 // Codes are compared exactly: every greedy decision in these goldens has a top-1/top-2 gap >= 0.02, over
 // 350x the float32 noise of the scores (README "Greedy robustness").
@@ -70,15 +70,17 @@ for (const [key, f, runs] of [
       const expected = f.golden(`${run}_codes`);
       const [B, K, frames] = expected.shape as [number, number, number];
       const steps: number[] = [];
+      const elapsed: number[] = [];
       let reportedTotal = 0;
       const start = process.hrtime.bigint();
       const results = await generateCodes(models[key]!, f.prompts, {
         frames,
         topK: 1,
         guidanceScale: guidanceOf(f.describe(`${run}_codes`)),
-        onProgress: (step, total) => {
+        onProgress: ({ step, totalSteps, elapsedMs }) => {
           steps.push(step);
-          reportedTotal = total;
+          reportedTotal = totalSteps;
+          elapsed.push(elapsedMs);
         },
       });
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -91,7 +93,15 @@ for (const [key, f, runs] of [
       t.same(flat(results), expected.data, 'codes identical');
       const groups = K / models[key]!.info().channels;
       t.equal(reportedTotal, frames + groups - 1, 'total LM steps = frames + groups - 1 (HF max_new_tokens)');
-      t.same(steps, Array.from({ length: reportedTotal }, (_, i) => i + 1), 'onProgress after every step, in order');
+      t.same(
+        steps,
+        Array.from({ length: reportedTotal }, (_, i) => i + 1),
+        'onProgress after every step, in order',
+      );
+      t.ok(
+        elapsed.every((ms, i) => ms >= 0 && (i === 0 || ms >= elapsed[i - 1]!)),
+        'elapsedMs is non-negative and non-decreasing',
+      );
       t.comment(`${key} ${run}: ${(reportedTotal / seconds).toFixed(0)} steps/s (batch ${B}, CPU, 2 threads)`);
     });
   }
@@ -126,13 +136,9 @@ async function concurrentRuns(t: Test, key: string) {
   t.same(flat(c), flat(solo), 'third run as if alone');
 }
 t.test('concurrent generations on one f32 model do not disturb each other', (t) => concurrentRuns(t, 'mono'));
-// Quantised mat-muls convert activations in the CPU backend's work buffer, which one ggml_backend_t shares
-// between every graph computed on it: runs that share the model's backend instance race there.
-t.test(
-  'concurrent generations on one q8_0 model do not disturb each other',
-  { todo: 'graph runners share the model's CPU backend instance (and its work buffer)' },
-  (t) => concurrentRuns(t, 'mono-q8_0'),
-);
+// Quantised mat-muls convert activations in the CPU backend's work buffer: runs sharing one backend instance
+// would race there (wrong codes or a crash), so each run computes on its own instances.
+t.test('concurrent generations on one q8_0 model do not disturb each other', (t) => concurrentRuns(t, 'mono-q8_0'));
 
 t.test('duration converts to frames at the model frame rate', async (t) => {
   const frameRate = models.mono!.info().frameRate;
@@ -147,7 +153,7 @@ t.test('abort stops a running generation and a pre-aborted signal never starts o
     generateCodes(models.mono!, mono.prompts, {
       frames: 200,
       signal: controller.signal,
-      onProgress: (step) => {
+      onProgress: ({ step }) => {
         last = step;
         if (step === 3) controller.abort();
       },

@@ -96,7 +96,9 @@ for (const run of ['greedy_cfg3', 'greedy_cfg1']) {
     for (let s = 0; s < steps; s++) {
       for (let bk = 0; bk < B * K; bk++) {
         const row = out.guided.subarray((bk * steps + s) * V, (bk * steps + s + 1) * V);
-        const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]!).slice(0, 5);
+        const order = Array.from(row.keys())
+          .sort((a, b) => row[b]! - row[a]!)
+          .slice(0, 5);
         for (let j = 0; j < 5; j++) {
           const g = (s * B * K + bk) * 5 + j;
           worst = Math.max(worst, Math.abs(row[order[j]!]! - (values.data[g] as number)));
@@ -153,7 +155,9 @@ t.test('decoder ids outside the codebooks are rejected, not read out of bounds',
   await t.rejects(async () => native().lmForward(model(), ['x'], new Int32Array(K).fill(-1), 1), {
     code: 'ERR_MUSICGEN_INVALID_OPTION',
   });
-  await t.rejects(async () => native().lmForward(model(), ['x'], new Int32Array(K + 1), 1), { code: 'ERR_MUSICGEN_INVALID_OPTION' });
+  await t.rejects(async () => native().lmForward(model(), ['x'], new Int32Array(K + 1), 1), {
+    code: 'ERR_MUSICGEN_INVALID_OPTION',
+  });
 });
 
 t.test('f16 and q8_0 models: logits error and greedy agreement (reported, not asserted)', async (t) => {

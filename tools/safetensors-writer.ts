@@ -129,7 +129,18 @@ export function shardIndexJson(shards: readonly (readonly TensorEntry[])[], dtyp
 /** IEEE binary16 bit patterns of float32 values, rounded to nearest-even like torch's .half(). */
 export function float32ToFloat16(values: Float32Array, out: Uint16Array): Uint16Array {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  for (let i = 0; i < bits.length; i++) out[i] = float32BitsToFloat16Bits(bits[i] as number);
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i] as number;
+    const exponent = (b >>> 23) & 0xff;
+    if (exponent > 112 && exponent < 143) {
+      // Fast path, normal halves (nearly every weight): round the 13 dropped bits to nearest-even, then rebias
+      // the exponent by 127 - 15; a rounding carry moves into the exponent (up to infinity) as it should.
+      const rounded = (b & 0x7fffffff) + 0xfff + ((b >>> 13) & 1);
+      out[i] = ((b >>> 16) & 0x8000) | ((rounded >>> 13) - (112 << 10));
+    } else {
+      out[i] = float32BitsToFloat16Bits(b);
+    }
+  }
   return out;
 }
 

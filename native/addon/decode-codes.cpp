@@ -14,7 +14,7 @@
 namespace mg_addon {
 
 class decode_codes_worker : public Napi::AsyncWorker {
-public:
+  public:
     decode_codes_worker(Napi::Env env, std::shared_ptr<mg::model> model, std::vector<int32_t> codes, int32_t n_q,
                         int32_t frames, std::vector<mg::encodec_tap> taps, bool debug)
         : Napi::AsyncWorker(env, "musicgen:decodeCodes"),
@@ -28,7 +28,7 @@ public:
 
     Napi::Promise promise() const { return deferred_.Promise(); }
 
-protected:
+  protected:
     void Execute() override {
         try {
             mg::graph_runner runner(model_->backends, mg::encodec_graph_nodes);
@@ -70,7 +70,7 @@ protected:
         deferred_.Reject(error.Value());
     }
 
-private:
+  private:
     static Napi::Float32Array to_js(Napi::Env env, const std::vector<float>& data) {
         Napi::Float32Array out = Napi::Float32Array::New(env, data.size());
         std::copy(data.begin(), data.end(), out.Data());
@@ -121,7 +121,8 @@ static Napi::Value decode_codes(const Napi::CallbackInfo& info) {
             Napi::Value v = stages.Get(i);
             const double index = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0.5;
             if (std::floor(index) != index || index < -1 || index > 1e6) {
-                throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "stages must hold integer stage indices (-1 = RVQ sum)");
+                throw_error(env, "ERR_MUSICGEN_INVALID_OPTION",
+                            "stages must hold integer stage indices (-1 = RVQ sum)");
             }
             mg::encodec_tap tap;
             tap.stage = static_cast<int>(index);

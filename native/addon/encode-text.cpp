@@ -22,7 +22,7 @@ static A copy_array(Napi::Env env, const std::vector<T>& v) {
 }
 
 class encode_text_worker : public Napi::AsyncWorker {
-public:
+  public:
     encode_text_worker(Napi::Env env, std::shared_ptr<mg::model> model, std::vector<std::string> prompts)
         : Napi::AsyncWorker(env, "musicgen:encodeText"),
           deferred_(Napi::Promise::Deferred::New(env)),
@@ -31,7 +31,7 @@ public:
 
     Napi::Promise promise() const { return deferred_.Promise(); }
 
-protected:
+  protected:
     void Execute() override {
         try {
             const mg::model& m = *model_;
@@ -68,7 +68,7 @@ protected:
         deferred_.Reject(error.Value());
     }
 
-private:
+  private:
     Napi::Promise::Deferred deferred_;
     std::shared_ptr<mg::model> model_;  // keeps the weights alive even if the JS Model is disposed meanwhile
     std::vector<std::string> prompts_;
@@ -103,9 +103,9 @@ static Napi::Value encode_text(const Napi::CallbackInfo& info) {
 static int32_t int_argument(const Napi::Value& v, const char* name, double min, double max) {
     const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : std::nan("");
     if (!(d >= min && d <= max) || d != std::floor(d)) {
-        throw_error(v.Env(), "ERR_INVALID_ARG_VALUE", std::string("t5RelativeBucket: ") + name +
-                                                          " must be an integer in [" + std::to_string(int64_t(min)) +
-                                                          ", " + std::to_string(int64_t(max)) + "]");
+        throw_error(v.Env(), "ERR_INVALID_ARG_VALUE",
+                    std::string("t5RelativeBucket: ") + name + " must be an integer in [" +
+                        std::to_string(int64_t(min)) + ", " + std::to_string(int64_t(max)) + "]");
     }
     return static_cast<int32_t>(d);
 }

@@ -23,7 +23,9 @@ static std::vector<std::string> prompts_from_js(Napi::Env env, const Napi::Value
     std::vector<std::string> prompts;
     for (uint32_t i = 0; i < array.Length(); ++i) {
         Napi::Value p = array.Get(i);
-        if (!p.IsString()) throw_error(env, "ERR_INVALID_ARG_TYPE", "prompts[" + std::to_string(i) + "] must be a string");
+        if (!p.IsString()) {
+            throw_error(env, "ERR_INVALID_ARG_TYPE", "prompts[" + std::to_string(i) + "] must be a string");
+        }
         prompts.push_back(p.As<Napi::String>().Utf8Value());
     }
     return prompts;
@@ -44,7 +46,8 @@ static double number_option(Napi::Env env, const Napi::Object& options, const ch
 }
 
 // Rejects with the mg::error code kept from the worker thread.
-static void reject(Napi::Promise::Deferred& deferred, Napi::Env env, const std::string& code, const std::string& message) {
+static void reject(Napi::Promise::Deferred& deferred, Napi::Env env, const std::string& code,
+                   const std::string& message) {
     Napi::Error error = Napi::Error::New(env, message);
     error.Set("code", Napi::String::New(env, code));
     deferred.Reject(error.Value());
@@ -59,7 +62,7 @@ struct step_progress {
 };
 
 class generate_worker : public Napi::AsyncProgressQueueWorker<step_progress> {
-public:
+  public:
     generate_worker(Napi::Env env, std::shared_ptr<mg::model> model, mg::generation_request request,
                     Napi::Value on_step, std::shared_ptr<std::atomic<bool>> abort)
         : Napi::AsyncProgressQueueWorker<step_progress>(env, "musicgen:generate"),
@@ -72,7 +75,7 @@ public:
 
     Napi::Promise promise() const { return deferred_.Promise(); }
 
-protected:
+  protected:
     void Execute(const ExecutionProgress& progress) override {
         try {
             const bool report = !on_step_.IsEmpty();
@@ -133,7 +136,7 @@ protected:
         reject(deferred_, Env(), code_, e.Message());
     }
 
-private:
+  private:
     Napi::Promise::Deferred deferred_;
     std::shared_ptr<mg::model> model_;
     mg::generation_request request_;
@@ -189,7 +192,7 @@ static Napi::Value generate(const Napi::CallbackInfo& info) {
 // lmForward (diagnostics)
 
 class forward_worker : public Napi::AsyncWorker {
-public:
+  public:
     forward_worker(Napi::Env env, std::shared_ptr<mg::model> model, std::vector<std::string> prompts,
                    std::vector<int32_t> ids, int32_t n_tokens, float guidance_scale)
         : Napi::AsyncWorker(env, "musicgen:lmForward"),
@@ -202,7 +205,7 @@ public:
 
     Napi::Promise promise() const { return deferred_.Promise(); }
 
-protected:
+  protected:
     void Execute() override {
         try {
             result_ = mg::teacher_forced(*model_, prompts_, ids_, n_tokens_, guidance_scale_);
@@ -240,7 +243,7 @@ protected:
 
     void OnError(const Napi::Error& e) override { reject(deferred_, Env(), code_, e.Message()); }
 
-private:
+  private:
     Napi::Promise::Deferred deferred_;
     std::shared_ptr<mg::model> model_;
     std::vector<std::string> prompts_;
@@ -261,7 +264,9 @@ static Napi::Value lm_forward(const Napi::CallbackInfo& info) {
     std::shared_ptr<mg::model> model = model_from_js(info[0]);
     std::vector<std::string> prompts = prompts_from_js(env, info[1]);
     Napi::TypedArray typed = info[2].As<Napi::TypedArray>();
-    if (typed.TypedArrayType() != napi_int32_array) throw_error(env, "ERR_INVALID_ARG_TYPE", "ids must be an Int32Array");
+    if (typed.TypedArrayType() != napi_int32_array) {
+        throw_error(env, "ERR_INVALID_ARG_TYPE", "ids must be an Int32Array");
+    }
     Napi::Int32Array ids_js = typed.As<Napi::Int32Array>();
     const size_t per_token = prompts.size() * model->hparams.lm.n_codebooks;
     if (ids_js.ElementLength() == 0 || ids_js.ElementLength() % per_token != 0) {

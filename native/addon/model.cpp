@@ -198,12 +198,12 @@ static Napi::Object hparams_object(Napi::Env env, const mg::model_hparams& hp) {
 // A loaded model as a JS object. Workers that compute with it hold their own shared_ptr, so dispose()
 // only drops this object's reference and the memory goes when the last user finishes.
 class model_object : public Napi::ObjectWrap<model_object> {
-public:
+  public:
     static Napi::Function define(Napi::Env env) {
-        return DefineClass(env, "Model",
-                           {InstanceMethod<&model_object::info>("info"),
-                            InstanceMethod<&model_object::tokenize>("tokenize"),
-                            InstanceMethod<&model_object::dispose>("dispose")});
+        return DefineClass(
+            env, "Model",
+            {InstanceMethod<&model_object::info>("info"), InstanceMethod<&model_object::tokenize>("tokenize"),
+             InstanceMethod<&model_object::dispose>("dispose")});
     }
 
     // Hands a freshly loaded model to the next constructor call (same thread, synchronously).
@@ -225,7 +225,7 @@ public:
         return constructor != nullptr && value.IsObject() && value.As<Napi::Object>().InstanceOf(constructor->Value());
     }
 
-private:
+  private:
     const mg::model& get(Napi::Env env) const {
         if (!model_) throw_error(env, "ERR_MUSICGEN_DISPOSED", "the model has been disposed");
         return *model_;
@@ -285,7 +285,7 @@ std::shared_ptr<mg::model> model_from_js(const Napi::Value& value) {
 // loadModel(path, { backend, threads }) -> Promise<Model>
 
 class load_worker : public Napi::AsyncWorker {
-public:
+  public:
     load_worker(Napi::Env env, std::string path, mg::load_params params, Napi::FunctionReference* constructor)
         : Napi::AsyncWorker(env, "musicgen:loadModel"),
           deferred_(Napi::Promise::Deferred::New(env)),
@@ -295,7 +295,7 @@ public:
 
     Napi::Promise promise() const { return deferred_.Promise(); }
 
-protected:
+  protected:
     void Execute() override {
         try {
             model_ = mg::load_model(path_, params_);
@@ -324,7 +324,7 @@ protected:
         deferred_.Reject(error.Value());
     }
 
-private:
+  private:
     Napi::Promise::Deferred deferred_;
     std::string path_;
     mg::load_params params_;

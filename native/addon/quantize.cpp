@@ -12,7 +12,7 @@ static bool type_from_name(const std::string& name, ggml_type* out) {
     static const struct {
         const char* name;
         ggml_type type;
-    } table[] = {{"f32", GGML_TYPE_F32}, {"f16", GGML_TYPE_F16},   {"bf16", GGML_TYPE_BF16},
+    } table[] = {{"f32", GGML_TYPE_F32},   {"f16", GGML_TYPE_F16},   {"bf16", GGML_TYPE_BF16},
                  {"q8_0", GGML_TYPE_Q8_0}, {"q4_0", GGML_TYPE_Q4_0}, {"q4_k", GGML_TYPE_Q4_K}};
     for (const auto& e : table) {
         if (name == e.name) {
@@ -54,8 +54,8 @@ static Napi::Value quantize(const Napi::CallbackInfo& info) {
     const int64_t rows = count / row_length;
     const size_t bytes = ggml_row_size(type, row_length) * static_cast<size_t>(rows);
     Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, bytes);
-    const float* src = reinterpret_cast<const float*>(static_cast<const uint8_t*>(array.ArrayBuffer().Data()) +
-                                                      array.ByteOffset());
+    const float* src =
+        reinterpret_cast<const float*>(static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset());
     ggml_cpu_init();  // fills the fp16 tables the reference quantisers use
     ggml_quantize_chunk(type, src, out.Data(), 0, rows, row_length, nullptr);
     return out;

@@ -71,14 +71,23 @@ backend_set init_backends(backend_kind kind, int n_threads) {
             set.gpu = init_device(gpu);
         } else if (kind != backend_kind::auto_select) {
             const char* wanted = kind == backend_kind::cuda ? "cuda" : "metal";
-            throw error(error_code::backend, std::string("backend '") + wanted +
-                                                 "' is not available in this build or on this machine; devices: " +
-                                                 available_devices());
+            throw error(error_code::backend,
+                        std::string("backend '") + wanted +
+                            "' is not available in this build or on this machine; devices: " + available_devices());
         }
     }
     ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
     if (!cpu) throw error(error_code::backend, "ggml has no CPU backend registered");
     set.cpu = init_device(cpu);
+    ggml_backend_cpu_set_n_threads(set.cpu.get(), n_threads);
+    return set;
+}
+
+backend_set backend_set::clone() const {
+    backend_set set;
+    set.n_threads = n_threads;
+    if (gpu) set.gpu = init_device(ggml_backend_get_device(gpu.get()));
+    set.cpu = init_device(ggml_backend_get_device(cpu.get()));
     ggml_backend_cpu_set_n_threads(set.cpu.get(), n_threads);
     return set;
 }
@@ -95,8 +104,8 @@ std::vector<ggml_backend_t> backend_set::sched_backends() const {
 ggml_backend_sched_ptr backend_set::new_sched(size_t graph_size) const {
     std::vector<ggml_backend_t> list = sched_backends();
     // The CPU must come last: the scheduler runs operations the GPU does not support there.
-    ggml_backend_sched_ptr sched(ggml_backend_sched_new(list.data(), nullptr, static_cast<int>(list.size()),
-                                                        graph_size, /*parallel=*/false, /*op_offload=*/true));
+    ggml_backend_sched_ptr sched(ggml_backend_sched_new(list.data(), nullptr, static_cast<int>(list.size()), graph_size,
+                                                        /*parallel=*/false, /*op_offload=*/true));
     if (!sched) throw error(error_code::backend, "failed to create the ggml backend scheduler");
     return sched;
 }

@@ -26,6 +26,11 @@ struct backend_set {
 
     // Backends in scheduler priority order: the main device first, the CPU last.
     std::vector<ggml_backend_t> sched_backends() const;
+    // Fresh backend instances on the same devices (same thread count). A ggml backend instance is not safe
+    // to compute on from two threads at once (the CPU backend keeps one work buffer, a GPU backend its
+    // streams), while the weights' buffers serve any instance of their device: every graph_runner clones.
+    backend_set clone() const;
+
     // A scheduler over sched_backends() for graphs of up to `graph_size` nodes.
     ggml_backend_sched_ptr new_sched(size_t graph_size) const;
 };

@@ -9,10 +9,10 @@
 namespace mg {
 
 struct delay_pattern {
-    int32_t codebooks = 4;   // K rows (8 for stereo)
-    int32_t channels = 1;    // stereo interleaves rows 2q (left) and 2q+1 (right) with the same delay
-    int32_t pad_code = 2048; // also BOS / decoder start
-    int32_t max_length = 0;  // total delayed positions: 1 (BOS) + prompt frames + new tokens
+    int32_t codebooks = 4;    // K rows (8 for stereo)
+    int32_t channels = 1;     // stereo interleaves rows 2q (left) and 2q+1 (right) with the same delay
+    int32_t pad_code = 2048;  // also BOS / decoder start
+    int32_t max_length = 0;   // total delayed positions: 1 (BOS) + prompt frames + new tokens
 
     int32_t groups() const { return codebooks / channels; }
     int32_t delay(int32_t row) const { return row / channels; }

@@ -47,7 +47,8 @@ ggml_tensor* encodec_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_te
 
     // im2col in the kernel's type: F32 keeps float32 parity; an F16 kernel takes F16 columns (ggml_conv_1d's path).
     ggml_tensor* weight = conv.weight;  // [k, in, out]
-    ggml_tensor* columns = ggml_im2col(ctx, weight, padded, conv.stride, 0, 0, 0, conv.dilation, 0, false, weight->type);
+    ggml_tensor* columns =
+        ggml_im2col(ctx, weight, padded, conv.stride, 0, 0, 0, conv.dilation, 0, false, weight->type);
     ggml_tensor* out = ggml_mul_mat(ctx, ggml_reshape_2d(ctx, columns, columns->ne[0], columns->ne[1]),
                                     ggml_reshape_2d(ctx, weight, weight->ne[0] * weight->ne[1], weight->ne[2]));
     return add_bias(ctx, out, conv.bias);  // [T', out]

@@ -67,8 +67,8 @@ void encodec_lstm_forward(graph_runner& runner, const encodec_lstm& lstm, int64_
     const size_t n_layers = lstm.layers.size();
     const int64_t frames = static_cast<int64_t>(x.size()) / channels;
     if (runner.max_nodes() < nodes_per_chunk + nodes_per_step * n_layers) {
-        throw error(error_code::backend, "graph runner of " + std::to_string(runner.max_nodes()) +
-                                             " nodes is too small for one LSTM step");
+        throw error(error_code::backend,
+                    "graph runner of " + std::to_string(runner.max_nodes()) + " nodes is too small for one LSTM step");
     }
     const int64_t steps = static_cast<int64_t>((runner.max_nodes() - nodes_per_chunk) / (nodes_per_step * n_layers));
     const size_t state_bytes = static_cast<size_t>(channels) * sizeof(float);

@@ -18,16 +18,15 @@ static void check_request(const codec_hparams& hp, const std::vector<encodec_sta
     // frames * hop_length samples must stay addressable by int64 / ggml's dimensions on every platform.
     const int64_t max_frames = (int64_t{1} << 31) / static_cast<int64_t>(hp.hop_length());
     if (frames < 1 || frames > max_frames) {
-        throw error(error_code::invalid_argument, "expected 1 to " + std::to_string(max_frames) +
-                                                      " frames but received " + std::to_string(frames));
+        throw error(error_code::invalid_argument,
+                    "expected 1 to " + std::to_string(max_frames) + " frames but received " + std::to_string(frames));
     }
     const int64_t count = int64_t{n_q} * frames;
     for (int64_t i = 0; i < count; ++i) {
         if (codes[i] < 0 || static_cast<uint32_t>(codes[i]) >= hp.codebook_size) {
             throw error(error_code::invalid_argument,
-                        "code " + std::to_string(codes[i]) + " at codebook " + std::to_string(i / frames) +
-                            ", frame " + std::to_string(i % frames) + " is outside [0, " +
-                            std::to_string(hp.codebook_size) + ")");
+                        "code " + std::to_string(codes[i]) + " at codebook " + std::to_string(i / frames) + ", frame " +
+                            std::to_string(i % frames) + " is outside [0, " + std::to_string(hp.codebook_size) + ")");
         }
     }
     if (!taps) return;

@@ -7,21 +7,21 @@
 namespace mg {
 
 enum class error_code {
-    model_invalid,    // ERR_MUSICGEN_MODEL_INVALID: a model file failed validation
-    model_not_found,  // ERR_MUSICGEN_MODEL_NOT_FOUND: the file does not exist or cannot be opened
-    invalid_argument, // ERR_MUSICGEN_INVALID_OPTION: a request the model cannot serve
-    aborted,          // ERR_MUSICGEN_ABORTED: cancelled by the caller
-    backend,          // ERR_MUSICGEN_BACKEND: ggml could not allocate or compute
+    model_invalid,     // ERR_MUSICGEN_MODEL_INVALID: a model file failed validation
+    model_not_found,   // ERR_MUSICGEN_MODEL_NOT_FOUND: the file does not exist or cannot be opened
+    invalid_argument,  // ERR_MUSICGEN_INVALID_OPTION: a request the model cannot serve
+    aborted,           // ERR_MUSICGEN_ABORTED: cancelled by the caller
+    backend,           // ERR_MUSICGEN_BACKEND: ggml could not allocate or compute
 };
 
 const char* error_code_name(error_code code);
 
 class error : public std::runtime_error {
-public:
+  public:
     error(error_code code, const std::string& message) : std::runtime_error(message), code_(code) {}
     error_code code() const { return code_; }
 
-private:
+  private:
     error_code code_;
 };
 

@@ -115,8 +115,7 @@ teacher_forced_result teacher_forced(const model& m, const std::vector<std::stri
     const int32_t B = static_cast<int32_t>(prompts.size()), K = static_cast<int32_t>(hp.n_codebooks);
     if (n_tokens < 1 || ids.size() != static_cast<size_t>(B) * K * n_tokens) {
         throw error(error_code::invalid_argument, "decoder ids must be [" + std::to_string(B) + ", " +
-                                                      std::to_string(K) + ", T] for " + std::to_string(B) +
-                                                      " prompts");
+                                                      std::to_string(K) + ", T] for " + std::to_string(B) + " prompts");
     }
     const text_condition text = condition_on(m, prompts);
     const bool guided = guidance_scale > 1.0f;

@@ -6,14 +6,14 @@
 
 namespace mg {
 
-graph_runner::graph_runner(const backend_set& backends, size_t max_nodes)
-    : backends_(backends),
+graph_runner::graph_runner(const backend_set& model_backends, size_t max_nodes)
+    : backends_(model_backends.clone()),
       max_nodes_(max_nodes),
       meta_(ggml_tensor_overhead() * max_nodes + ggml_graph_overhead_custom(max_nodes, false)),
-      sched_(backends.new_sched(max_nodes)) {}
+      sched_(backends_.new_sched(max_nodes)) {}
 
-void graph_runner::run(const std::function<ggml_cgraph*(ggml_context*)>& build,
-                       const std::function<void()>& set_inputs, const std::function<void()>& read_outputs) {
+void graph_runner::run(const std::function<ggml_cgraph*(ggml_context*)>& build, const std::function<void()>& set_inputs,
+                       const std::function<void()>& read_outputs) {
     ggml_init_params params = {meta_.size(), meta_.data(), /*no_alloc=*/true};
     ggml_context_ptr ctx(ggml_init(params));
     if (!ctx) throw error(error_code::backend, "ggml_init failed for a graph context");

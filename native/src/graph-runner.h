@@ -1,8 +1,8 @@
 // Runs ggml graphs of one model component on the model's backends through ggml_backend_sched.
 // Whisper.cpp-style: the caller builds the graph into a scratch no-alloc context (build), the
 // scheduler allocates it, the caller uploads inputs (set_inputs), ggml computes, the caller reads
-// outputs (read_outputs) before the next run reuses the memory. One runner per component per
-// generation state, so concurrent generations on one model never share scratch memory.
+// outputs (read_outputs) before the next run reuses the memory. Each runner computes on its own backend
+// instances (backend_set::clone), so concurrent runs on one model never share scratch memory.
 #pragma once
 #include <ggml-backend.h>
 #include <ggml-cpp.h>
@@ -16,8 +16,8 @@
 namespace mg {
 
 class graph_runner {
-public:
-    graph_runner(const backend_set& backends, size_t max_nodes);
+  public:
+    graph_runner(const backend_set& model_backends, size_t max_nodes);
 
     // Builds, allocates and computes one graph. Throws mg::error(backend) when allocation or compute fails.
     void run(const std::function<ggml_cgraph*(ggml_context*)>& build, const std::function<void()>& set_inputs,
@@ -25,8 +25,8 @@ public:
 
     size_t max_nodes() const { return max_nodes_; }
 
-private:
-    const backend_set& backends_;
+  private:
+    backend_set backends_;  // this runner's own instances of the model's devices
     size_t max_nodes_;
     std::vector<uint8_t> meta_;  // scratch for tensor/graph metadata of the graph being built
     ggml_backend_sched_ptr sched_;

@@ -2,7 +2,6 @@
 
 #include <ggml-backend.h>
 
-#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <string>

@@ -20,7 +20,7 @@ struct lm_outputs {
 };
 
 class lm_session {
-public:
+  public:
     // n_cond conditional rows, plus as many unconditional rows when `guided`; room for n_ctx positions.
     // `text` are the projected, masked text states [n_cond, n_text, H] and `text_mask` their [n_cond, n_text]
     // padding mask (1 = token); the cross-attention K/V are computed here, once.
@@ -35,7 +35,7 @@ public:
     int32_t n_cond() const { return cache_.n_cond; }
     int32_t n_past() const { return n_past_; }
 
-private:
+  private:
     const model& m_;
     lm_cache cache_;
     graph_runner runner_;

@@ -33,7 +33,7 @@ namespace mg {
 // File mapping: the CPU backend uses the mapped weights in place (zero copy, pages shared with the OS cache).
 
 class mapped_file {
-public:
+  public:
     // nullptr where the platform or file system cannot map the file; the loader then reads it instead.
     static std::unique_ptr<mapped_file> map(const std::string& path, uint64_t size) {
 #ifdef _WIN32
@@ -56,7 +56,7 @@ public:
 
     const uint8_t* data() const { return static_cast<const uint8_t*>(addr_); }
 
-private:
+  private:
     mapped_file(void* addr, uint64_t size) : addr_(addr), size_(size) {}
     void* addr_;
     uint64_t size_;
@@ -82,7 +82,7 @@ static void route_log(ggml_log_level level, const char* text, void* user_data) {
 }
 
 class gguf_error_capture {
-public:
+  public:
     gguf_error_capture() {
         static std::once_flag installed;
         std::call_once(installed, [] {
@@ -109,7 +109,7 @@ public:
         return out;
     }
 
-private:
+  private:
     std::string text_;
 };
 
@@ -117,7 +117,7 @@ private:
 // Typed access to the metadata: a missing key or a value of the wrong type is an error naming the key.
 
 class gguf_keys {
-public:
+  public:
     explicit gguf_keys(const gguf_context* ctx) : ctx_(ctx) {}
 
     bool has(const char* key) const { return gguf_find_key(ctx_, key) >= 0; }
@@ -131,8 +131,8 @@ public:
     uint32_t u32_in(const char* key, uint32_t min, uint32_t max) const {
         const uint32_t v = u32(key);
         if (v < min || v > max) {
-            fail("key '" + std::string(key) + "' is " + std::to_string(v) + ", expected " + std::to_string(min) +
-                 ".." + std::to_string(max));
+            fail("key '" + std::string(key) + "' is " + std::to_string(v) + ", expected " + std::to_string(min) + ".." +
+                 std::to_string(max));
         }
         return v;
     }
@@ -161,7 +161,7 @@ public:
         return out;
     }
 
-private:
+  private:
     int64_t find(const char* key, gguf_type type) const {
         const int64_t id = gguf_find_key(ctx_, key);
         if (id < 0) fail("required key '" + std::string(key) + "' is missing");
@@ -226,8 +226,8 @@ static t5_hparams read_t5(const gguf_keys& keys) {
 
 static lm_hparams read_lm(const gguf_keys& keys) {
     lm_hparams hp;
-    hp.variant = read_string_enum(keys, kv::variant, {"text", "melody"}) == "text" ? lm_variant::text
-                                                                                     : lm_variant::melody;
+    hp.variant =
+        read_string_enum(keys, kv::variant, {"text", "melody"}) == "text" ? lm_variant::text : lm_variant::melody;
     hp.audio_channels = keys.u32_in(kv::audio_channels, 1, 2);
     hp.n_codebooks = keys.u32_in(kv::lm_codebook_count, 1, 64);
     hp.codebook_size = keys.u32_in(kv::lm_codebook_size, 1, max_size);
@@ -376,8 +376,8 @@ enum class role {
 static bool allowed(role r, ggml_type type) {
     switch (r) {
         case role::matrix:
-            return type == GGML_TYPE_F32 || type == GGML_TYPE_F16 || type == GGML_TYPE_Q8_0 ||
-                   type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q4_K;
+            return type == GGML_TYPE_F32 || type == GGML_TYPE_F16 || type == GGML_TYPE_Q8_0 || type == GGML_TYPE_Q4_0 ||
+                   type == GGML_TYPE_Q4_K;
         case role::f32:
             return type == GGML_TYPE_F32;
         case role::conv:
@@ -405,7 +405,7 @@ static std::string shape_string(const int64_t* ne, size_t n) {
 }
 
 class tensor_table {
-public:
+  public:
     explicit tensor_table(ggml_context* ctx) : ctx_(ctx) {}
 
     ggml_tensor* get(const std::string& name, std::initializer_list<int64_t> dims, role r, bool required = true) {
@@ -444,7 +444,7 @@ public:
         }
     }
 
-private:
+  private:
     ggml_context* ctx_;
     std::unordered_set<const ggml_tensor*> used_;
 };
@@ -527,7 +527,7 @@ static musicgen_lm bind_lm(tensor_table& tt, const lm_hparams& hp) {
 
 // Builds one SEANet stack (HF's EncodecEncoder / EncodecDecoder `layers`) as an ordered stage list.
 class codec_stack_builder {
-public:
+  public:
     codec_stack_builder(tensor_table& tt, const codec_hparams& hp, bool decoder)
         : tt_(tt),
           hp_(hp),
@@ -572,7 +572,7 @@ public:
 
     std::vector<encodec_stage> take() { return std::move(stages_); }
 
-private:
+  private:
     encodec_stage next(encodec_stage_kind kind) {
         encodec_stage s;
         s.kind = kind;
@@ -799,8 +799,7 @@ static void place_copied(model& m, const opened_file& f, const std::string& path
             src = mapping->data() + offset;
         } else {
             staging.resize(bytes);
-            if (seek(file.get(), offset) != 0 ||
-                std::fread(staging.data(), 1, bytes, file.get()) != bytes) {
+            if (seek(file.get(), offset) != 0 || std::fread(staging.data(), 1, bytes, file.get()) != bytes) {
                 fail("failed to read the data of tensor '" + std::string(t->name) + "' (file changed while loading?)");
             }
             src = staging.data();

@@ -2,8 +2,8 @@
 // hyper-parameters it declares, and places the weights on the chosen backend. Any problem with the
 // file throws mg::error(model_not_found | model_invalid) naming the key or tensor involved.
 #pragma once
-#include <gguf.h>
 #include <ggml-cpp.h>
+#include <gguf.h>
 
 #include <cstdint>
 #include <functional>
@@ -16,7 +16,7 @@ namespace mg {
 
 struct load_params {
     std::string backend = "auto";  // "auto" | "cpu" | "cuda" | "metal"
-    int n_threads = 0;              // CPU threads; 0 = one per hardware thread
+    int n_threads = 0;             // CPU threads; 0 = one per hardware thread
     // Called with the fraction of weight bytes placed so far; returning false aborts the load
     // with mg::error(aborted).
     std::function<bool(float)> progress;

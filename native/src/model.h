@@ -110,9 +110,9 @@ struct encodec_stage {
 };
 
 struct encodec {
-    std::vector<ggml_tensor*> rvq;        // quantizer.layers.{q}.codebook.embed, [hidden, codebook_size]
-    std::vector<encodec_stage> encoder;   // audio -> embeddings, in execution order
-    std::vector<encodec_stage> decoder;   // embeddings -> audio, in execution order
+    std::vector<ggml_tensor*> rvq;       // quantizer.layers.{q}.codebook.embed, [hidden, codebook_size]
+    std::vector<encodec_stage> encoder;  // audio -> embeddings, in execution order
+    std::vector<encodec_stage> decoder;  // embeddings -> audio, in execution order
 };
 
 // Keeps the model file mapped while the CPU backend reads weights straight from it.

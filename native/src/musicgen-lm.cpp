@@ -40,10 +40,10 @@ lm_cache new_lm_cache(const model& m, int32_t n_rows, int32_t n_cond, int32_t n_
     }
     cache.buffer.reset(ggml_backend_alloc_ctx_tensors(ctx, m.backends.main_backend()));
     if (!cache.buffer) {
-        const double mib = static_cast<double>(hp.n_layer) * 2 * H * (double(n_ctx) * n_rows + double(n_text) * n_cond) *
-                           sizeof(float) / (1024.0 * 1024.0);
-        throw error(error_code::backend, "could not allocate the LM cache (" + std::to_string(mib) + " MiB) on " +
-                                             m.backends.name());
+        const double values = 2.0 * hp.n_layer * H * (double(n_ctx) * n_rows + double(n_text) * n_cond);
+        const double mib = values * sizeof(float) / (1024.0 * 1024.0);
+        throw error(error_code::backend,
+                    "could not allocate the LM cache (" + std::to_string(mib) + " MiB) on " + m.backends.name());
     }
     return cache;
 }
@@ -65,8 +65,8 @@ static ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k,
                               int64_t n_head) {
     const int64_t H = q->ne[0], n_q = q->ne[1], n_seq = q->ne[2], d = H / n_head;
     q = ggml_permute(ctx, ggml_reshape_4d(ctx, q, d, n_head, n_q, n_seq), 0, 2, 1, 3);  // [d, n_q, n_head, n_seq]
-    k = ggml_permute(ctx, k, 0, 2, 1, 3);                                                // [d, n_kv, n_head, n_seq]
-    ggml_tensor* kq = ggml_mul_mat(ctx, k, q);                                           // [n_kv, n_q, n_head, n_seq]
+    k = ggml_permute(ctx, k, 0, 2, 1, 3);                                               // [d, n_kv, n_head, n_seq]
+    ggml_tensor* kq = ggml_mul_mat(ctx, k, q);                                          // [n_kv, n_q, n_head, n_seq]
     // HF scales q by head_dim^-0.5 before the product; scaling the product instead differs by rounding only.
     kq = ggml_soft_max_ext(ctx, kq, mask, 1.0f / std::sqrt(static_cast<float>(d)), 0.0f);
     ggml_tensor* kqv = ggml_mul_mat(ctx, v, kq);  // [d, n_q, n_head, n_seq]
@@ -164,8 +164,10 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
             q = ggml_mul_mat(ctx, layer.cross_attn_q, cur);
             ggml_tensor* ck = cache.cross_k[l];
             ggml_tensor* cv = cache.cross_v[l];
-            ggml_tensor* ck_all = ggml_view_4d(ctx, ck, d, n_head, cache.n_text, C, d * ck->nb[0], ck->nb[1], ck->nb[2], 0);
-            ggml_tensor* cv_all = ggml_view_4d(ctx, cv, cache.n_text, d, n_head, C, cv->nb[1], d * cv->nb[1], cv->nb[2], 0);
+            ggml_tensor* ck_all =
+                ggml_view_4d(ctx, ck, d, n_head, cache.n_text, C, d * ck->nb[0], ck->nb[1], ck->nb[2], 0);
+            ggml_tensor* cv_all =
+                ggml_view_4d(ctx, cv, cache.n_text, d, n_head, C, cv->nb[1], d * cv->nb[1], cv->nb[2], 0);
             cur = attention(ctx, q, ck_all, cv_all, g.cross_mask, n_head);
             cur = ggml_mul_mat(ctx, layer.cross_attn_o, cur);
             if (C < R) cur = ggml_pad(ctx, cur, 0, 0, static_cast<int>(R - C), 0);

@@ -54,7 +54,7 @@ struct lm_step {
 
 struct lm_forward_graph {
     ggml_cgraph* graph = nullptr;
-    ggml_tensor* ids = nullptr;          // input I32 [n_tokens * n_rows, K]: codebook k of (row r, token t) at r*n_tokens+t
+    ggml_tensor* ids = nullptr;          // input I32 [n_tokens * n_rows, K]: (row r, token t) at r * n_tokens + t
     ggml_tensor* positions = nullptr;    // input I32 [n_tokens]: n_past + t
     ggml_tensor* causal_mask = nullptr;  // input F32 [n_past + n_tokens, n_tokens]; null when n_tokens == 1
     ggml_tensor* cross_mask = nullptr;   // input F32 [n_text, n_tokens, 1, n_cond]: 0 or -FLT_MAX (HF's finfo.min)

@@ -34,8 +34,8 @@ precompiled_charsmap::precompiled_charsmap(const std::vector<uint8_t>& blob) {
 
 uint32_t precompiled_charsmap::unit(size_t index) const {
     if (index >= units_.size()) {
-        throw invalid_charsmap("trie index " + std::to_string(index) + " beyond its " +
-                               std::to_string(units_.size()) + " units");
+        throw invalid_charsmap("trie index " + std::to_string(index) + " beyond its " + std::to_string(units_.size()) +
+                               " units");
     }
     return units_[index];
 }

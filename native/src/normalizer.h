@@ -12,7 +12,7 @@ namespace mg {
 // The charsmap blob: uint32 LE trie byte size, a Darts-clone double-array trie of uint32 LE units keyed by the
 // source bytes, then a pool of NUL-terminated replacement strings the trie values point into.
 class precompiled_charsmap {
-public:
+  public:
     // An empty blob means no rules. Throws mg::error(model_invalid) when the sections do not fit the blob.
     explicit precompiled_charsmap(const std::vector<uint8_t>& blob);
 
@@ -20,7 +20,7 @@ public:
     // Throws mg::error(model_invalid) if the trie points outside the blob.
     size_t longest_match(std::string_view text, std::string_view* replacement) const;
 
-private:
+  private:
     uint32_t unit(size_t index) const;
 
     std::vector<uint32_t> units_;
@@ -34,14 +34,13 @@ struct normalizer_options {
 };
 
 class normalizer {
-public:
+  public:
     // `user_defined` pieces pass through unnormalised, as SentencePiece's prefix matcher makes them.
-    normalizer(const std::vector<uint8_t>& charsmap, normalizer_options options,
-               std::vector<std::string> user_defined);
+    normalizer(const std::vector<uint8_t>& charsmap, normalizer_options options, std::vector<std::string> user_defined);
 
     std::string normalize(std::string_view text) const;
 
-private:
+  private:
     // Normalised form of the text's first character (or rule match) and how many input bytes it consumed.
     std::pair<std::string_view, size_t> normalize_prefix(std::string_view text) const;
 

@@ -16,12 +16,12 @@ struct sampling_params {
 };
 
 class rng {
-public:
+  public:
     explicit rng(uint64_t seed);
     uint64_t next();
     double uniform();  // [0, 1) with 53 random bits
 
-private:
+  private:
     uint64_t s_[4];
 };
 

@@ -43,10 +43,10 @@ static ggml_tensor* self_attention(ggml_context* ctx, const t5_layer& layer, con
     ggml_tensor* q = heads(layer.attn_q);
     ggml_tensor* k = heads(layer.attn_k);
     // [d_kv, H, L, B] -> [L, d_kv, H, B], so that the weighted sum over keys is a plain mul_mat.
-    ggml_tensor* v_t = ggml_cont(ctx, ggml_permute(ctx,
-                                                   ggml_reshape_4d(ctx, ggml_mul_mat(ctx, layer.attn_v, h), d_kv,
-                                                                   n_head, n_tokens, n_batch),
-                                                   1, 2, 0, 3));
+    ggml_tensor* v_t = ggml_cont(
+        ctx,
+        ggml_permute(ctx, ggml_reshape_4d(ctx, ggml_mul_mat(ctx, layer.attn_v, h), d_kv, n_head, n_tokens, n_batch), 1,
+                     2, 0, 3));
 
     // T5 folds the 1/sqrt(d_kv) scaling into its initialisation, so the scores are not scaled here.
     ggml_tensor* kq = ggml_mul_mat(ctx, k, q);  // [L_k, L_q, H, B]
@@ -93,8 +93,8 @@ ggml_tensor* build_t5_graph(ggml_context* ctx, const model& m, int64_t n_tokens,
     pos = ggml_cont(ctx, ggml_permute(ctx, pos, 2, 0, 1, 3));
     ggml_set_name(pos, "t5_position_bias");
     // HF adds the padding mask to the position bias once, then adds that sum to every block's scores.
-    ggml_tensor* kq_bias = ggml_add(ctx, ggml_repeat_4d(ctx, pos, n_tokens, n_tokens, hp.n_head, n_batch),
-                                    inputs.kq_mask);
+    ggml_tensor* kq_bias =
+        ggml_add(ctx, ggml_repeat_4d(ctx, pos, n_tokens, n_tokens, hp.n_head, n_batch), inputs.kq_mask);
     ggml_set_name(kq_bias, "t5_kq_bias");
 
     // No sqrt(d_model) scaling of the embedding in T5.

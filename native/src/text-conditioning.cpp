@@ -25,9 +25,8 @@ text_batch tokenize_batch(const model& m, const std::vector<std::string>& prompt
         tokens.push_back(m.vocab->encode(prompts[i]));
         if (tokens.back().size() > max_prompt_tokens) {
             throw error(error_code::invalid_argument, "prompt " + std::to_string(i) + " has " +
-                                                          std::to_string(tokens.back().size()) +
-                                                          " tokens; at most " + std::to_string(max_prompt_tokens) +
-                                                          " are supported");
+                                                          std::to_string(tokens.back().size()) + " tokens; at most " +
+                                                          std::to_string(max_prompt_tokens) + " are supported");
         }
         longest = std::max(longest, tokens.back().size());
     }
@@ -62,8 +61,8 @@ static void check_batch(const model& m, const text_batch& batch) {
 
 static void check_nodes(const graph_runner& runner, size_t needed, const char* what) {
     if (runner.max_nodes() < needed) {
-        throw error(error_code::invalid_argument, std::string(what) + " needs a graph runner of at least " +
-                                                      std::to_string(needed) + " nodes");
+        throw error(error_code::invalid_argument,
+                    std::string(what) + " needs a graph runner of at least " + std::to_string(needed) + " nodes");
     }
 }
 

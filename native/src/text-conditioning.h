@@ -13,9 +13,9 @@ namespace mg {
 // Prompts tokenised and right-padded with the pad id to the longest prompt (HF `padding=True`).
 struct text_batch {
     int32_t n_batch = 0;
-    int32_t n_tokens = 0;         // longest prompt, EOS included
-    std::vector<int32_t> ids;     // [n_batch, n_tokens], row-major
-    std::vector<float> mask;      // [n_batch, n_tokens], 1 = token, 0 = padding
+    int32_t n_tokens = 0;      // longest prompt, EOS included
+    std::vector<int32_t> ids;  // [n_batch, n_tokens], row-major
+    std::vector<float> mask;   // [n_batch, n_tokens], 1 = token, 0 = padding
 };
 
 text_batch tokenize_batch(const model& m, const std::vector<std::string>& prompts);

@@ -21,7 +21,7 @@ constexpr float unk_penalty = 10.0f;
 
 // Byte trie over the pieces the segmentation may use (normal, user-defined, unused).
 class piece_trie {
-public:
+  public:
     piece_trie() : nodes_(1) {}
 
     // Returns false if the key is already present.
@@ -61,7 +61,7 @@ public:
         }
     }
 
-private:
+  private:
     struct edge {
         uint8_t label;
         uint32_t child;

@@ -11,8 +11,8 @@ namespace mg {
 struct tokenizer_vocab {
     std::vector<std::string> pieces;  // id order
     std::vector<float> scores;
-    std::vector<int32_t> types;         // SentencePiece types: 1 normal, 2 unknown, 3 control, 4 user, 5 unused, 6 byte
-    std::vector<uint8_t> charsmap;      // precompiled normaliser charsmap; empty = identity
+    std::vector<int32_t> types;     // SentencePiece types: 1 normal, 2 unknown, 3 control, 4 user, 5 unused, 6 byte
+    std::vector<uint8_t> charsmap;  // precompiled normaliser charsmap; empty = identity
     bool add_dummy_prefix = true;
     bool remove_extra_whitespaces = true;
     bool escape_whitespaces = true;
@@ -23,7 +23,7 @@ struct tokenizer_vocab {
 };
 
 class tokenizer {
-public:
+  public:
     // Validates the vocabulary (sizes agree, ids in range, charsmap well-formed); throws mg::error(model_invalid).
     explicit tokenizer(tokenizer_vocab vocab);
     ~tokenizer();
@@ -37,7 +37,7 @@ public:
     size_t vocab_size() const;  // pieces + extra ids
     int32_t pad_id() const;
 
-private:
+  private:
     struct impl;
     impl* impl_;
 };
