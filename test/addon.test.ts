@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import t from 'tap';
 import { native } from '../lib/native';
 
@@ -11,4 +15,26 @@ t.test('quantize produces ggml block sizes and rejects bad rows', async (t) => {
   t.equal(native().quantize('f16', data, 64).length, 256);
   t.throws(() => native().quantize('q8_0', data, 48), { code: 'ERR_INVALID_ARG_VALUE' });
   t.throws(() => native().quantize('q9_9', data, 64), /unknown type 'q9_9'/);
+});
+
+t.test('a missing addon fails with every path tried and possible solutions', async (t) => {
+  // A copy of the loader in a folder with no build/ or prebuilds/, pointed at an addon that doesn't exist.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-loader-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const lib = path.join(dir, 'dist', 'lib');
+  fs.mkdirSync(lib, { recursive: true });
+  for (const file of ['native.js', 'errors.js'])
+    fs.copyFileSync(path.join(__dirname, '..', 'lib', file), path.join(lib, file));
+  const missing = path.join(dir, 'nope.node');
+  const script = `try { require(${JSON.stringify(path.join(lib, 'native.js'))}).native(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+  const out = execFileSync(process.execPath, ['-e', script], {
+    env: { ...process.env, MUSICGEN_NATIVE_ADDON: missing },
+    encoding: 'utf8',
+  });
+  const { code, message } = JSON.parse(out) as { code: string; message: string };
+  t.equal(code, 'ERR_MUSICGEN_ADDON_NOT_FOUND');
+  t.match(message, `${missing} (not found)`);
+  t.match(message, path.join(dir, 'prebuilds', `${process.platform}-${process.arch}`));
+  t.match(message, path.join(dir, 'build', 'Release', 'musicgen.node'));
+  t.match(message, /Possible solutions:[\s\S]*npm run build:native/);
 });

@@ -1,13 +1,12 @@
 #include "addon.h"
+#include "promise-worker.h"
 
 #include <ggml.h>
 
 namespace mg_addon {
 
 void throw_error(Napi::Env env, const char* code, const std::string& message) {
-    Napi::Error error = Napi::Error::New(env, message);
-    error.Set("code", Napi::String::New(env, code));
-    throw error;
+    throw coded_error(env, code, message);
 }
 
 }  // namespace mg_addon

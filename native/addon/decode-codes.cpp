@@ -10,15 +10,15 @@
 #include "encodec.h"
 #include "error.h"
 #include "model.h"
+#include "promise-worker.h"
 
 namespace mg_addon {
 
-class decode_codes_worker : public Napi::AsyncWorker {
+class decode_codes_worker : public promise_worker {
   public:
     decode_codes_worker(Napi::Env env, std::shared_ptr<mg::model> model, std::vector<int32_t> codes, int32_t n_q,
                         int32_t frames, std::vector<mg::encodec_tap> taps, bool debug)
-        : Napi::AsyncWorker(env, "musicgen:decodeCodes"),
-          deferred_(Napi::Promise::Deferred::New(env)),
+        : promise_worker(env, "musicgen:decodeCodes", "decoding codes"),
           model_(std::move(model)),
           codes_(std::move(codes)),
           n_q_(n_q),
@@ -26,29 +26,15 @@ class decode_codes_worker : public Napi::AsyncWorker {
           taps_(std::move(taps)),
           debug_(debug) {}
 
-    Napi::Promise promise() const { return deferred_.Promise(); }
-
   protected:
-    void Execute() override {
-        try {
-            mg::graph_runner runner(model_->backends, mg::encodec_graph_nodes);
-            audio_ = mg::encodec_decode(*model_, runner, codes_.data(), n_q_, frames_, debug_ ? &taps_ : nullptr);
-        } catch (const mg::error& e) {
-            code_ = mg::error_code_name(e.code());
-            SetError(e.what());
-        } catch (const std::bad_alloc&) {
-            code_ = "ERR_MUSICGEN_BACKEND";
-            SetError("out of memory while decoding codes");
-        }
+    void compute() override {
+        mg::graph_runner runner(model_->backends, mg::encodec_graph_nodes);
+        audio_ = mg::encodec_decode(*model_, runner, codes_.data(), n_q_, frames_, debug_ ? &taps_ : nullptr);
     }
 
-    void OnOK() override {
-        Napi::Env env = Env();
+    Napi::Value result(Napi::Env env) override {
         Napi::Float32Array audio = to_js(env, audio_);
-        if (!debug_) {
-            deferred_.Resolve(audio);
-            return;
-        }
+        if (!debug_) return audio;
         Napi::Array stages = Napi::Array::New(env, taps_.size());
         for (size_t i = 0; i < taps_.size(); ++i) {
             Napi::Object stage = Napi::Object::New(env);
@@ -61,23 +47,10 @@ class decode_codes_worker : public Napi::AsyncWorker {
         Napi::Object result = Napi::Object::New(env);
         result.Set("audio", audio);
         result.Set("stages", stages);
-        deferred_.Resolve(result);
-    }
-
-    void OnError(const Napi::Error& e) override {
-        Napi::Error error = Napi::Error::New(Env(), e.Message());
-        error.Set("code", Napi::String::New(Env(), code_));
-        deferred_.Reject(error.Value());
+        return result;
     }
 
   private:
-    static Napi::Float32Array to_js(Napi::Env env, const std::vector<float>& data) {
-        Napi::Float32Array out = Napi::Float32Array::New(env, data.size());
-        std::copy(data.begin(), data.end(), out.Data());
-        return out;
-    }
-
-    Napi::Promise::Deferred deferred_;
     std::shared_ptr<mg::model> model_;
     std::vector<int32_t> codes_;
     int32_t n_q_;
@@ -85,7 +58,6 @@ class decode_codes_worker : public Napi::AsyncWorker {
     std::vector<mg::encodec_tap> taps_;
     bool debug_;
     std::vector<float> audio_;
-    std::string code_;
 };
 
 static int32_t positive_int(Napi::Env env, const Napi::Value& v, const char* name) {
@@ -130,10 +102,8 @@ static Napi::Value decode_codes(const Napi::CallbackInfo& info) {
         }
     }
     std::vector<int32_t> copy(codes.Data(), codes.Data() + codes.ElementLength());
-    auto* worker = new decode_codes_worker(env, std::move(model), std::move(copy), n_q, frames, std::move(taps), debug);
-    Napi::Promise promise = worker->promise();
-    worker->Queue();  // the worker deletes itself when done
-    return promise;
+    return (new decode_codes_worker(env, std::move(model), std::move(copy), n_q, frames, std::move(taps), debug))
+        ->start();
 }
 
 void register_decode_codes(Napi::Env env, Napi::Object exports) {

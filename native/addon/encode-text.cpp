@@ -9,73 +9,47 @@
 
 #include "addon.h"
 #include "error.h"
+#include "promise-worker.h"
 #include "t5-encoder.h"
 #include "text-conditioning.h"
 
 namespace mg_addon {
 
-template <typename T, typename A>
-static A copy_array(Napi::Env env, const std::vector<T>& v) {
-    A out = A::New(env, v.size());
-    std::copy(v.begin(), v.end(), out.Data());
-    return out;
-}
-
-class encode_text_worker : public Napi::AsyncWorker {
+class encode_text_worker : public promise_worker {
   public:
     encode_text_worker(Napi::Env env, std::shared_ptr<mg::model> model, std::vector<std::string> prompts)
-        : Napi::AsyncWorker(env, "musicgen:encodeText"),
-          deferred_(Napi::Promise::Deferred::New(env)),
+        : promise_worker(env, "musicgen:encodeText", "encoding text"),
           model_(std::move(model)),
           prompts_(std::move(prompts)) {}
 
-    Napi::Promise promise() const { return deferred_.Promise(); }
-
   protected:
-    void Execute() override {
-        try {
-            const mg::model& m = *model_;
-            batch_ = mg::tokenize_batch(m, prompts_);
-            mg::graph_runner runner(m.backends, mg::t5_graph_nodes(m.hparams.t5));
-            t5_ = mg::encode_t5(m, runner, batch_);
-            states_ = mg::project_text(m, runner, t5_, batch_);
-        } catch (const mg::error& e) {
-            code_ = mg::error_code_name(e.code());
-            SetError(e.what());
-        } catch (const std::bad_alloc&) {
-            code_ = "ERR_MUSICGEN_BACKEND";
-            SetError("out of memory while encoding text");
-        }
+    void compute() override {
+        const mg::model& m = *model_;
+        batch_ = mg::tokenize_batch(m, prompts_);
+        mg::graph_runner runner(m.backends, mg::t5_graph_nodes(m.hparams.t5));
+        t5_ = mg::encode_t5(m, runner, batch_);
+        states_ = mg::project_text(m, runner, t5_, batch_);
     }
 
-    void OnOK() override {
-        Napi::Env env = Env();
+    Napi::Value result(Napi::Env env) override {
         Napi::Object out = Napi::Object::New(env);
         out.Set("batch", batch_.n_batch);
         out.Set("tokens", batch_.n_tokens);
         out.Set("t5Dim", t5_.n_embd);
         out.Set("hiddenDim", states_.n_embd);
-        out.Set("inputIds", copy_array<int32_t, Napi::Int32Array>(env, batch_.ids));
-        out.Set("attentionMask", copy_array<float, Napi::Float32Array>(env, batch_.mask));
-        out.Set("t5States", copy_array<float, Napi::Float32Array>(env, t5_.data));
-        out.Set("states", copy_array<float, Napi::Float32Array>(env, states_.data));
-        deferred_.Resolve(out);
-    }
-
-    void OnError(const Napi::Error& e) override {
-        Napi::Error error = Napi::Error::New(Env(), e.Message());
-        error.Set("code", Napi::String::New(Env(), code_));
-        deferred_.Reject(error.Value());
+        out.Set("inputIds", to_js(env, batch_.ids));
+        out.Set("attentionMask", to_js(env, batch_.mask));
+        out.Set("t5States", to_js(env, t5_.data));
+        out.Set("states", to_js(env, states_.data));
+        return out;
     }
 
   private:
-    Napi::Promise::Deferred deferred_;
     std::shared_ptr<mg::model> model_;  // keeps the weights alive even if the JS Model is disposed meanwhile
     std::vector<std::string> prompts_;
     mg::text_batch batch_;
     mg::text_states t5_;
     mg::text_states states_;
-    std::string code_;
 };
 
 static Napi::Value encode_text(const Napi::CallbackInfo& info) {
@@ -94,10 +68,7 @@ static Napi::Value encode_text(const Napi::CallbackInfo& info) {
         }
         prompts.push_back(prompt.As<Napi::String>().Utf8Value());
     }
-    auto* worker = new encode_text_worker(env, std::move(model), std::move(prompts));
-    Napi::Promise promise = worker->promise();
-    worker->Queue();  // deletes itself when done
-    return promise;
+    return (new encode_text_worker(env, std::move(model), std::move(prompts)))->start();
 }
 
 static int32_t int_argument(const Napi::Value& v, const char* name, double min, double max) {

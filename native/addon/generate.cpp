@@ -12,6 +12,7 @@
 #include "addon.h"
 #include "error.h"
 #include "generation.h"
+#include "promise-worker.h"
 #include "sampling.h"
 
 namespace mg_addon {
@@ -45,14 +46,6 @@ static double number_option(Napi::Env env, const Napi::Object& options, const ch
     return x;
 }
 
-// Rejects with the mg::error code kept from the worker thread.
-static void reject(Napi::Promise::Deferred& deferred, Napi::Env env, const std::string& code,
-                   const std::string& message) {
-    Napi::Error error = Napi::Error::New(env, message);
-    error.Set("code", Napi::String::New(env, code));
-    deferred.Reject(error.Value());
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // generate
 
@@ -77,24 +70,22 @@ class generate_worker : public Napi::AsyncProgressQueueWorker<step_progress> {
 
   protected:
     void Execute(const ExecutionProgress& progress) override {
-        try {
-            const bool report = !on_step_.IsEmpty();
-            result_ = mg::generate_codes(
-                *model_, request_,
-                [&](int32_t step, int32_t total) {
-                    if (report) {
-                        const step_progress p{step, total};
-                        progress.Send(&p, 1);
-                    }
-                },
-                *abort_);
-        } catch (const mg::error& e) {
-            code_ = mg::error_code_name(e.code());
-            SetError(e.what());
-        } catch (const std::bad_alloc&) {
-            code_ = "ERR_MUSICGEN_BACKEND";
-            SetError("out of memory during generation");
-        }
+        const bool report = !on_step_.IsEmpty();
+        std::string message;
+        const bool ok = capture_error(
+            [&] {
+                result_ = mg::generate_codes(
+                    *model_, request_,
+                    [&](int32_t step, int32_t total) {
+                        if (report) {
+                            const step_progress p{step, total};
+                            progress.Send(&p, 1);
+                        }
+                    },
+                    *abort_);
+            },
+            "generating", code_, message);
+        if (!ok) SetError(message);
     }
 
     void OnProgress(const step_progress* data, size_t count) override {
@@ -118,10 +109,8 @@ class generate_worker : public Napi::AsyncProgressQueueWorker<step_progress> {
             return;
         }
         Napi::Env env = Env();
-        Napi::Int32Array codes = Napi::Int32Array::New(env, result_.codes.size());
-        std::copy(result_.codes.begin(), result_.codes.end(), codes.Data());
         Napi::Object out = Napi::Object::New(env);
-        out.Set("codes", codes);
+        out.Set("codes", to_js(env, result_.codes));
         out.Set("batch", result_.n_batch);
         out.Set("codebooks", result_.n_codebooks);
         out.Set("frames", result_.n_frames);
@@ -133,7 +122,7 @@ class generate_worker : public Napi::AsyncProgressQueueWorker<step_progress> {
             deferred_.Reject(callback_error_.Value());
             return;
         }
-        reject(deferred_, Env(), code_, e.Message());
+        deferred_.Reject(coded_error(Env(), code_, e.Message()).Value());
     }
 
   private:
@@ -191,40 +180,24 @@ static Napi::Value generate(const Napi::CallbackInfo& info) {
 // ---------------------------------------------------------------------------------------------------------------
 // lmForward (diagnostics)
 
-class forward_worker : public Napi::AsyncWorker {
+class forward_worker : public promise_worker {
   public:
     forward_worker(Napi::Env env, std::shared_ptr<mg::model> model, std::vector<std::string> prompts,
                    std::vector<int32_t> ids, int32_t n_tokens, float guidance_scale)
-        : Napi::AsyncWorker(env, "musicgen:lmForward"),
-          deferred_(Napi::Promise::Deferred::New(env)),
+        : promise_worker(env, "musicgen:lmForward", "running lmForward"),
           model_(std::move(model)),
           prompts_(std::move(prompts)),
           ids_(std::move(ids)),
           n_tokens_(n_tokens),
           guidance_scale_(guidance_scale) {}
 
-    Napi::Promise promise() const { return deferred_.Promise(); }
-
   protected:
-    void Execute() override {
-        try {
-            result_ = mg::teacher_forced(*model_, prompts_, ids_, n_tokens_, guidance_scale_);
-        } catch (const mg::error& e) {
-            code_ = mg::error_code_name(e.code());
-            SetError(e.what());
-        } catch (const std::bad_alloc&) {
-            code_ = "ERR_MUSICGEN_BACKEND";
-            SetError("out of memory in lmForward");
-        }
-    }
+    void compute() override { result_ = mg::teacher_forced(*model_, prompts_, ids_, n_tokens_, guidance_scale_); }
 
-    void OnOK() override {
-        Napi::Env env = Env();
+    Napi::Value result(Napi::Env env) override {
         const auto array = [&](const std::vector<float>& v) -> Napi::Value {
             if (v.empty()) return env.Null();
-            Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
-            std::copy(v.begin(), v.end(), a.Data());
-            return a;
+            return to_js(env, v);
         };
         Napi::Object out = Napi::Object::New(env);
         out.Set("cond", array(result_.cond));
@@ -238,20 +211,16 @@ class forward_worker : public Napi::AsyncWorker {
         out.Set("tokens", result_.n_tokens);
         out.Set("vocab", result_.n_vocab);
         out.Set("hidden", result_.n_embd);
-        deferred_.Resolve(out);
+        return out;
     }
 
-    void OnError(const Napi::Error& e) override { reject(deferred_, Env(), code_, e.Message()); }
-
   private:
-    Napi::Promise::Deferred deferred_;
     std::shared_ptr<mg::model> model_;
     std::vector<std::string> prompts_;
     std::vector<int32_t> ids_;
     int32_t n_tokens_;
     float guidance_scale_;
     mg::teacher_forced_result result_;
-    std::string code_;
 };
 
 // lmForward(model, prompts: string[], ids: Int32Array [B, K, T], guidanceScale: number) -> Promise<...>
@@ -278,11 +247,9 @@ static Napi::Value lm_forward(const Napi::CallbackInfo& info) {
     const double scale = info[3].As<Napi::Number>().DoubleValue();
     if (!(scale >= 0 && scale <= 1e6)) throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "guidanceScale must be >= 0");
     const auto n_tokens = static_cast<int32_t>(ids.size() / per_token);
-    auto* worker = new forward_worker(env, std::move(model), std::move(prompts), std::move(ids), n_tokens,
-                                      static_cast<float>(scale));
-    Napi::Promise promise = worker->promise();
-    worker->Queue();
-    return promise;
+    return (new forward_worker(env, std::move(model), std::move(prompts), std::move(ids), n_tokens,
+                               static_cast<float>(scale)))
+        ->start();
 }
 
 // ---------------------------------------------------------------------------------------------------------------

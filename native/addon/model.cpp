@@ -10,6 +10,7 @@
 #include "addon.h"
 #include "error.h"
 #include "loader.h"
+#include "promise-worker.h"
 
 namespace mg_addon {
 
@@ -284,53 +285,32 @@ std::shared_ptr<mg::model> model_from_js(const Napi::Value& value) {
 // ---------------------------------------------------------------------------------------------------------------
 // loadModel(path, { backend, threads }) -> Promise<Model>
 
-class load_worker : public Napi::AsyncWorker {
+class load_worker : public promise_worker {
   public:
     load_worker(Napi::Env env, std::string path, mg::load_params params, Napi::FunctionReference* constructor)
-        : Napi::AsyncWorker(env, "musicgen:loadModel"),
-          deferred_(Napi::Promise::Deferred::New(env)),
+        : promise_worker(env, "musicgen:loadModel", "loading the model"),
           path_(std::move(path)),
           params_(std::move(params)),
           constructor_(constructor) {}
 
-    Napi::Promise promise() const { return deferred_.Promise(); }
-
   protected:
-    void Execute() override {
-        try {
-            model_ = mg::load_model(path_, params_);
-        } catch (const mg::error& e) {
-            code_ = mg::error_code_name(e.code());
-            SetError(e.what());
-        } catch (const std::bad_alloc&) {
-            code_ = "ERR_MUSICGEN_BACKEND";
-            SetError("out of memory while loading the model");
-        }
-    }
+    void compute() override { model_ = mg::load_model(path_, params_); }
 
-    void OnOK() override {
+    Napi::Value result(Napi::Env env) override {
+        model_object::pending = std::move(model_);
         try {
-            model_object::pending = std::move(model_);
-            deferred_.Resolve(constructor_->New({}));
-        } catch (const Napi::Error& e) {
+            return constructor_->New({});
+        } catch (const Napi::Error&) {
             model_object::pending.reset();
-            deferred_.Reject(e.Value());
+            throw;
         }
-    }
-
-    void OnError(const Napi::Error& e) override {
-        Napi::Error error = Napi::Error::New(Env(), e.Message());
-        error.Set("code", Napi::String::New(Env(), code_));
-        deferred_.Reject(error.Value());
     }
 
   private:
-    Napi::Promise::Deferred deferred_;
     std::string path_;
     mg::load_params params_;
     Napi::FunctionReference* constructor_;
     std::unique_ptr<mg::model> model_;
-    std::string code_;
 };
 
 static Napi::Value load_model(const Napi::CallbackInfo& info) {
@@ -358,10 +338,7 @@ static Napi::Value load_model(const Napi::CallbackInfo& info) {
         }
     }
     auto* constructor = static_cast<Napi::FunctionReference*>(info.Data());
-    auto* worker = new load_worker(env, info[0].As<Napi::String>().Utf8Value(), std::move(params), constructor);
-    Napi::Promise promise = worker->promise();
-    worker->Queue();  // the worker deletes itself when done
-    return promise;
+    return (new load_worker(env, info[0].As<Napi::String>().Utf8Value(), std::move(params), constructor))->start();
 }
 
 void register_model(Napi::Env env, Napi::Object exports) {

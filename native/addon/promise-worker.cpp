@@ -1,0 +1,29 @@
+#include "promise-worker.h"
+
+#include <new>
+
+#include "error.h"
+
+namespace mg_addon {
+
+bool capture_error(const std::function<void()>& fn, const char* what, std::string& code, std::string& message) {
+    try {
+        fn();
+        return true;
+    } catch (const mg::error& e) {
+        code = mg::error_code_name(e.code());
+        message = e.what();
+    } catch (const std::bad_alloc&) {
+        code = mg::error_code_name(mg::error_code::backend);
+        message = std::string("out of memory while ") + what;
+    }
+    return false;
+}
+
+Napi::Error coded_error(Napi::Env env, const std::string& code, const std::string& message) {
+    Napi::Error error = Napi::Error::New(env, message);
+    error.Set("code", Napi::String::New(env, code));
+    return error;
+}
+
+}  // namespace mg_addon
