@@ -1,6 +1,6 @@
 // The MusicGen LM forward pass against HF goldens (teacher forcing through the diagnostics lmForward API):
 // input embeddings, final hidden states, conditional / unconditional / guided logits, the per-step
-// scores of HF's greedy runs and the sampling warpers. Parity is asserted on an f32 GGUF; f16 and q8_0
+// scores of HF's greedy runs and the sampling warpers. Parity is asserted on an f32 GGUF; f16, q8_0 and q4
 // are reported only. Prompts, guidance scales and sampling settings are read from the fixture manifest.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -37,9 +37,9 @@ const ints = (data: ArrayLike<number>) => Int32Array.from(data as ArrayLike<numb
 const prompts = promptsOf(describe('text_input_ids'));
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-lm-'));
-const models: Partial<Record<'f32' | 'f16' | 'q8_0', NativeModel>> = {};
+const models: Partial<Record<'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k', NativeModel>> = {};
 t.before(async () => {
-  for (const type of ['f32', 'f16', 'q8_0'] as const) {
+  for (const type of ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k'] as const) {
     const file = path.join(tmp, `tiny-${type}.gguf`);
     await convertCheckpoint(fixtureDir, file, { type });
     models[type] = await native().loadModel(file, { backend: 'cpu', threads: 2 });
@@ -49,7 +49,7 @@ t.teardown(() => {
   for (const m of Object.values(models)) m?.dispose();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-const model = (type: 'f32' | 'f16' | 'q8_0' = 'f32') => models[type]!;
+const model = (type: 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k' = 'f32') => models[type]!;
 
 // Tolerances (README "Measured float32 noise"): HF's own f32-vs-f64 noise is <= 1.3e-6 on states and <= 6e-5
 // on logits of magnitude ~100; two independent float32 implementations land within a few times that.
@@ -160,10 +160,10 @@ t.test('decoder ids outside the codebooks are rejected, not read out of bounds',
   });
 });
 
-t.test('f16 and q8_0 models: logits error and greedy agreement (reported, not asserted)', async (t) => {
+t.test('f16, q8_0, q4_0 and q4_k models: logits error and greedy agreement (reported, not asserted)', async (t) => {
   const ids = golden('tf_decoder_input_ids');
   const expected = golden('tf_logits_guided').data as Float32Array;
-  for (const type of ['f16', 'q8_0'] as const) {
+  for (const type of ['f16', 'q8_0', 'q4_0', 'q4_k'] as const) {
     const out = await native().lmForward(model(type), prompts, ints(ids.data), 3);
     const V = out.vocab;
     let agree = 0;
