@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // musicgen-convert <hf-dir> -o model.gguf [--type f32|f16|q8_0|q4_0|q4_k] [--tokenizer-dir DIR]
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../lib/command-line';
+import { ProgressBar } from '../lib/progress-bar';
 import { convertCheckpoint } from './convert';
 import { removeTempFiles } from './gguf-writer';
 import { isOutputType, OUTPUT_TYPES } from './quant-policy';
@@ -17,43 +18,18 @@ Options:
       --tokenizer-dir <dir> folder holding spiece.model (default: <hf-dir>, else its parent)
   -h, --help                show this help`;
 
-function usageError(message: string): never {
-  process.stderr.write(`musicgen-convert: ${message}\n\n${USAGE}\n`);
-  process.exit(2);
-}
-
-function progressBar(done: number, total: number, tensor: string): void {
-  const width = 30;
-  const filled = Math.round((done / total) * width);
-  const line = `[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total} ${tensor}`;
-  const columns = process.stderr.columns || 80;
-  process.stderr.write(`\r${line.slice(0, columns - 1).padEnd(columns - 1)}`);
-}
-
 async function main(): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      allowPositionals: true,
-      options: {
-        output: { type: 'string', short: 'o' },
-        type: { type: 'string', short: 't' },
-        'tokenizer-dir': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    usageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  if (positionals.length !== 1) usageError(positionals.length ? 'expected exactly one <hf-dir>' : 'missing <hf-dir>');
-  if (!values.output) usageError('missing -o <model.gguf>');
+  const { values, positionals, usageError } = parseCommandLine('musicgen-convert', USAGE, {
+    output: { type: 'string', short: 'o' },
+    type: { type: 'string', short: 't' },
+    'tokenizer-dir': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (positionals.length !== 1)
+    return usageError(positionals.length ? 'expected exactly one <hf-dir>' : 'missing <hf-dir>');
+  if (!values.output) return usageError('missing -o <model.gguf>');
   const type = values.type ?? 'f16';
-  if (!isOutputType(type)) usageError(`unknown --type '${type}' (expected ${OUTPUT_TYPES.join(', ')})`);
+  if (!isOutputType(type)) return usageError(`unknown --type '${type}' (expected ${OUTPUT_TYPES.join(', ')})`);
 
   for (const [signal, code] of [
     ['SIGINT', 130],
@@ -65,20 +41,16 @@ async function main(): Promise<void> {
       process.exit(code);
     });
   }
-  const tty = Boolean(process.stderr.isTTY);
+  const bar = process.stderr.isTTY ? new ProgressBar('converting') : undefined;
   const started = Date.now();
   const result = await convertCheckpoint(positionals[0]!, values.output, {
     type,
     tokenizerDir: values['tokenizer-dir'],
-    onProgress: tty ? progressBar : undefined,
+    onProgress: bar && ((done, total, tensor) => bar.update(done, total, tensor)),
   });
-  if (tty) {
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    const mib = (result.bytes / 2 ** 20).toFixed(1);
-    process.stderr.write(
-      `\nwrote ${path.resolve(values.output)}: ${result.tensors} tensors, ${mib} MiB (${type}) in ${seconds} s\n`,
-    );
-  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const mib = (result.bytes / 2 ** 20).toFixed(1);
+  bar?.done(`wrote ${path.resolve(values.output)}: ${result.tensors} tensors, ${mib} MiB (${type}) in ${seconds} s`);
 }
 
 main().catch((error: unknown) => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // musicgen "prompt" -m model.gguf -o out.wav [-d seconds] [--top-k N] [--top-p P] [--temperature T] [--cfg S] [--seed N]
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from './command-line';
 import { MusicGenError } from './errors';
 import { MusicGen } from './musicgen';
 import { ProgressBar } from './progress-bar';
@@ -25,51 +25,34 @@ Options:
       --bit-depth <16|32f>  WAV sample format (default 16)
   -h, --help                show this help`;
 
-function usageError(message: string): never {
-  process.stderr.write(`musicgen: ${message}\n\n${USAGE}\n`);
-  process.exit(2);
-}
-
-function numberOption(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (value.trim() === '' || !Number.isFinite(parsed)) usageError(`--${name} expects a number, got '${value}'`);
-  return parsed;
-}
-
 async function main(): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      allowPositionals: true,
-      options: {
-        model: { type: 'string', short: 'm' },
-        output: { type: 'string', short: 'o' },
-        duration: { type: 'string', short: 'd' },
-        'top-k': { type: 'string' },
-        'top-p': { type: 'string' },
-        temperature: { type: 'string' },
-        cfg: { type: 'string' },
-        seed: { type: 'string' },
-        threads: { type: 'string' },
-        backend: { type: 'string' },
-        'bit-depth': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    usageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  if (positionals.length !== 1) usageError(positionals.length ? 'expected exactly one prompt' : 'missing "<prompt>"');
-  if (!values.model) usageError('missing -m <model.gguf>');
+  const { values, positionals, usageError } = parseCommandLine('musicgen', USAGE, {
+    model: { type: 'string', short: 'm' },
+    output: { type: 'string', short: 'o' },
+    duration: { type: 'string', short: 'd' },
+    'top-k': { type: 'string' },
+    'top-p': { type: 'string' },
+    temperature: { type: 'string' },
+    cfg: { type: 'string' },
+    seed: { type: 'string' },
+    threads: { type: 'string' },
+    backend: { type: 'string' },
+    'bit-depth': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  const numberOption = (name: string, value: string | undefined): number | undefined => {
+    if (value === undefined) return undefined;
+    const parsed = Number(value);
+    if (value.trim() === '' || !Number.isFinite(parsed))
+      return usageError(`--${name} expects a number, got '${value}'`);
+    return parsed;
+  };
+  if (positionals.length !== 1)
+    return usageError(positionals.length ? 'expected exactly one prompt' : 'missing "<prompt>"');
+  if (!values.model) return usageError('missing -m <model.gguf>');
   const output = values.output ?? 'out.wav';
   const bitDepth = values['bit-depth'] ?? '16';
-  if (bitDepth !== '16' && bitDepth !== '32f') usageError(`--bit-depth expects 16 or 32f, got '${bitDepth}'`);
+  if (bitDepth !== '16' && bitDepth !== '32f') return usageError(`--bit-depth expects 16 or 32f, got '${bitDepth}'`);
 
   const threads = numberOption('threads', values.threads);
   const gen = await MusicGen.load(values.model, {
