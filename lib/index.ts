@@ -11,6 +11,8 @@ export type {
 } from './musicgen';
 export type { GenerateOptions, GenerateProgress } from './generate';
 export type { CodeMatrix } from './decode-codes';
+export { toReadable, toWebStream, DEFAULT_CHUNK_FRAMES } from './stream';
+export type { AudioChunk, AudioStream, StreamOptions } from './stream';
 export type { EncodedText } from './encode-text';
 export { toWav, writeWav } from './wav';
 export type { AudioData, WavOptions } from './wav';

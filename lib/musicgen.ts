@@ -6,6 +6,7 @@ import { MusicGenError } from './errors';
 import { generateCodes, type GenerateOptions } from './generate';
 import { native, type NativeHparams, type NativeModel, type NativeModelInfo, type NativeTensorInfo } from './native';
 import { fromNative } from './native-errors';
+import { AudioStream, type StreamOptions } from './stream';
 import { integerIn, oneOf, plainObject, string } from './validate';
 
 export const BACKENDS = ['auto', 'cpu', 'cuda', 'metal'] as const;
@@ -70,6 +71,8 @@ export interface GenerationResult {
 export class MusicGen {
   #model: NativeModel | undefined;
   readonly #info: ModelInfo;
+  // cancel() of every running stream, so dispose() ends them with ERR_MUSICGEN_DISPOSED.
+  readonly #streams = new Set<(error: MusicGenError) => void>();
 
   private constructor(model: NativeModel) {
     this.#model = model;
@@ -139,6 +142,27 @@ export class MusicGen {
     return typeof prompts === 'string' ? results[0]! : results;
   }
 
+  /**
+   * Generates like generate() but yields audio as it is made: AudioChunks of `chunkFrames` codec frames (default
+   * 25 = 0.5 s), one per prompt per step for a batch. Leaving `for await` early, `signal` or dispose() stops
+   * the generation; the latter two reject the pending iteration (ERR_MUSICGEN_ABORTED / ERR_MUSICGEN_DISPOSED).
+   * Invalid options throw here, before any work; generation starts at the first next().
+   */
+  stream(prompts: string | string[], options?: StreamOptions): AudioStream {
+    this.#handle();
+    return new AudioStream(
+      {
+        handle: () => this.#handle(),
+        track: (cancel) => {
+          this.#streams.add(cancel);
+          return () => this.#streams.delete(cancel);
+        },
+      },
+      prompts,
+      options,
+    );
+  }
+
   /** T5 encoder states of the prompts (raw and projected to the LM width) with their mask, as HF computes them. */
   encodeText(prompts: string | string[]): Promise<EncodedText> {
     return encodeText(this.#handle(), prompts);
@@ -151,6 +175,8 @@ export class MusicGen {
 
   /** Frees the weights and backends. Idempotent; any later use throws ERR_MUSICGEN_DISPOSED. */
   dispose(): void {
+    const disposed = new MusicGenError('ERR_MUSICGEN_DISPOSED', 'This MusicGen model has been disposed');
+    for (const cancel of [...this.#streams]) cancel(disposed);
     this.#model?.dispose();
     this.#model = undefined;
   }

@@ -136,6 +136,19 @@ export interface NativeGeneratedCodes {
 /** A running generation: a promise plus abort(), which stops it before its next LM step (ERR_MUSICGEN_ABORTED). */
 export type NativeGenerateJob = Promise<NativeGeneratedCodes> & { abort(): void };
 
+/** Audio samples that became final: audio[prompt][channel], all of the same length, from startSample on. */
+export interface NativeStreamChunk {
+  audio: Float32Array[][];
+  startSample: number;
+  final: boolean;
+}
+
+/** A running stream: pull(n) grants n more chunks (one per chunk consumed), abort() cancels it. */
+export interface NativeStreamJob {
+  pull(n: number): void;
+  abort(): void;
+}
+
 /** Diagnostics: one teacher-forced LM pass (native/addon/generate.cpp), arrays row-major. */
 export interface NativeLmForward {
   /** [batch, codebooks, tokens, vocab] logits of the conditional rows. */
@@ -185,6 +198,17 @@ export interface NativeAddon {
     onStep?: (step: number, total: number) => void,
   ): NativeGenerateJob;
   /**
+   * Streaming generation on a thread of its own (native/addon/stream.cpp): onMessage gets audio chunks
+   * ([prompt][channel] samples) as frames are decoded, then nothing after `final`; a failure (aborts included)
+   * arrives as a coded Error instead. At most `highWaterMark` chunks are produced ahead of pull() calls.
+   */
+  stream(
+    model: NativeModel,
+    prompts: string[],
+    options: NativeGenerateOptions & { chunkFrames: number; highWaterMark: number },
+    onMessage: (message: NativeStreamChunk | Error) => void,
+  ): NativeStreamJob;
+  /**
    * Diagnostics API: a teacher-forced LM pass over delayed decoder ids [batch, codebooks, T] (column 0 = BOS),
    * with the unconditional half when guidanceScale > 1, as HF's model(...) call. Not for generation.
    */
@@ -199,6 +223,19 @@ export interface NativeAddon {
     frames: number,
     stages: number[],
   ): Promise<{ audio: Float32Array; stages: NativeDecodeStage[] }>;
+  /**
+   * Diagnostics API: the streaming EnCodec decoder (native/src/encodec-stream.h) fed chunkFrames frames per push:
+   * `chunks` holds what each push and then finish() returned; lookaheadFrames is its lookahead. With
+   * pushAfterFinish the first chunk is pushed again after finish(), which must reject.
+   */
+  decodeCodesStreaming(
+    model: NativeModel,
+    codes: Int32Array,
+    codebooks: number,
+    frames: number,
+    chunkFrames: number,
+    pushAfterFinish?: boolean,
+  ): Promise<{ chunks: Float32Array[]; lookaheadFrames: number }>;
   /** Diagnostics API: HF's warpers on each row of `vocab` scores (-inf = removed) and the softmax sampled from. */
   warpScores(
     scores: Float32Array,

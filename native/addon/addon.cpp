@@ -1,13 +1,12 @@
 #include "addon.h"
-#include "promise-worker.h"
 
 #include <ggml.h>
 
+#include "promise-worker.h"
+
 namespace mg_addon {
 
-void throw_error(Napi::Env env, const char* code, const std::string& message) {
-    throw coded_error(env, code, message);
-}
+void throw_error(Napi::Env env, const char* code, const std::string& message) { throw coded_error(env, code, message); }
 
 }  // namespace mg_addon
 
@@ -18,7 +17,9 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
     mg_addon::register_tokenizer(env, exports);
     mg_addon::register_encode_text(env, exports);
     mg_addon::register_decode_codes(env, exports);
+    mg_addon::register_decode_stream(env, exports);
     mg_addon::register_generate(env, exports);
+    mg_addon::register_stream(env, exports);
     return exports;
 }
 

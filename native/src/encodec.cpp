@@ -9,17 +9,10 @@
 
 namespace mg {
 
-static void check_request(const codec_hparams& hp, const std::vector<encodec_stage>& stages, const int32_t* codes,
-                          int32_t n_q, int32_t frames, const std::vector<encodec_tap>* taps) {
+void encodec_check_codes(const codec_hparams& hp, const int32_t* codes, int32_t n_q, int32_t frames) {
     if (n_q < 1 || static_cast<uint32_t>(n_q) > hp.n_quantizers) {
         throw error(error_code::invalid_argument, "expected 1 to " + std::to_string(hp.n_quantizers) +
                                                       " codebooks for the codec but received " + std::to_string(n_q));
-    }
-    // frames * hop_length samples must stay addressable by int64 / ggml's dimensions on every platform.
-    const int64_t max_frames = (int64_t{1} << 31) / static_cast<int64_t>(hp.hop_length());
-    if (frames < 1 || frames > max_frames) {
-        throw error(error_code::invalid_argument,
-                    "expected 1 to " + std::to_string(max_frames) + " frames but received " + std::to_string(frames));
     }
     const int64_t count = int64_t{n_q} * frames;
     for (int64_t i = 0; i < count; ++i) {
@@ -29,6 +22,17 @@ static void check_request(const codec_hparams& hp, const std::vector<encodec_sta
                             std::to_string(i % frames) + " is outside [0, " + std::to_string(hp.codebook_size) + ")");
         }
     }
+}
+
+static void check_request(const codec_hparams& hp, const std::vector<encodec_stage>& stages, const int32_t* codes,
+                          int32_t n_q, int32_t frames, const std::vector<encodec_tap>* taps) {
+    // frames * hop_length samples must stay addressable by int64 / ggml's dimensions on every platform.
+    const int64_t max_frames = (int64_t{1} << 31) / static_cast<int64_t>(hp.hop_length());
+    if (frames < 1 || frames > max_frames) {
+        throw error(error_code::invalid_argument,
+                    "expected 1 to " + std::to_string(max_frames) + " frames but received " + std::to_string(frames));
+    }
+    encodec_check_codes(hp, codes, n_q, frames);
     if (!taps) return;
     for (const encodec_tap& tap : *taps) {
         if (tap.stage != encodec_tap_quantized && (tap.stage < 0 || static_cast<size_t>(tap.stage) >= stages.size())) {
@@ -73,17 +77,8 @@ static void read_tap(const pending_tap& p) {
     ggml_backend_tensor_get(p.tensor, p.tap->data.data(), 0, ggml_nbytes(p.tensor));
 }
 
-// Host activations between graphs: [T][C], channel fastest (the LSTM's natural layout).
-struct activations {
-    std::vector<float> data;
-    int64_t channels = 0;
-    int64_t length = 0;
-};
-
-// Runs decoder stages [begin, end) (none of them an LSTM) as one graph. The input is the codes when `codes` is
-// set (the RVQ decode leads the graph), otherwise `act`, which receives the result.
-static void run_conv_stages(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q, int32_t frames,
-                            size_t begin, size_t end, activations& act, std::vector<encodec_tap>* taps) {
+void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q, int32_t frames,
+                             size_t begin, size_t end, encodec_activations& act, std::vector<encodec_tap>* taps) {
     const std::vector<encodec_stage>& stages = m.codec.decoder;
     ggml_tensor* input = nullptr;
     ggml_tensor* output = nullptr;
@@ -141,7 +136,7 @@ static void run_conv_stages(const model& m, graph_runner& runner, const int32_t*
 }
 
 // PyTorch [C, T] order for a tap of host activations.
-static void tap_activations(encodec_tap& tap, const activations& act) {
+static void tap_activations(encodec_tap& tap, const encodec_activations& act) {
     tap.channels = act.channels;
     tap.length = act.length;
     tap.data.resize(act.data.size());
@@ -157,7 +152,7 @@ std::vector<float> encodec_decode(const model& m, graph_runner& runner, const in
 
     // Convolution stages run as one graph each stretch between LSTMs; the first graph also decodes the RVQ
     // (even if it had no convolution stage to run).
-    activations act;
+    encodec_activations act;
     size_t next = 0;
     bool first = true;
     while (first || next < stages.size()) {
@@ -171,7 +166,7 @@ std::vector<float> encodec_decode(const model& m, graph_runner& runner, const in
         }
         size_t end = next;
         while (end < stages.size() && stages[end].kind != encodec_stage_kind::lstm) ++end;
-        run_conv_stages(m, runner, first ? codes : nullptr, n_q, frames, next, end, act, taps);
+        encodec_run_conv_stages(m, runner, first ? codes : nullptr, n_q, frames, next, end, act, taps);
         first = false;
         next = end;
     }

@@ -25,6 +25,22 @@ struct encodec_tap {
 };
 constexpr int encodec_tap_quantized = -1;
 
+// Host activations between graphs: [T][C], channel fastest (the LSTM's natural layout).
+struct encodec_activations {
+    std::vector<float> data;
+    int64_t channels = 0;
+    int64_t length = 0;
+};
+
+// Throws mg::error(invalid_argument) unless 1 <= n_q <= the quantizer count and every code of codes[n_q * frames]
+// is in [0, codebook_size).
+void encodec_check_codes(const codec_hparams& hp, const int32_t* codes, int32_t n_q, int32_t frames);
+
+// Runs decoder stages [begin, end) (none of them an LSTM) as one graph. The input is the codes when `codes` is
+// set (the RVQ decode leads the graph), otherwise `act`; `act` receives the result. `taps` as for encodec_decode.
+void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q, int32_t frames,
+                             size_t begin, size_t end, encodec_activations& act, std::vector<encodec_tap>* taps);
+
 // Decodes codes[q * frames + t] (q < n_q <= quantizer count, every code in [0, codebook_size)) into
 // frames * hop_length samples. `taps`, when given, names the stages to capture (stage set by the caller,
 // the rest filled in). Throws mg::error(invalid_argument) for bad codes/sizes, mg::error(backend) when

@@ -25,7 +25,8 @@ static text_condition condition_on(const model& m, const std::vector<std::string
 }
 
 generated_codes generate_codes(const model& m, const generation_request& request,
-                               const std::function<void(int32_t, int32_t)>& on_step, const std::atomic<bool>& abort) {
+                               const std::function<void(int32_t, int32_t)>& on_step, const std::atomic<bool>& abort,
+                               const frame_callback& on_frame) {
     const lm_hparams& hp = m.hparams.lm;
     const sampling_params& sp = request.sampling;
     if (request.frames < 1) throw error(error_code::invalid_argument, "frames must be at least 1");
@@ -61,6 +62,7 @@ generated_codes generate_codes(const model& m, const generation_request& request
     scratch.reserve(V);
     lm_outputs out;
     rng generator(sp.seed);
+    std::vector<int32_t> frame_codes(on_frame ? static_cast<size_t>(B) * K : 0);
 
     const int32_t total = L - 1;
     for (int32_t s = 0; s < total; ++s) {
@@ -91,6 +93,17 @@ generated_codes generate_codes(const model& m, const generation_request& request
                 }
                 slot = sample_token(logits, V, sp, generator, scratch);
             }
+        }
+        // Column t completes frame t - groups: the most delayed codebook (delay groups - 1) holds it at t.
+        if (on_frame && t >= pattern.groups()) {
+            const int32_t j = t - pattern.groups();
+            for (int32_t b = 0; b < B; ++b) {
+                for (int32_t k = 0; k < K; ++k) {
+                    frame_codes[static_cast<size_t>(b) * K + k] =
+                        delayed[(static_cast<size_t>(b) * K + k) * L + j + pattern.delay(k) + 1];
+                }
+            }
+            on_frame(j, frame_codes.data());
         }
         if (on_step) on_step(t, total);
     }

@@ -26,10 +26,15 @@ struct generated_codes {
     std::vector<int32_t> codes;  // [n_batch, n_codebooks, n_frames]
 };
 
+// Audio frame `frame` of every prompt, undelayed: codes[b * n_codebooks + k].
+using frame_callback = std::function<void(int32_t frame, const int32_t* codes)>;
+
 // `on_step(step, total)` runs after every LM step on the calling thread; `abort` is polled before each step
-// and a set flag throws mg::error(aborted).
+// and a set flag throws mg::error(aborted). `on_frame` (streaming) runs on the calling thread as soon as a frame
+// is final in every codebook, i.e. after step frame + groups, frames in order.
 generated_codes generate_codes(const model& m, const generation_request& request,
-                               const std::function<void(int32_t, int32_t)>& on_step, const std::atomic<bool>& abort);
+                               const std::function<void(int32_t, int32_t)>& on_step, const std::atomic<bool>& abort,
+                               const frame_callback& on_frame = nullptr);
 
 struct teacher_forced_result {
     int32_t n_batch = 0;

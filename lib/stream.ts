@@ -1,0 +1,276 @@
+// Streaming generation: audio chunks as the LM makes them, as an AsyncIterable (plus Node Readable and web
+// ReadableStream adapters). The native side (native/addon/stream.cpp) runs the LM on its own thread, decodes
+// each finished frame with exact streaming EnCodec decoders and hands over final samples every chunkFrames
+// frames; it only produces while this side holds credits (HIGH_WATER_MARK chunks ahead of the consumer).
+import { randomInt } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { ReadableStream } from 'node:stream/web';
+import { MusicGenError } from './errors';
+import type { GenerateOptions } from './generate';
+import { native, type NativeGenerateOptions, type NativeModel, type NativeStreamChunk } from './native';
+import { fromNative } from './native-errors';
+import { integerIn, invalid, numberIn, plainObject, promptList } from './validate';
+
+/** Default chunk size: 25 frames = 0.5 s at 50 Hz, so the first audio comes quickly. */
+export const DEFAULT_CHUNK_FRAMES = 25;
+// Chunks produced ahead of the consumer. Memory bound: HIGH_WATER_MARK * prompts * channels * chunkFrames *
+// hopLength * 4 bytes, e.g. 2 * 1 * 1 * 25 * 640 * 4 = 128 KB for one mono prompt at the default chunk size.
+const HIGH_WATER_MARK = 2;
+const RANDOM_SEED_LIMIT = 2 ** 48 - 1;
+
+export interface StreamOptions extends Omit<GenerateOptions, 'onProgress'> {
+  /** Codec frames per chunk (at 50 Hz, 25 = 0.5 s; the default). Give this or `chunkSeconds`. */
+  chunkFrames?: number;
+  /** Seconds per chunk, rounded to whole frames (at least one). */
+  chunkSeconds?: number;
+}
+
+/**
+ * Final samples of one prompt. A chunk covers samples [startSample, startSample + frames) of every channel;
+ * concatenating a prompt's chunks gives exactly what generate() returns. With several prompts, each native
+ * step yields one chunk per prompt, in prompt order, all with the same startSample and length.
+ */
+export interface AudioChunk {
+  /** One Float32Array per audio channel (1 mono, 2 stereo: [left, right]), `frames` samples each. */
+  channels: Float32Array[];
+  sampleRate: number;
+  /** Offset of the first sample in the prompt's whole output. */
+  startSample: number;
+  /** Samples per channel in this chunk (audio frames, not codec frames). */
+  frames: number;
+  /** True on the prompt's last chunk. */
+  final: boolean;
+  /** Index of the prompt when several were given; absent for a single prompt string. */
+  prompt?: number;
+}
+
+function aborted(signal: AbortSignal): MusicGenError {
+  return new MusicGenError('ERR_MUSICGEN_ABORTED', 'The generation was aborted', { cause: signal.reason });
+}
+
+// Checks the options exactly like generate() and fills the defaults (random seed included).
+function nativeOptions(handle: NativeModel, opts: Record<string, unknown>) {
+  const info = handle.info();
+  const groups = info.codebooks / info.channels;
+  const maxFrames = info.hparams.lm.maxPosition - groups + 1;
+  if ((opts.duration === undefined) === (opts.frames === undefined)) {
+    throw invalid('duration/frames', 'exactly one of duration (seconds) or frames', opts.duration ?? opts.frames);
+  }
+  let frames: number;
+  if (opts.duration !== undefined) {
+    const duration = numberIn('duration', opts.duration, 0, maxFrames / info.frameRate, { minExclusive: true });
+    frames = Math.round(duration * info.frameRate);
+    if (frames < 1) throw invalid('duration', `at least one frame (${1 / info.frameRate} s)`, duration);
+  } else {
+    frames = integerIn('frames', opts.frames, 1, maxFrames);
+  }
+  if (opts.chunkFrames !== undefined && opts.chunkSeconds !== undefined) {
+    throw invalid('chunkFrames/chunkSeconds', 'at most one of chunkFrames or chunkSeconds', opts.chunkFrames);
+  }
+  const chunkFrames =
+    opts.chunkSeconds !== undefined
+      ? Math.max(
+          1,
+          Math.round(
+            numberIn('chunkSeconds', opts.chunkSeconds, 0, maxFrames / info.frameRate, { minExclusive: true }) *
+              info.frameRate,
+          ),
+        )
+      : opts.chunkFrames !== undefined
+        ? integerIn('chunkFrames', opts.chunkFrames, 1, maxFrames)
+        : DEFAULT_CHUNK_FRAMES;
+  const request: NativeGenerateOptions & { chunkFrames: number; highWaterMark: number } = {
+    frames,
+    topK: opts.topK === undefined ? 250 : integerIn('topK', opts.topK, 0, info.hparams.lm.codebookSize),
+    topP: opts.topP === undefined ? 0 : numberIn('topP', opts.topP, 0, 1),
+    temperature:
+      opts.temperature === undefined
+        ? 1
+        : numberIn('temperature', opts.temperature, 0, Number.MAX_VALUE, { minExclusive: true }),
+    guidanceScale:
+      opts.guidanceScale === undefined ? 3 : numberIn('guidanceScale', opts.guidanceScale, 0, Number.MAX_VALUE),
+    seed:
+      opts.seed === undefined ? randomInt(RANDOM_SEED_LIMIT) : integerIn('seed', opts.seed, 0, Number.MAX_SAFE_INTEGER),
+    chunkFrames,
+    highWaterMark: HIGH_WATER_MARK,
+  };
+  return request;
+}
+
+/** What MusicGen.stream() needs from its model: the handle, and a way to be told about dispose(). */
+export interface StreamOwner {
+  handle(): NativeModel;
+  /** Registers cancel(error) to run on dispose(); returns the unregister function. */
+  track(cancel: (error: MusicGenError) => void): () => void;
+}
+
+/**
+ * The stream behind MusicGen.stream(): validates at once, starts the native job at the first next().
+ * Leaving a `for await` early (return()) aborts the job; a failure rejects the pending next() once, after
+ * the chunks already received, and the iterator is done afterwards.
+ */
+export class AudioStream implements AsyncIterableIterator<AudioChunk> {
+  readonly #owner: StreamOwner;
+  readonly #prompts: string[];
+  readonly #single: boolean;
+  readonly #request: ReturnType<typeof nativeOptions>;
+  readonly #sampleRate: number;
+  readonly #signal: AbortSignal | undefined;
+  #job: ReturnType<ReturnType<typeof native>['stream']> | undefined;
+  // Chunks received but not taken; `credit` marks the last chunk of a native message (taking it grants one).
+  readonly #ready: Array<{ chunk: AudioChunk; credit: boolean }> = [];
+  readonly #waiting: Array<{ resolve(r: IteratorResult<AudioChunk>): void; reject(e: unknown): void }> = [];
+  #failure: unknown;
+  #ended = false; // no more chunks will arrive (final chunk, failure or cancellation)
+  #untrack: (() => void) | undefined;
+  readonly #onAbort = () => this.#cancel(aborted(this.#signal!));
+
+  constructor(owner: StreamOwner, prompts: string | string[], options: StreamOptions = {}) {
+    this.#owner = owner;
+    this.#prompts = promptList(prompts);
+    this.#single = typeof prompts === 'string';
+    const opts = plainObject('options', options);
+    if (opts.onProgress !== undefined)
+      throw invalid('onProgress', 'no onProgress (chunks report progress)', opts.onProgress);
+    const handle = owner.handle();
+    this.#sampleRate = handle.info().sampleRate;
+    const withLength = opts.duration === undefined && opts.frames === undefined ? { ...opts, duration: 10 } : opts;
+    this.#request = nativeOptions(handle, withLength);
+    const signal = opts.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal', 'an AbortSignal', signal);
+    this.#signal = signal;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<AudioChunk>> {
+    if (!this.#job && !this.#ended) this.#start();
+    const item = this.#ready.shift();
+    if (item) {
+      if (item.credit && !this.#ended) this.#job!.pull(1);
+      return Promise.resolve({ value: item.chunk, done: false });
+    }
+    if (this.#failure !== undefined) {
+      const failure = this.#failure;
+      this.#failure = undefined;
+      return Promise.reject(failure);
+    }
+    if (this.#ended) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
+  }
+
+  /** Stops the generation (leaving `for await` early calls this). */
+  async return(): Promise<IteratorResult<AudioChunk>> {
+    this.#finish();
+    this.#ready.length = 0;
+    this.#failure = undefined;
+    for (const w of this.#waiting.splice(0)) w.resolve({ value: undefined, done: true });
+    return { value: undefined, done: true };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<AudioChunk>> {
+    await this.return();
+    throw error;
+  }
+
+  #start(): void {
+    if (this.#signal?.aborted) {
+      this.#ended = true;
+      this.#failure = aborted(this.#signal);
+      return;
+    }
+    let handle: NativeModel;
+    try {
+      handle = this.#owner.handle();
+      this.#job = native().stream(handle, this.#prompts, this.#request, (message) => this.#receive(message));
+    } catch (error) {
+      this.#ended = true;
+      this.#failure = fromNative(error);
+      return;
+    }
+    this.#untrack = this.#owner.track((error) => this.#cancel(error));
+    this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  #receive(message: NativeStreamChunk | Error): void {
+    if (this.#ended) return; // cancelled meanwhile: the job's own abort error or late chunks
+    if (message instanceof Error) {
+      this.#finish();
+      this.#fail(fromNative(message));
+      return;
+    }
+    const frames = message.audio[0]![0]!.length;
+    message.audio.forEach((channels, prompt) => {
+      const chunk: AudioChunk = {
+        channels,
+        sampleRate: this.#sampleRate,
+        startSample: message.startSample,
+        frames,
+        final: message.final,
+      };
+      if (!this.#single) chunk.prompt = prompt;
+      const credit = prompt === message.audio.length - 1;
+      const waiter = this.#waiting.shift();
+      if (!waiter) {
+        this.#ready.push({ chunk, credit });
+        return;
+      }
+      if (credit && !message.final) this.#job!.pull(1);
+      waiter.resolve({ value: chunk, done: false });
+    });
+    if (message.final) {
+      this.#finish();
+      for (const w of this.#waiting.splice(0)) w.resolve({ value: undefined, done: true });
+    }
+  }
+
+  // Abort, signal or dispose(): buffered chunks are dropped, the next (or pending) next() rejects.
+  #cancel(error: MusicGenError): void {
+    if (this.#ended) return;
+    this.#finish();
+    this.#ready.length = 0;
+    this.#fail(error);
+  }
+
+  #fail(error: unknown): void {
+    const waiter = this.#waiting.shift();
+    if (waiter) waiter.reject(error);
+    else this.#failure = error;
+    for (const w of this.#waiting.splice(0)) w.resolve({ value: undefined, done: true });
+  }
+
+  // No more chunks: stop the native job (a no-op once it ended) and drop the listeners.
+  #finish(): void {
+    this.#ended = true;
+    this.#job?.abort();
+    this.#untrack?.();
+    this.#untrack = undefined;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+  }
+}
+
+/** A Node Readable (objectMode) of the chunks; destroying it stops the generation. */
+export function toReadable(stream: AsyncIterable<AudioChunk>): Readable {
+  // highWaterMark 1: read ahead no further than the native stream already does.
+  return Readable.from(stream, { objectMode: true, highWaterMark: 1 });
+}
+
+/** A web ReadableStream of the chunks; cancel() stops the generation. */
+export function toWebStream(stream: AsyncIterable<AudioChunk>): ReadableStream<AudioChunk> {
+  const iterator = stream[Symbol.asyncIterator]();
+  return new ReadableStream<AudioChunk>(
+    {
+      async pull(controller) {
+        const result = await iterator.next();
+        if (result.done) controller.close();
+        else controller.enqueue(result.value);
+      },
+      async cancel() {
+        await iterator.return?.();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

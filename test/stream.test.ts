@@ -1,0 +1,215 @@
+// gen.stream(): chunks from the native streaming thread must concatenate to exactly what generate() returns
+// (greedy, so both runs make the same codes), for any chunk size, batches and stereo; and every way of stopping
+// a stream (AbortSignal, break, dispose, a throwing consumer, process exit) must end the native job cleanly.
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import t, { type Test } from 'tap';
+import { convertCheckpoint } from '../convert/convert';
+import { MusicGen, toReadable, toWebStream, type AudioChunk } from '../lib';
+
+const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-stream-'));
+const monoFile = path.join(tmp, 'tiny-f32.gguf');
+const stereoFile = path.join(tmp, 'stereo-tiny-f32.gguf');
+const GREEDY = { topK: 1, guidanceScale: 3, seed: 0 };
+const FRAMES = 60;
+let gen: MusicGen;
+t.before(async () => {
+  await convertCheckpoint(path.join(fixtures, 'musicgen-tiny'), monoFile, { type: 'f32' });
+  await convertCheckpoint(path.join(fixtures, 'musicgen-stereo-tiny'), stereoFile, { type: 'f32' });
+  gen = await MusicGen.load(monoFile, { backend: 'cpu', threads: 2 });
+});
+t.teardown(() => {
+  gen.dispose();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function collect(stream: AsyncIterable<AudioChunk>): Promise<AudioChunk[]> {
+  const chunks: AudioChunk[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return chunks;
+}
+
+// Checks chunk bookkeeping and returns each channel's concatenated samples.
+function joined(t: Test, chunks: AudioChunk[], channels: number): Float32Array[] {
+  let next = 0;
+  chunks.forEach((c, i) => {
+    t.equal(c.startSample, next, `chunk ${i} starts where the previous ended`);
+    t.equal(c.channels.length, channels);
+    for (const ch of c.channels) t.equal(ch.length, c.frames);
+    t.equal(c.final, i === chunks.length - 1, `final only on the last chunk (${i})`);
+    next += c.frames;
+  });
+  return Array.from({ length: channels }, (_, ch) => {
+    const out = new Float32Array(next);
+    for (const c of chunks) out.set(c.channels[ch]!, c.startSample);
+    return out;
+  });
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  let m = a.length === b.length ? 0 : Infinity;
+  for (let i = 0; i < Math.min(a.length, b.length); i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+t.test('chunks concatenate to generate() audio for any chunk size', async (t) => {
+  const reference = await gen.generate('80s pop track', { frames: FRAMES, ...GREEDY });
+  for (const chunkFrames of [1, 3, 7, 50]) {
+    const chunks = await collect(gen.stream('80s pop track', { frames: FRAMES, chunkFrames, ...GREEDY }));
+    t.ok(chunks.every((c) => c.prompt === undefined && c.sampleRate === 32000));
+    const [audio] = joined(t, chunks, 1);
+    const diff = maxDiff(audio!, reference.channels[0]!);
+    t.ok(diff <= 1e-5, `chunkFrames ${chunkFrames}: ${chunks.length} chunks, max |diff| ${diff.toExponential(2)}`);
+  }
+});
+
+t.test('a batch yields one chunk per prompt per step, each prompt matching generate()', async (t) => {
+  const prompts = ['80s pop track', 'calm piano'];
+  const reference = await gen.generate(prompts, { frames: FRAMES, ...GREEDY });
+  const chunks = await collect(gen.stream(prompts, { frames: FRAMES, chunkFrames: 7, ...GREEDY }));
+  t.same(
+    chunks.map((c) => c.prompt),
+    chunks.map((_, i) => i % 2),
+    'prompts alternate in order',
+  );
+  for (let b = 0; b < 2; b++) {
+    const [audio] = joined(
+      t,
+      chunks.filter((c) => c.prompt === b),
+      1,
+    );
+    const diff = maxDiff(audio!, reference[b]!.channels[0]!);
+    t.ok(diff <= 1e-5, `prompt ${b}: max |diff| ${diff.toExponential(2)}`);
+  }
+});
+
+t.test('stereo: rows 2q / 2q + 1 decode to left / right', async (t) => {
+  const stereo = await MusicGen.load(stereoFile, { backend: 'cpu', threads: 2 });
+  t.teardown(() => stereo.dispose());
+  const reference = await stereo.generate('80s pop track', { frames: 30, ...GREEDY });
+  const chunks = await collect(stereo.stream('80s pop track', { frames: 30, chunkFrames: 7, ...GREEDY }));
+  joined(t, chunks, 2).forEach((audio, ch) => {
+    const diff = maxDiff(audio, reference.channels[ch]!);
+    t.ok(diff <= 1e-5, `channel ${ch}: max |diff| ${diff.toExponential(2)}`);
+  });
+});
+
+t.test('first-chunk latency', async (t) => {
+  for (const chunkFrames of [1, 25]) {
+    const started = performance.now();
+    const stream = gen.stream('80s pop track', { frames: 500, chunkFrames, ...GREEDY });
+    const first = await stream.next();
+    const ms = performance.now() - started;
+    await stream.return();
+    t.ok(!first.done);
+    t.comment(`chunkFrames ${chunkFrames}: first chunk after ${ms.toFixed(1)} ms (${first.value?.frames} samples)`);
+  }
+});
+
+t.test('AbortSignal mid-stream rejects with ERR_MUSICGEN_ABORTED', async (t) => {
+  const controller = new AbortController();
+  let seen = 0;
+  await t.rejects(
+    (async () => {
+      for await (const _ of gen.stream('80s pop track', { frames: 500, chunkFrames: 5, signal: controller.signal })) {
+        if (++seen === 2) controller.abort();
+      }
+    })(),
+    { code: 'ERR_MUSICGEN_ABORTED' },
+  );
+  t.equal(seen, 2, 'no chunk after the abort');
+  const already = new AbortController();
+  already.abort();
+  await t.rejects(collect(gen.stream('x', { frames: 10, signal: already.signal })), { code: 'ERR_MUSICGEN_ABORTED' });
+});
+
+t.test('dispose() mid-stream rejects with ERR_MUSICGEN_DISPOSED', async (t) => {
+  const own = await MusicGen.load(monoFile, { backend: 'cpu', threads: 1 });
+  const stream = own.stream('80s pop track', { frames: 500, chunkFrames: 5 });
+  t.notOk((await stream.next()).done);
+  const pending = stream.next();
+  own.dispose();
+  await t.rejects(pending, { code: 'ERR_MUSICGEN_DISPOSED' });
+  t.same(await stream.next(), { value: undefined, done: true }, 'done afterwards');
+  t.throws(() => own.stream('x'), { code: 'ERR_MUSICGEN_DISPOSED' });
+});
+
+t.test('a consumer that throws inside the loop only throws its own error', async (t) => {
+  await t.rejects(
+    (async () => {
+      for await (const _ of gen.stream('80s pop track', { frames: 500, chunkFrames: 5 })) throw new Error('boom');
+    })(),
+    /boom/,
+  );
+  t.equal((await collect(gen.stream('x', { frames: 10, ...GREEDY }))).length, 1, 'the model still streams');
+});
+
+t.test('the event loop stays responsive while streaming', async (t) => {
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  const chunks = await collect(gen.stream('80s pop track', { frames: 150, chunkFrames: 1 }));
+  histogram.disable();
+  const p99 = histogram.percentile(99) / 1e6;
+  t.comment(
+    `${chunks.length} chunks; event-loop delay p99 ${p99.toFixed(2)} ms, max ${(histogram.max / 1e6).toFixed(2)} ms`,
+  );
+  t.ok(p99 < 20, 'p99 < 20 ms');
+});
+
+t.test('adapters: Readable and web ReadableStream', async (t) => {
+  const reference = await gen.generate('80s pop track', { frames: 20, ...GREEDY });
+  const fromNode: AudioChunk[] = [];
+  for await (const c of toReadable(gen.stream('80s pop track', { frames: 20, chunkFrames: 4, ...GREEDY }))) {
+    fromNode.push(c as AudioChunk);
+  }
+  t.ok(maxDiff(joined(t, fromNode, 1)[0]!, reference.channels[0]!) <= 1e-5, 'Readable');
+  const reader = toWebStream(gen.stream('80s pop track', { frames: 20, chunkFrames: 4, ...GREEDY })).getReader();
+  const fromWeb: AudioChunk[] = [];
+  for (let r = await reader.read(); !r.done; r = await reader.read()) fromWeb.push(r.value);
+  t.ok(maxDiff(joined(t, fromWeb, 1)[0]!, reference.channels[0]!) <= 1e-5, 'web stream');
+  const cancelled = toWebStream(gen.stream('80s pop track', { frames: 500, chunkFrames: 2 }));
+  const cancelReader = cancelled.getReader();
+  await cancelReader.read();
+  await cancelReader.cancel();
+});
+
+t.test('50 streams left early keep rss roughly flat', async (t) => {
+  const run = async () => {
+    for await (const _ of gen.stream('80s pop track', { frames: 500, chunkFrames: 2 })) break;
+  };
+  for (let i = 0; i < 5; i++) await run(); // warm-up: allocator pools, graph caches
+  const before = process.memoryUsage().rss;
+  for (let i = 0; i < 50; i++) await run();
+  const after = process.memoryUsage().rss;
+  const growth = (after - before) / 2 ** 20;
+  t.comment(`rss ${(before / 2 ** 20).toFixed(1)} MB -> ${(after / 2 ** 20).toFixed(1)} MB (${growth.toFixed(1)} MB)`);
+  t.ok(growth < 64, 'rss grows by less than 64 MB');
+});
+
+t.test('break and abandoned streams let the process exit promptly', async (t) => {
+  const lib = path.join(__dirname, '..', 'lib');
+  const script = (body: string) => `
+    const { MusicGen } = require(${JSON.stringify(lib)});
+    (async () => {
+      const gen = await MusicGen.load(${JSON.stringify(monoFile)}, { backend: 'cpu', threads: 1 });
+      const started = Date.now();
+      ${body}
+      console.log(Date.now() - started);
+    })();`;
+  // 2000 frames take the tiny model far longer than the bound; exiting quickly means the job stopped.
+  for (const [name, body] of [
+    ['break', `for await (const _ of gen.stream('x', { frames: 2000, chunkFrames: 2 })) break;`],
+    ['abandoned', `await gen.stream('x', { frames: 2000, chunkFrames: 2 }).next();`],
+  ] as const) {
+    const started = performance.now();
+    await promisify(execFile)(process.execPath, ['-e', script(body)], { timeout: 30_000 });
+    const ms = performance.now() - started;
+    t.comment(`${name}: child exited after ${ms.toFixed(0)} ms`);
+    t.ok(ms < 10_000, `${name}: no hang at exit`);
+  }
+});
