@@ -45,7 +45,48 @@ export interface GeneratedCodes {
 // The largest seed randomInt can draw (its range must stay below 2^48).
 const RANDOM_SEED_LIMIT = 2 ** 48 - 1;
 
-function aborted(signal: AbortSignal): MusicGenError {
+/** The maximum number of frames the model's position table allows (the last of frames + groups - 1 steps
+ * must stay inside it). */
+export function maxFrames(handle: NativeModel): number {
+  const info = handle.info();
+  return info.hparams.lm.maxPosition - info.codebooks / info.channels + 1;
+}
+
+/**
+ * Checks the length and sampling options shared by generate() and stream() and fills the defaults (random
+ * seed included). Throws ERR_MUSICGEN_INVALID_OPTION naming the first bad option.
+ */
+export function resolveGenerateRequest(handle: NativeModel, opts: Record<string, unknown>): NativeGenerateOptions {
+  const info = handle.info();
+  const { lm } = info.hparams;
+  const limit = maxFrames(handle);
+  if ((opts.duration === undefined) === (opts.frames === undefined)) {
+    throw invalid('duration/frames', 'exactly one of duration (seconds) or frames', opts.duration ?? opts.frames);
+  }
+  let frames: number;
+  if (opts.duration !== undefined) {
+    const duration = numberIn('duration', opts.duration, 0, limit / info.frameRate, { minExclusive: true });
+    frames = Math.round(duration * info.frameRate);
+    if (frames < 1) throw invalid('duration', `at least one frame (${1 / info.frameRate} s)`, duration);
+  } else {
+    frames = integerIn('frames', opts.frames, 1, limit);
+  }
+  return {
+    frames,
+    topK: opts.topK === undefined ? 250 : integerIn('topK', opts.topK, 0, lm.codebookSize),
+    topP: opts.topP === undefined ? 0 : numberIn('topP', opts.topP, 0, 1),
+    temperature:
+      opts.temperature === undefined
+        ? 1
+        : numberIn('temperature', opts.temperature, 0, Number.MAX_VALUE, { minExclusive: true }),
+    guidanceScale:
+      opts.guidanceScale === undefined ? 3 : numberIn('guidanceScale', opts.guidanceScale, 0, Number.MAX_VALUE),
+    seed:
+      opts.seed === undefined ? randomInt(RANDOM_SEED_LIMIT) : integerIn('seed', opts.seed, 0, Number.MAX_SAFE_INTEGER),
+  };
+}
+
+export function aborted(signal: AbortSignal): MusicGenError {
   return new MusicGenError('ERR_MUSICGEN_ABORTED', 'The generation was aborted', { cause: signal.reason });
 }
 
@@ -60,38 +101,7 @@ export async function generateCodes(
 ): Promise<GeneratedCodes[]> {
   const list = promptList(prompts);
   const opts = plainObject('options', options);
-  const info = handle.info();
-  const { lm } = info.hparams;
-  const groups = info.codebooks / info.channels;
-  // Step s feeds position s; the last of the frames + groups - 1 steps must stay inside the position table.
-  const maxFrames = lm.maxPosition - groups + 1;
-
-  if ((opts.duration === undefined) === (opts.frames === undefined)) {
-    throw invalid('duration/frames', 'exactly one of duration (seconds) or frames', opts.duration ?? opts.frames);
-  }
-  let frames: number;
-  if (opts.duration !== undefined) {
-    const maxDuration = maxFrames / info.frameRate;
-    const duration = numberIn('duration', opts.duration, 0, maxDuration, { minExclusive: true });
-    frames = Math.round(duration * info.frameRate);
-    if (frames < 1) throw invalid('duration', `at least one frame (${1 / info.frameRate} s)`, duration);
-  } else {
-    frames = integerIn('frames', opts.frames, 1, maxFrames);
-  }
-
-  const request: NativeGenerateOptions = {
-    frames,
-    topK: opts.topK === undefined ? 250 : integerIn('topK', opts.topK, 0, lm.codebookSize),
-    topP: opts.topP === undefined ? 0 : numberIn('topP', opts.topP, 0, 1),
-    temperature:
-      opts.temperature === undefined
-        ? 1
-        : numberIn('temperature', opts.temperature, 0, Number.MAX_VALUE, { minExclusive: true }),
-    guidanceScale:
-      opts.guidanceScale === undefined ? 3 : numberIn('guidanceScale', opts.guidanceScale, 0, Number.MAX_VALUE),
-    seed:
-      opts.seed === undefined ? randomInt(RANDOM_SEED_LIMIT) : integerIn('seed', opts.seed, 0, Number.MAX_SAFE_INTEGER),
-  };
+  const request = resolveGenerateRequest(handle, opts);
   const onProgress = opts.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function')
     throw invalid('onProgress', 'a function', onProgress);

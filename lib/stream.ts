@@ -2,12 +2,11 @@
 // ReadableStream adapters). The native side (native/addon/stream.cpp) runs the LM on its own thread, decodes
 // each finished frame with exact streaming EnCodec decoders and hands over final samples every chunkFrames
 // frames; it only produces while this side holds credits (HIGH_WATER_MARK chunks ahead of the consumer).
-import { randomInt } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ReadableStream } from 'node:stream/web';
 import { MusicGenError } from './errors';
-import type { GenerateOptions } from './generate';
-import { native, type NativeGenerateOptions, type NativeModel, type NativeStreamChunk } from './native';
+import { aborted, maxFrames, resolveGenerateRequest, type GenerateOptions } from './generate';
+import { native, type NativeModel, type NativeStreamChunk } from './native';
 import { fromNative } from './native-errors';
 import { integerIn, invalid, numberIn, plainObject, promptList } from './validate';
 
@@ -16,7 +15,6 @@ export const DEFAULT_CHUNK_FRAMES = 25;
 // Chunks produced ahead of the consumer. Memory bound: HIGH_WATER_MARK * prompts * channels * chunkFrames *
 // hopLength * 4 bytes, e.g. 2 * 1 * 1 * 25 * 640 * 4 = 128 KB for one mono prompt at the default chunk size.
 const HIGH_WATER_MARK = 2;
-const RANDOM_SEED_LIMIT = 2 ** 48 - 1;
 
 export interface StreamOptions extends Omit<GenerateOptions, 'onProgress'> {
   /** Codec frames per chunk (at 50 Hz, 25 = 0.5 s; the default). Give this or `chunkSeconds`. */
@@ -44,26 +42,10 @@ export interface AudioChunk {
   prompt?: number;
 }
 
-function aborted(signal: AbortSignal): MusicGenError {
-  return new MusicGenError('ERR_MUSICGEN_ABORTED', 'The generation was aborted', { cause: signal.reason });
-}
-
-// Checks the options exactly like generate() and fills the defaults (random seed included).
+// Generate's checks and defaults plus the chunk size.
 function nativeOptions(handle: NativeModel, opts: Record<string, unknown>) {
-  const info = handle.info();
-  const groups = info.codebooks / info.channels;
-  const maxFrames = info.hparams.lm.maxPosition - groups + 1;
-  if ((opts.duration === undefined) === (opts.frames === undefined)) {
-    throw invalid('duration/frames', 'exactly one of duration (seconds) or frames', opts.duration ?? opts.frames);
-  }
-  let frames: number;
-  if (opts.duration !== undefined) {
-    const duration = numberIn('duration', opts.duration, 0, maxFrames / info.frameRate, { minExclusive: true });
-    frames = Math.round(duration * info.frameRate);
-    if (frames < 1) throw invalid('duration', `at least one frame (${1 / info.frameRate} s)`, duration);
-  } else {
-    frames = integerIn('frames', opts.frames, 1, maxFrames);
-  }
+  const limit = maxFrames(handle);
+  const { frameRate } = handle.info();
   if (opts.chunkFrames !== undefined && opts.chunkSeconds !== undefined) {
     throw invalid('chunkFrames/chunkSeconds', 'at most one of chunkFrames or chunkSeconds', opts.chunkFrames);
   }
@@ -72,29 +54,13 @@ function nativeOptions(handle: NativeModel, opts: Record<string, unknown>) {
       ? Math.max(
           1,
           Math.round(
-            numberIn('chunkSeconds', opts.chunkSeconds, 0, maxFrames / info.frameRate, { minExclusive: true }) *
-              info.frameRate,
+            numberIn('chunkSeconds', opts.chunkSeconds, 0, limit / frameRate, { minExclusive: true }) * frameRate,
           ),
         )
       : opts.chunkFrames !== undefined
-        ? integerIn('chunkFrames', opts.chunkFrames, 1, maxFrames)
+        ? integerIn('chunkFrames', opts.chunkFrames, 1, limit)
         : DEFAULT_CHUNK_FRAMES;
-  const request: NativeGenerateOptions & { chunkFrames: number; highWaterMark: number } = {
-    frames,
-    topK: opts.topK === undefined ? 250 : integerIn('topK', opts.topK, 0, info.hparams.lm.codebookSize),
-    topP: opts.topP === undefined ? 0 : numberIn('topP', opts.topP, 0, 1),
-    temperature:
-      opts.temperature === undefined
-        ? 1
-        : numberIn('temperature', opts.temperature, 0, Number.MAX_VALUE, { minExclusive: true }),
-    guidanceScale:
-      opts.guidanceScale === undefined ? 3 : numberIn('guidanceScale', opts.guidanceScale, 0, Number.MAX_VALUE),
-    seed:
-      opts.seed === undefined ? randomInt(RANDOM_SEED_LIMIT) : integerIn('seed', opts.seed, 0, Number.MAX_SAFE_INTEGER),
-    chunkFrames,
-    highWaterMark: HIGH_WATER_MARK,
-  };
-  return request;
+  return { ...resolveGenerateRequest(handle, opts), chunkFrames, highWaterMark: HIGH_WATER_MARK };
 }
 
 /** What MusicGen.stream() needs from its model: the handle, and a way to be told about dispose(). */

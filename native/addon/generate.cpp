@@ -11,40 +11,12 @@
 
 #include "addon.h"
 #include "error.h"
+#include "generation-args.h"
 #include "generation.h"
 #include "promise-worker.h"
 #include "sampling.h"
 
 namespace mg_addon {
-
-static std::vector<std::string> prompts_from_js(Napi::Env env, const Napi::Value& value) {
-    if (!value.IsArray()) throw_error(env, "ERR_INVALID_ARG_TYPE", "prompts must be an array of strings");
-    Napi::Array array = value.As<Napi::Array>();
-    if (array.Length() == 0) throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "at least one prompt is needed");
-    std::vector<std::string> prompts;
-    for (uint32_t i = 0; i < array.Length(); ++i) {
-        Napi::Value p = array.Get(i);
-        if (!p.IsString()) {
-            throw_error(env, "ERR_INVALID_ARG_TYPE", "prompts[" + std::to_string(i) + "] must be a string");
-        }
-        prompts.push_back(p.As<Napi::String>().Utf8Value());
-    }
-    return prompts;
-}
-
-// A finite number option within [min, max], integral when asked; the TS layer gives friendlier messages.
-static double number_option(Napi::Env env, const Napi::Object& options, const char* name, double fallback, double min,
-                            double max, bool integer) {
-    Napi::Value v = options.Get(name);
-    if (v.IsUndefined()) return fallback;
-    const double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-    if (!(x >= min && x <= max) || (integer && std::floor(x) != x)) {
-        throw_error(env, "ERR_MUSICGEN_INVALID_OPTION",
-                    std::string(name) + " must be " + (integer ? "an integer" : "a number") + " between " +
-                        std::to_string(min) + " and " + std::to_string(max));
-    }
-    return x;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // generate
@@ -144,19 +116,7 @@ static Napi::Value generate(const Napi::CallbackInfo& info) {
         throw_error(env, "ERR_INVALID_ARG_TYPE", "generate(model, prompts: string[], options: object, onStep?)");
     }
     std::shared_ptr<mg::model> model = model_from_js(info[0]);
-    mg::generation_request request;
-    request.prompts = prompts_from_js(env, info[1]);
-    Napi::Object options = info[2].As<Napi::Object>();
-    const double codebook_size = model->hparams.lm.codebook_size;
-    if (options.Get("frames").IsUndefined()) throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "frames is required");
-    request.frames = static_cast<int32_t>(number_option(env, options, "frames", 0, 1, 1 << 20, true));
-    mg::sampling_params& sp = request.sampling;
-    sp.top_k = static_cast<int32_t>(number_option(env, options, "topK", 250, 0, codebook_size, true));
-    sp.top_p = static_cast<float>(number_option(env, options, "topP", 0, 0, 1, false));
-    sp.temperature = static_cast<float>(number_option(env, options, "temperature", 1, 1e-6, 1e6, false));
-    sp.guidance_scale = static_cast<float>(
-        number_option(env, options, "guidanceScale", model->hparams.generation.guidance_scale, 0, 1e6, false));
-    sp.seed = static_cast<uint64_t>(number_option(env, options, "seed", 0, 0, 9007199254740991.0, true));
+    mg::generation_request request = generation_request_from_js(env, *model, info[1], info[2].As<Napi::Object>());
     if (info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsFunction()) {
         throw_error(env, "ERR_INVALID_ARG_TYPE", "onStep must be a function");
     }

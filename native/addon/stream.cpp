@@ -24,6 +24,7 @@
 #include "addon.h"
 #include "encodec-stream.h"
 #include "error.h"
+#include "generation-args.h"
 #include "generation.h"
 #include "model.h"
 #include "promise-worker.h"
@@ -191,20 +192,6 @@ struct stream_job {
     }
 };
 
-// A finite number option within [min, max], integral when asked; lib/stream.ts gives the friendly messages.
-double number_option(Napi::Env env, const Napi::Object& options, const char* name, double fallback, double min,
-                     double max, bool integer) {
-    Napi::Value v = options.Get(name);
-    if (v.IsUndefined()) return fallback;
-    const double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-    if (!(x >= min && x <= max) || (integer && std::floor(x) != x)) {
-        throw_error(env, "ERR_MUSICGEN_INVALID_OPTION",
-                    std::string(name) + " must be " + (integer ? "an integer" : "a number") + " between " +
-                        std::to_string(min) + " and " + std::to_string(max));
-    }
-    return x;
-}
-
 }  // namespace
 
 // stream(model, prompts: string[], { frames, topK, topP, temperature, guidanceScale, seed, chunkFrames,
@@ -218,24 +205,8 @@ static Napi::Value stream(const Napi::CallbackInfo& info) {
     }
     auto job = std::make_shared<stream_job>();
     job->model = model_from_js(info[0]);
-    Napi::Array prompts = info[1].As<Napi::Array>();
-    if (prompts.Length() == 0) throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "at least one prompt is needed");
-    for (uint32_t i = 0; i < prompts.Length(); ++i) {
-        Napi::Value p = prompts.Get(i);
-        if (!p.IsString()) throw_error(env, "ERR_INVALID_ARG_TYPE", "prompts must be strings");
-        job->request.prompts.push_back(p.As<Napi::String>().Utf8Value());
-    }
     Napi::Object options = info[2].As<Napi::Object>();
-    if (options.Get("frames").IsUndefined()) throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "frames is required");
-    job->request.frames = static_cast<int32_t>(number_option(env, options, "frames", 0, 1, 1 << 20, true));
-    mg::sampling_params& sp = job->request.sampling;
-    sp.top_k =
-        static_cast<int32_t>(number_option(env, options, "topK", 250, 0, job->model->hparams.lm.codebook_size, true));
-    sp.top_p = static_cast<float>(number_option(env, options, "topP", 0, 0, 1, false));
-    sp.temperature = static_cast<float>(number_option(env, options, "temperature", 1, 1e-6, 1e6, false));
-    sp.guidance_scale = static_cast<float>(
-        number_option(env, options, "guidanceScale", job->model->hparams.generation.guidance_scale, 0, 1e6, false));
-    sp.seed = static_cast<uint64_t>(number_option(env, options, "seed", 0, 0, 9007199254740991.0, true));
+    job->request = generation_request_from_js(env, *job->model, info[1], options);
     job->chunk_frames = static_cast<int32_t>(number_option(env, options, "chunkFrames", 25, 1, 1 << 20, true));
     const auto high_water_mark = static_cast<int32_t>(number_option(env, options, "highWaterMark", 2, 1, 64, true));
     job->credits = high_water_mark;

@@ -1,0 +1,25 @@
+// Checks of the plain data generate() and stream() pass from JS. lib/generate.ts has already validated it
+// with friendly messages; these checks only keep the core from ever seeing out-of-range values.
+#pragma once
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "generation.h"
+#include "model.h"
+
+namespace mg_addon {
+
+// A finite number option within [min, max], integral when asked; `fallback` when absent.
+double number_option(Napi::Env env, const Napi::Object& options, const char* name, double fallback, double min,
+                     double max, bool integer);
+
+// A non-empty string[] of prompts.
+std::vector<std::string> prompts_from_js(Napi::Env env, const Napi::Value& value);
+
+// prompts (as above) and { frames, topK, topP, temperature, guidanceScale, seed }.
+mg::generation_request generation_request_from_js(Napi::Env env, const mg::model& m, const Napi::Value& prompts,
+                                                  const Napi::Object& options);
+
+}  // namespace mg_addon
