@@ -6,6 +6,7 @@ import { MusicGenError } from './errors';
 import { MusicGen } from './musicgen';
 import { ProgressBar } from './progress-bar';
 import { writeWav } from './wav';
+import { WavFileWriter } from './wav-writer';
 
 const USAGE = `Usage: musicgen "<prompt>" -m <model.gguf> -o <out.wav> [options]
 
@@ -23,6 +24,7 @@ Options:
       --threads <n>         CPU threads (default: all)
       --backend <name>      auto | cpu | cuda | metal (default auto)
       --bit-depth <16|32f>  WAV sample format (default 16)
+      --stream              write the WAV while generating (a partial file stays playable if interrupted)
   -h, --help                show this help`;
 
 async function main(): Promise<void> {
@@ -38,6 +40,7 @@ async function main(): Promise<void> {
     threads: { type: 'string' },
     backend: { type: 'string' },
     'bit-depth': { type: 'string' },
+    stream: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   const numberOption = (name: string, value: string | undefined): number | undefined => {
@@ -59,25 +62,43 @@ async function main(): Promise<void> {
     ...(threads !== undefined && { threads }),
     ...(values.backend !== undefined && { backend: values.backend as 'auto' }),
   });
+  const sampling = {
+    duration: numberOption('duration', values.duration) ?? 10,
+    ...(values['top-k'] !== undefined && { topK: numberOption('top-k', values['top-k']) }),
+    ...(values['top-p'] !== undefined && { topP: numberOption('top-p', values['top-p']) }),
+    ...(values.temperature !== undefined && { temperature: numberOption('temperature', values.temperature) }),
+    ...(values.cfg !== undefined && { guidanceScale: numberOption('cfg', values.cfg) }),
+    ...(values.seed !== undefined && { seed: numberOption('seed', values.seed) }),
+  };
+  const { sampleRate, channels } = gen.info;
+  const bar = process.stderr.isTTY ? new ProgressBar(values.stream ? 'streaming' : 'generating') : undefined;
   try {
-    const bar = process.stderr.isTTY ? new ProgressBar('generating') : undefined;
-    const result = await gen.generate(positionals[0]!, {
-      duration: numberOption('duration', values.duration) ?? 10,
-      ...(values['top-k'] !== undefined && { topK: numberOption('top-k', values['top-k']) }),
-      ...(values['top-p'] !== undefined && { topP: numberOption('top-p', values['top-p']) }),
-      ...(values.temperature !== undefined && { temperature: numberOption('temperature', values.temperature) }),
-      ...(values.cfg !== undefined && { guidanceScale: numberOption('cfg', values.cfg) }),
-      ...(values.seed !== undefined && { seed: numberOption('seed', values.seed) }),
-      ...(bar && {
-        onProgress: ({ step, totalSteps }: { step: number; totalSteps: number }) =>
-          bar.update(step, totalSteps, 'steps'),
-      }),
-    });
-    await writeWav(output, result, { bitDepth });
-    const seconds = (result.channels[0]!.length / result.sampleRate).toFixed(2);
-    bar?.done(
-      `wrote ${path.resolve(output)}: ${seconds} s, ${result.channels.length} channel(s), ${result.sampleRate} Hz`,
-    );
+    if (values.stream) {
+      // Written as it arrives, header patched per chunk: an interrupted run leaves a playable partial WAV.
+      const writer = new WavFileWriter(output, sampleRate, channels, bitDepth);
+      const total = sampling.duration * sampleRate;
+      let written = 0;
+      try {
+        for await (const chunk of gen.stream(positionals[0]!, sampling)) {
+          writer.write(chunk.channels);
+          written += chunk.frames;
+          bar?.update(Math.min(written, total), total, 'samples');
+        }
+      } finally {
+        writer.close();
+      }
+      bar?.done(
+        `wrote ${path.resolve(output)}: ${(written / sampleRate).toFixed(2)} s, ${channels} channel(s), ${sampleRate} Hz`,
+      );
+    } else {
+      const result = await gen.generate(positionals[0]!, {
+        ...sampling,
+        ...(bar && { onProgress: ({ step, totalSteps }) => bar.update(step, totalSteps, 'steps') }),
+      });
+      await writeWav(output, result, { bitDepth });
+      const seconds = (result.channels[0]!.length / sampleRate).toFixed(2);
+      bar?.done(`wrote ${path.resolve(output)}: ${seconds} s, ${channels} channel(s), ${sampleRate} Hz`);
+    }
   } finally {
     gen.dispose();
   }
