@@ -1,7 +1,8 @@
 // npm run bench -- [--preset small] [--types f16,q8_0] [--threads 1,2] [--frames 100] [--guidance 3]
 // Measures, on a random-weight checkpoint of a real MusicGen shape (made by tools/make-random-checkpoint):
 // LM steps/s with classifier-free guidance, T5 encode ms, EnCodec decode speed (x real time), real-time
-// factor of the whole generation, load time and peak RSS. Each configuration runs in its own process so
+// factor of the whole generation, streaming first-chunk latency and chunk interval (0.5 s chunks), load time
+// and peak RSS. Each configuration runs in its own process so
 // peak RSS belongs to it. Prints a table; writes JSON with machine info under bench/results/.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -27,6 +28,8 @@ interface Measurement {
   decodeMs: number;
   decodeTimesRealTime: number;
   realTimeFactor: number;
+  firstChunkMs: number;
+  interChunkMs: number;
   peakRssMiB: number;
 }
 
@@ -55,6 +58,14 @@ async function measure(model: string, preset: string, type: string, threads: num
   await gen.decodeCodes(result.codes);
   const decodeMs = performance.now() - started;
   const audioSeconds = frames / gen.info.frameRate;
+  // Streaming at the default chunk size (0.5 s): when the first audio arrives, and the spacing after it.
+  const arrivals: number[] = [];
+  started = performance.now();
+  for await (const chunk of gen.stream(PROMPT, { frames, guidanceScale: guidance, seed: 1 })) {
+    if (chunk.frames > 0) arrivals.push(performance.now() - started);
+  }
+  const firstChunkMs = arrivals[0]!;
+  const interChunkMs = arrivals.length > 1 ? (arrivals.at(-1)! - firstChunkMs) / (arrivals.length - 1) : NaN;
   gen.dispose();
   const m: Measurement = {
     preset,
@@ -69,6 +80,8 @@ async function measure(model: string, preset: string, type: string, threads: num
     decodeMs,
     decodeTimesRealTime: (audioSeconds * 1000) / decodeMs,
     realTimeFactor: (audioSeconds * 1000) / totalMs,
+    firstChunkMs,
+    interChunkMs,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
   };
   return m;
@@ -116,6 +129,8 @@ function table(rows: Measurement[]): string {
     'T5 ms',
     'decode x RT',
     'RTF',
+    'first chunk ms',
+    'chunk interval ms',
     'load ms',
     'peak RSS MiB',
   ];
@@ -127,6 +142,8 @@ function table(rows: Measurement[]): string {
     r.t5Ms.toFixed(1),
     r.decodeTimesRealTime.toFixed(2),
     r.realTimeFactor.toFixed(3),
+    r.firstChunkMs.toFixed(0),
+    r.interChunkMs.toFixed(0),
     r.loadMs.toFixed(0),
     r.peakRssMiB.toFixed(0),
   ]);
