@@ -88,6 +88,20 @@ t.test('a batch yields one chunk per prompt per step, each prompt matching gener
   }
 });
 
+t.test('concurrent streams and a generate() on one model each match their solo result', async (t) => {
+  // Per-run state (KV cache, decoders, backend instances) is separate from the shared weights.
+  const prompts = ['80s pop track', 'calm piano', 'rock drums'];
+  const solo = await Promise.all(prompts.map((p) => gen.generate(p, { frames: 30, ...GREEDY })));
+  const [a, b, c] = await Promise.all([
+    collect(gen.stream(prompts[0]!, { frames: 30, chunkFrames: 3, ...GREEDY })),
+    collect(gen.stream(prompts[1]!, { frames: 30, chunkFrames: 5, ...GREEDY })),
+    gen.generate(prompts[2]!, { frames: 30, ...GREEDY }),
+  ]);
+  t.equal(maxDiff(joined(t, a, 1)[0]!, solo[0]!.channels[0]!), 0, 'stream 1');
+  t.equal(maxDiff(joined(t, b, 1)[0]!, solo[1]!.channels[0]!), 0, 'stream 2');
+  t.equal(maxDiff(c.channels[0]!, solo[2]!.channels[0]!), 0, 'generate');
+});
+
 t.test('stereo: rows 2q / 2q + 1 decode to left / right', async (t) => {
   const stereo = await MusicGen.load(stereoFile, { backend: 'cpu', threads: 2 });
   t.teardown(() => stereo.dispose());
@@ -178,14 +192,16 @@ t.test('adapters: Readable and web ReadableStream', async (t) => {
   await cancelReader.cancel();
 });
 
-t.test('50 streams left early keep rss roughly flat', async (t) => {
+t.test('200 streams left early keep rss roughly flat', async (t) => {
   const run = async () => {
     for await (const _ of gen.stream('80s pop track', { frames: 500, chunkFrames: 2 })) break;
   };
   for (let i = 0; i < 5; i++) await run(); // warm-up: allocator pools, graph caches
   const before = process.memoryUsage().rss;
-  for (let i = 0; i < 50; i++) await run();
+  const handlesBefore = process.getActiveResourcesInfo().length;
+  for (let i = 0; i < 200; i++) await run();
   const after = process.memoryUsage().rss;
+  t.equal(process.getActiveResourcesInfo().length, handlesBefore, 'active handles unchanged');
   const growth = (after - before) / 2 ** 20;
   t.comment(`rss ${(before / 2 ** 20).toFixed(1)} MB -> ${(after / 2 ** 20).toFixed(1)} MB (${growth.toFixed(1)} MB)`);
   t.ok(growth < 64, 'rss grows by less than 64 MB');
