@@ -8,33 +8,8 @@ import t, { type Test } from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { generateCodes, type GenerateOptions } from '../lib/generate';
 import { native, type NativeModel } from '../lib/native';
-import { readNpy } from './helpers/npy';
+import { fixture, type Fixture } from './helpers/fixture';
 
-const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
-
-interface Fixture {
-  dir: string;
-  prompts: string[];
-  describe(name: string): string;
-  golden(name: string): ReturnType<typeof readNpy>;
-}
-function fixture(name: string): Fixture {
-  const dir = path.join(fixtures, name);
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as {
-    arrays: Array<{ name: string; description: string }>;
-  };
-  const describe = (array: string) => {
-    const entry = manifest.arrays.find((a) => a.name === array);
-    if (!entry) throw new Error(`${name} manifest has no ${array}`);
-    return entry.description;
-  };
-  // Python repr of the processor's text list, e.g. text=['a', "b's"].
-  const list = /text=\[(.*?)\]/.exec(describe('text_input_ids'))?.[1] ?? '';
-  const prompts = [...list.matchAll(/'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"/g)].map((m) =>
-    (m[1] ?? m[2] ?? '').replace(/\\(.)/g, '$1'),
-  );
-  return { dir, prompts, describe, golden: (g) => readNpy(path.join(dir, 'goldens', `${g}.npy`)) };
-}
 const guidanceOf = (description: string) => Number(/guidance_scale=([\d.]+)/.exec(description)?.[1]);
 
 const mono = fixture('musicgen-tiny');

@@ -8,33 +8,15 @@ import * as path from 'node:path';
 import t from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { native, type NativeModel } from '../lib/native';
-import { maxAbsDiff, readNpy } from './helpers/npy';
+import { fixture, numberIn } from './helpers/fixture';
+import { maxAbsDiff } from './helpers/npy';
 
-const fixtureDir = path.join(__dirname, '..', '..', 'test', 'fixtures', 'musicgen-tiny');
-const golden = (name: string) => readNpy(path.join(fixtureDir, 'goldens', `${name}.npy`));
-const manifest = JSON.parse(fs.readFileSync(path.join(fixtureDir, 'manifest.json'), 'utf8')) as {
-  arrays: Array<{ name: string; description: string }>;
-};
-const describe = (name: string): string => {
-  const entry = manifest.arrays.find((a) => a.name === name);
-  if (!entry) throw new Error(`manifest has no ${name}`);
-  return entry.description;
-};
-// Python repr of the processor's text list, e.g. text=['a', "b's"].
-function promptsOf(description: string): string[] {
-  const list = /text=\[(.*?)\]/.exec(description)?.[1];
-  if (list === undefined) throw new Error(`no prompts in: ${description}`);
-  return [...list.matchAll(/'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"/g)].map((m) =>
-    (m[1] ?? m[2] ?? '').replace(/\\(.)/g, '$1'),
-  );
-}
-function numberIn(description: string, pattern: RegExp): number {
-  const value = pattern.exec(description)?.[1];
-  if (value === undefined) throw new Error(`${pattern} not found in: ${description}`);
-  return Number(value);
-}
+const tiny = fixture('musicgen-tiny');
+const fixtureDir = tiny.dir;
+const golden = tiny.golden;
+const describe = tiny.describe;
 const ints = (data: ArrayLike<number>) => Int32Array.from(data as ArrayLike<number>);
-const prompts = promptsOf(describe('text_input_ids'));
+const prompts = tiny.prompts;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-lm-'));
 const models: Partial<Record<'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k', NativeModel>> = {};
