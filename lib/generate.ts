@@ -3,7 +3,8 @@
 import { randomInt } from 'node:crypto';
 import { MusicGenError } from './errors';
 import { fromNative } from './native-errors';
-import { native, type NativeGenerateOptions, type NativeModel } from './native';
+import { native, type NativeChromaFeatures, type NativeGenerateOptions, type NativeModel } from './native';
+import type { PromptCodes } from './encode-audio';
 import { integerIn, invalid, numberIn, plainObject, promptList } from './validate';
 
 export interface GenerateOptions {
@@ -92,16 +93,38 @@ export function aborted(signal: AbortSignal): MusicGenError {
 
 /**
  * Generates audio codes for one prompt or a batch (one entry per prompt, in order). Runs off the JS thread.
- * Invalid options throw ERR_MUSICGEN_INVALID_OPTION before any work starts.
+ * Invalid options throw ERR_MUSICGEN_INVALID_OPTION before any work starts. With `promptCodes` (internal: one
+ * encoded audio prompt per text prompt, lib/encode-audio.ts) generation continues them: each result holds the
+ * prompt frames followed by the new ones. `chroma` (internal, lib/melody.ts: one entry per prompt, null = none)
+ * conditions a MusicGen-Melody model on melodies; the native core rejects it for text models.
  */
 export async function generateCodes(
   handle: NativeModel,
   prompts: string | string[],
   options: GenerateOptions,
+  promptCodes?: PromptCodes,
+  chroma?: Array<NativeChromaFeatures | null>,
 ): Promise<GeneratedCodes[]> {
   const list = promptList(prompts);
   const opts = plainObject('options', options);
   const request = resolveGenerateRequest(handle, opts);
+  if (promptCodes !== undefined) {
+    const { codebooks } = handle.info();
+    if (promptCodes.data.length !== list.length * codebooks * promptCodes.frames) {
+      throw invalid('audioPrompt', `one audio prompt per text prompt (${list.length})`, promptCodes.data.length);
+    }
+    const limit = maxFrames(handle) - promptCodes.frames;
+    if (request.frames > limit) {
+      const what = limit < 1 ? 'a shorter audio prompt' : `at most ${limit} new frames after the audio prompt`;
+      throw invalid('duration/frames', what, request.frames);
+    }
+    request.promptCodes = promptCodes.data;
+    request.promptFrames = promptCodes.frames;
+  }
+  if (chroma !== undefined) {
+    if (chroma.length !== list.length) throw invalid('melody', `one entry per prompt (${list.length})`, chroma.length);
+    request.chroma = chroma;
+  }
   const onProgress = opts.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function')
     throw invalid('onProgress', 'a function', onProgress);

@@ -123,6 +123,17 @@ export interface NativeGenerateOptions {
   temperature?: number;
   guidanceScale?: number;
   seed?: number;
+  /** Audio-prompt codes [batch, codebooks, promptFrames] row-major (stereo rows interleaved); output = prompt + new. */
+  promptCodes?: Int32Array;
+  promptFrames?: number;
+  /** Melody models: chroma one-hots per prompt (null = none: the text-only null chroma); text models reject it. */
+  chroma?: Array<NativeChromaFeatures | null>;
+}
+
+/** One prompt's chroma one-hots [frames, numChroma] row-major (MusicGen-Melody conditioning). */
+export interface NativeChromaFeatures {
+  data: Float32Array;
+  frames: number;
 }
 
 /** Undelayed codes [batch, codebooks, frames], row-major. */
@@ -167,6 +178,10 @@ export interface NativeLmForward {
   tokens: number;
   vocab: number;
   hidden: number;
+  /** Melody: [rows, prefixTokens, hidden] chroma + text prefix the decoder attends to; null for text models. */
+  prefix: Float32Array | null;
+  /** Melody: chroma_length + text tokens; 0 for text models. */
+  prefixTokens: number;
 }
 
 /** Diagnostics: an EnCodec decoder stage output read back by decodeCodes(..., stages). */
@@ -177,6 +192,21 @@ export interface NativeDecodeStage {
   length: number;
   /** [channels, length], row-major (PyTorch's [C, T]). */
   data: Float32Array;
+}
+
+/** Chroma front-end parameters: the model's sample rate and its musicgen.melody.* keys. */
+export interface NativeMelodyParams {
+  sampleRate: number;
+  nFft: number;
+  hopLength: number;
+  numChroma: number;
+  chunkLength: number;
+}
+
+export interface NativeChroma {
+  frames: number;
+  prequant: Float32Array;
+  onehot: Float32Array;
 }
 
 export interface NativeAddon {
@@ -212,7 +242,29 @@ export interface NativeAddon {
    * Diagnostics API: a teacher-forced LM pass over delayed decoder ids [batch, codebooks, T] (column 0 = BOS),
    * with the unconditional half when guidanceScale > 1, as HF's model(...) call. Not for generation.
    */
-  lmForward(model: NativeModel, prompts: string[], ids: Int32Array, guidanceScale: number): Promise<NativeLmForward>;
+  lmForward(
+    model: NativeModel,
+    prompts: string[],
+    ids: Int32Array,
+    guidanceScale: number,
+    chroma?: Array<NativeChromaFeatures | null>,
+  ): Promise<NativeLmForward>;
+  /**
+   * EnCodec encode of one mono waveform at the codec's sample rate (native/addon/encode-audio.cpp): codes
+   * [codebooks, frames] row-major with the LM's quantizers per channel, and the encoder output before
+   * quantisation as embeddings [hidden, frames].
+   */
+  encodeAudio(
+    model: NativeModel,
+    pcm: Float32Array,
+  ): Promise<{ codes: Int32Array; codebooks: number; frames: number; embeddings: Float32Array }>;
+  /**
+   * MusicGen-Melody chroma (native/addon/chroma.cpp) of mono PCM at params.sampleRate: prequant and one-hot
+   * [frames, numChroma] row-major (see lib/melody.ts for the input handling in front of it).
+   */
+  chromaFeatures(pcm: Float32Array, params: NativeMelodyParams): Promise<NativeChroma>;
+  /** Diagnostics API: the chroma filter bank [numChroma, nFft / 2 + 1] row-major (row 0 = C). */
+  chromaFilterBank(params: NativeMelodyParams): Float32Array;
   /** EnCodec decode of one mono code matrix [codebooks, frames] (row-major) -> frames * hopLength samples. */
   decodeCodes(model: NativeModel, codes: Int32Array, codebooks: number, frames: number): Promise<Float32Array>;
   /** Diagnostics API: the same decode, also returning the outputs of the listed decoder stages. */

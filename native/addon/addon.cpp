@@ -17,9 +17,11 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
     mg_addon::register_tokenizer(env, exports);
     mg_addon::register_encode_text(env, exports);
     mg_addon::register_decode_codes(env, exports);
+    mg_addon::register_encode_audio(env, exports);
     mg_addon::register_decode_stream(env, exports);
     mg_addon::register_generate(env, exports);
     mg_addon::register_stream(env, exports);
+    mg_addon::register_chroma(env, exports);
     return exports;
 }
 

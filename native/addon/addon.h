@@ -24,8 +24,10 @@ void register_model(Napi::Env env, Napi::Object exports);
 void register_tokenizer(Napi::Env env, Napi::Object exports);
 void register_encode_text(Napi::Env env, Napi::Object exports);
 void register_decode_codes(Napi::Env env, Napi::Object exports);
+void register_encode_audio(Napi::Env env, Napi::Object exports);
 void register_decode_stream(Napi::Env env, Napi::Object exports);
 void register_generate(Napi::Env env, Napi::Object exports);
 void register_stream(Napi::Env env, Napi::Object exports);
+void register_chroma(Napi::Env env, Napi::Object exports);
 
 }  // namespace mg_addon

@@ -1,5 +1,5 @@
 // generate(model, prompts, options, onStep?) -> Promise<codes> with an abort() method, and the diagnostics
-// entry lmForward(model, prompts, ids, guidanceScale) -> Promise<logits and states>. Both run on a libuv
+// entry lmForward(model, prompts, ids, guidanceScale, chroma?) -> Promise<logits and states>. Both run on a libuv
 // worker thread; progress reaches JS through AsyncProgressQueueWorker, which delivers every queued step
 // before the promise settles.
 #include <algorithm>
@@ -143,16 +143,20 @@ static Napi::Value generate(const Napi::CallbackInfo& info) {
 class forward_worker : public promise_worker {
   public:
     forward_worker(Napi::Env env, std::shared_ptr<mg::model> model, std::vector<std::string> prompts,
-                   std::vector<int32_t> ids, int32_t n_tokens, float guidance_scale)
+                   std::vector<int32_t> ids, int32_t n_tokens, float guidance_scale,
+                   std::vector<mg::chroma_features> chroma)
         : promise_worker(env, "musicgen:lmForward", "running lmForward"),
           model_(std::move(model)),
           prompts_(std::move(prompts)),
           ids_(std::move(ids)),
           n_tokens_(n_tokens),
-          guidance_scale_(guidance_scale) {}
+          guidance_scale_(guidance_scale),
+          chroma_(std::move(chroma)) {}
 
   protected:
-    void compute() override { result_ = mg::teacher_forced(*model_, prompts_, ids_, n_tokens_, guidance_scale_); }
+    void compute() override {
+        result_ = mg::teacher_forced(*model_, prompts_, ids_, n_tokens_, guidance_scale_, chroma_);
+    }
 
     Napi::Value result(Napi::Env env) override {
         const auto array = [&](const std::vector<float>& v) -> Napi::Value {
@@ -171,6 +175,8 @@ class forward_worker : public promise_worker {
         out.Set("tokens", result_.n_tokens);
         out.Set("vocab", result_.n_vocab);
         out.Set("hidden", result_.n_embd);
+        out.Set("prefix", array(result_.prefix));
+        out.Set("prefixTokens", result_.n_prefix);
         return out;
     }
 
@@ -180,15 +186,17 @@ class forward_worker : public promise_worker {
     std::vector<int32_t> ids_;
     int32_t n_tokens_;
     float guidance_scale_;
+    std::vector<mg::chroma_features> chroma_;
     mg::teacher_forced_result result_;
 };
 
-// lmForward(model, prompts: string[], ids: Int32Array [B, K, T], guidanceScale: number) -> Promise<...>
+// lmForward(model, prompts: string[], ids: Int32Array [B, K, T], guidanceScale: number, chroma?) -> Promise<...>
+// (chroma as generate()'s option).
 static Napi::Value lm_forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 4 || !info[2].IsTypedArray() || !info[3].IsNumber()) {
         throw_error(env, "ERR_INVALID_ARG_TYPE",
-                    "lmForward(model, prompts: string[], ids: Int32Array, guidanceScale: number)");
+                    "lmForward(model, prompts: string[], ids: Int32Array, guidanceScale: number, chroma?)");
     }
     std::shared_ptr<mg::model> model = model_from_js(info[0]);
     std::vector<std::string> prompts = prompts_from_js(env, info[1]);
@@ -207,8 +215,10 @@ static Napi::Value lm_forward(const Napi::CallbackInfo& info) {
     const double scale = info[3].As<Napi::Number>().DoubleValue();
     if (!(scale >= 0 && scale <= 1e6)) throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "guidanceScale must be >= 0");
     const auto n_tokens = static_cast<int32_t>(ids.size() / per_token);
+    std::vector<mg::chroma_features> chroma =
+        chroma_from_js(env, info.Length() > 4 ? info[4] : env.Undefined(), prompts.size());
     return (new forward_worker(env, std::move(model), std::move(prompts), std::move(ids), n_tokens,
-                               static_cast<float>(scale)))
+                               static_cast<float>(scale), std::move(chroma)))
         ->start();
 }
 

@@ -35,6 +35,29 @@ std::vector<std::string> prompts_from_js(Napi::Env env, const Napi::Value& value
     return prompts;
 }
 
+std::vector<mg::chroma_features> chroma_from_js(Napi::Env env, const Napi::Value& value, size_t n_prompts) {
+    std::vector<mg::chroma_features> chroma;
+    if (value.IsUndefined()) return chroma;
+    if (!value.IsArray() || value.As<Napi::Array>().Length() != n_prompts) {
+        throw_error(env, "ERR_INVALID_ARG_TYPE", "chroma must be an array with one entry per prompt");
+    }
+    Napi::Array array = value.As<Napi::Array>();
+    for (uint32_t i = 0; i < array.Length(); ++i) {
+        Napi::Value entry = array.Get(i);
+        mg::chroma_features& c = chroma.emplace_back();
+        if (entry.IsNull() || entry.IsUndefined()) continue;
+        const std::string name = "chroma[" + std::to_string(i) + "]";
+        Napi::Value data = entry.IsObject() ? entry.As<Napi::Object>().Get("data") : env.Undefined();
+        if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+            throw_error(env, "ERR_INVALID_ARG_TYPE", name + " must be null or { data: Float32Array, frames }");
+        }
+        c.frames = static_cast<int32_t>(number_option(env, entry.As<Napi::Object>(), "frames", 0, 1, 1 << 24, true));
+        Napi::Float32Array values = data.As<Napi::Float32Array>();
+        c.data.assign(values.Data(), values.Data() + values.ElementLength());
+    }
+    return chroma;
+}
+
 mg::generation_request generation_request_from_js(Napi::Env env, const mg::model& m, const Napi::Value& prompts,
                                                   const Napi::Object& options) {
     mg::generation_request request;
@@ -47,6 +70,18 @@ mg::generation_request generation_request_from_js(Napi::Env env, const mg::model
     sp.temperature = static_cast<float>(number_option(env, options, "temperature", 1, 1e-6, 1e6, false));
     sp.guidance_scale = static_cast<float>(number_option(env, options, "guidanceScale", 3, 0, 1e6, false));
     sp.seed = static_cast<uint64_t>(number_option(env, options, "seed", 0, 0, 9007199254740991.0, true));
+    request.chroma = chroma_from_js(env, options.Get("chroma"), request.prompts.size());
+    // Audio prompt: promptCodes Int32Array [prompts, codebooks, promptFrames]; the core checks sizes and codes.
+    Napi::Value prompt_codes = options.Get("promptCodes");
+    if (!prompt_codes.IsUndefined()) {
+        if (!prompt_codes.IsTypedArray() || prompt_codes.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+            throw_error(env, "ERR_INVALID_ARG_TYPE", "promptCodes must be an Int32Array");
+        }
+        Napi::Int32Array codes = prompt_codes.As<Napi::Int32Array>();
+        request.prompt_codes.assign(codes.Data(), codes.Data() + codes.ElementLength());
+        request.prompt_frames =
+            static_cast<int32_t>(number_option(env, options, "promptFrames", 0, 1, m.hparams.lm.max_position, true));
+    }
     return request;
 }
 

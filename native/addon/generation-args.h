@@ -18,7 +18,12 @@ double number_option(Napi::Env env, const Napi::Object& options, const char* nam
 // A non-empty string[] of prompts.
 std::vector<std::string> prompts_from_js(Napi::Env env, const Napi::Value& value);
 
-// prompts (as above) and { frames, topK, topP, temperature, guidanceScale, seed }.
+// Optional chroma (melody) features, one entry per prompt: undefined, or an array whose entries are null
+// (no chroma) or { data: Float32Array [frames, num_chroma], frames }. Sizes are checked by the core.
+std::vector<mg::chroma_features> chroma_from_js(Napi::Env env, const Napi::Value& value, size_t n_prompts);
+
+// prompts (as above) and { frames, topK, topP, temperature, guidanceScale, seed, promptCodes?, promptFrames?,
+// chroma? }.
 mg::generation_request generation_request_from_js(Napi::Env env, const mg::model& m, const Napi::Value& prompts,
                                                   const Napi::Object& options);
 

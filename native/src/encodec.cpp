@@ -43,7 +43,7 @@ static void check_request(const codec_hparams& hp, const std::vector<encodec_sta
     }
 }
 
-static ggml_tensor* apply_stage(ggml_context* ctx, const encodec_stage& stage, ggml_tensor* x) {
+ggml_tensor* encodec_apply_stage(ggml_context* ctx, const encodec_stage& stage, ggml_tensor* x) {
     switch (stage.kind) {
         case encodec_stage_kind::conv:
             return stage.conv.transposed ? encodec_conv_transpose1d(ctx, stage.conv, x)
@@ -55,7 +55,7 @@ static ggml_tensor* apply_stage(ggml_context* ctx, const encodec_stage& stage, g
         case encodec_stage_kind::lstm:
             break;
     }
-    throw error(error_code::backend, "decoder stage " + std::to_string(stage.index) + " is not a convolution stage");
+    throw error(error_code::backend, "codec stage " + std::to_string(stage.index) + " is not a convolution stage");
 }
 
 static encodec_tap* find_tap(std::vector<encodec_tap>* taps, int stage) {
@@ -104,7 +104,7 @@ void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t
                 if (encodec_tap* tap = find_tap(taps, encodec_tap_quantized)) pending.push_back({tap, x});
             }
             for (size_t s = begin; s < end; ++s) {
-                x = apply_stage(ctx, stages[s], x);
+                x = encodec_apply_stage(ctx, stages[s], x);
                 if (encodec_tap* tap = find_tap(taps, static_cast<int>(s))) pending.push_back({tap, x});
             }
             // Back to channel fastest for the next LSTM; a single channel (the waveform) is the same either way.

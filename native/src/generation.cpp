@@ -1,27 +1,34 @@
 #include "generation.h"
 
+#include <algorithm>
 #include <string>
 
 #include "delay-pattern.h"
 #include "error.h"
 #include "graph-runner.h"
 #include "lm-state.h"
+#include "melody-conditioning.h"
 #include "t5-encoder.h"
 #include "text-conditioning.h"
 
 namespace mg {
 
-// Projected, masked T5 states of the prompts and their padding mask: the cross-attention source.
-struct text_condition {
-    text_states states;
-    std::vector<float> mask;
-};
-
-static text_condition condition_on(const model& m, const std::vector<std::string>& prompts) {
+// The LM session of a prompt batch, conditioned as the model's variant is: cross-attention to the projected,
+// masked T5 states (text), or the chroma + text prefix (melody), copied to `prefix_out` when given.
+static lm_session open_session(const model& m, const std::vector<std::string>& prompts,
+                               const std::vector<chroma_features>& chroma, bool guided, int32_t n_ctx,
+                               melody_prefix* prefix_out = nullptr) {
+    check_chroma_fits(m, chroma, prompts.size());
     graph_runner runner(m.backends, t5_graph_nodes(m.hparams.t5));
-    text_batch batch = tokenize_batch(m, prompts);
-    const text_states t5 = encode_t5(m, runner, batch);
-    return {project_text(m, runner, t5, batch), std::move(batch.mask)};
+    const text_batch batch = tokenize_batch(m, prompts);
+    const text_states text = project_text(m, runner, encode_t5(m, runner, batch), batch);
+    const auto n_cond = static_cast<int32_t>(prompts.size());
+    if (m.hparams.lm.variant == lm_variant::melody) {
+        melody_prefix prefix = build_melody_prefix(m, runner, text, chroma, guided);
+        if (prefix_out) *prefix_out = prefix;
+        return lm_session(m, n_cond, guided, n_ctx, std::move(prefix));
+    }
+    return lm_session(m, n_cond, guided, n_ctx, text, batch.mask);
 }
 
 generated_codes generate_codes(const model& m, const generation_request& request,
@@ -33,25 +40,43 @@ generated_codes generate_codes(const model& m, const generation_request& request
     if (sp.top_k < 0 || sp.top_p < 0.0f || sp.top_p > 1.0f || !(sp.temperature > 0.0f) || sp.guidance_scale < 0.0f) {
         throw error(error_code::invalid_argument, "sampling parameters out of range");
     }
+    const int32_t F = request.prompt_frames;
+    const size_t prompt_values = request.prompts.size() * hp.n_codebooks * static_cast<size_t>(std::max(F, 0));
+    if (F < 0 || request.prompt_codes.size() != prompt_values) {
+        throw error(error_code::invalid_argument, "prompt codes must hold [prompts, codebooks, prompt_frames] = [" +
+                                                      std::to_string(request.prompts.size()) + ", " +
+                                                      std::to_string(hp.n_codebooks) + ", " + std::to_string(F) +
+                                                      "] values");
+    }
+    for (size_t i = 0; i < request.prompt_codes.size(); ++i) {
+        const int32_t code = request.prompt_codes[i];
+        if (code < 0 || static_cast<uint32_t>(code) >= hp.codebook_size) {
+            throw error(error_code::invalid_argument, "prompt code " + std::to_string(code) + " at index " +
+                                                          std::to_string(i) + " is outside [0, " +
+                                                          std::to_string(hp.codebook_size) + ")");
+        }
+    }
 
     delay_pattern pattern;
     pattern.codebooks = static_cast<int32_t>(hp.n_codebooks);
     pattern.channels = static_cast<int32_t>(hp.audio_channels);
     pattern.pad_code = static_cast<int32_t>(m.hparams.generation.pad_token_id);
-    pattern.max_length = request.frames + pattern.groups();
+    // HF: max_length = prompt frames + 1 (BOS) + new tokens, and new tokens = frames + groups - 1.
+    const int64_t max_length = int64_t{F} + request.frames + pattern.groups();
     // The last step feeds position max_length - 2; positions index the sinusoidal table.
-    if (static_cast<uint32_t>(pattern.max_length - 1) > hp.max_position) {
-        throw error(error_code::invalid_argument,
-                    std::to_string(request.frames) + " frames need " + std::to_string(pattern.max_length - 1) +
-                        " LM positions; the model has " + std::to_string(hp.max_position));
+    if (max_length - 1 > static_cast<int64_t>(hp.max_position)) {
+        throw error(error_code::invalid_argument, std::to_string(F) + " prompt frames and " +
+                                                      std::to_string(request.frames) + " new frames need " +
+                                                      std::to_string(max_length - 1) + " LM positions; the model has " +
+                                                      std::to_string(hp.max_position));
     }
+    pattern.max_length = static_cast<int32_t>(max_length);
 
     if (abort.load()) throw error(error_code::aborted, "generation aborted");
-    const text_condition text = condition_on(m, request.prompts);
     const int32_t B = static_cast<int32_t>(request.prompts.size()), K = pattern.codebooks, L = pattern.max_length;
     const int32_t V = static_cast<int32_t>(hp.codebook_size);
     const bool guided = sp.guidance_scale > 1.0f;  // HF: CFG only above 1
-    lm_session session(m, B, guided, L - 1, text.states, text.mask);
+    lm_session session = open_session(m, request.prompts, request.chroma, guided, L - 1);
     const int32_t R = session.n_rows();
 
     // delayed[b][k][t]: column 0 is the BOS column, every other column is filled by step t - 1.
@@ -63,23 +88,53 @@ generated_codes generate_codes(const model& m, const generation_request& request
     lm_outputs out;
     rng generator(sp.seed);
     std::vector<int32_t> frame_codes(on_frame ? static_cast<size_t>(B) * K : 0);
-
-    const int32_t total = L - 1;
-    for (int32_t s = 0; s < total; ++s) {
-        if (abort.load()) throw error(error_code::aborted, "generation aborted");
-        // Unconditional rows decode the same sequences as their conditional twins.
-        for (int32_t r = 0; r < R; ++r) {
+    const auto prompt_of = [&](int32_t b) {
+        return F > 0 ? request.prompt_codes.data() + static_cast<size_t>(b) * K * F : nullptr;
+    };
+    // Column t completes frame t - groups: the most delayed codebook (delay groups - 1) holds it at t.
+    const auto complete_column = [&](int32_t t) {
+        if (!on_frame || t < pattern.groups()) return;
+        const int32_t j = t - pattern.groups();
+        for (int32_t b = 0; b < B; ++b) {
             for (int32_t k = 0; k < K; ++k) {
-                step_ids[static_cast<size_t>(r) * K + k] = delayed[(static_cast<size_t>(r % B) * K + k) * L + s];
+                frame_codes[static_cast<size_t>(b) * K + k] =
+                    delayed[(static_cast<size_t>(b) * K + k) * L + j + pattern.delay(k) + 1];
             }
         }
-        session.forward(step_ids.data(), 1, false, false, out);
+        on_frame(j, frame_codes.data());
+    };
+
+    // Columns 0..F hold only forced values (BOS, stagger pads, prompt codes): the first step feeds them all
+    // at once and predicts column F + 1 (HF starts generating there).
+    for (int32_t b = 0; b < B; ++b) {
+        for (int32_t k = 0; k < K; ++k) {
+            for (int32_t t = 0; t <= F; ++t) {
+                delayed[(static_cast<size_t>(b) * K + k) * L + t] = pattern.forced(k, t, prompt_of(b), F);
+            }
+        }
+    }
+    for (int32_t t = 0; t <= F; ++t) complete_column(t);
+
+    const int32_t total = L - 1;
+    for (int32_t s = F; s < total; ++s) {
+        if (abort.load()) throw error(error_code::aborted, "generation aborted");
+        const int32_t n_feed = s == F ? F + 1 : 1;
+        const int32_t from = s + 1 - n_feed;
+        step_ids.resize(static_cast<size_t>(R) * K * n_feed);
+        // Unconditional rows decode the same sequences (audio prompt included) as their conditional twins.
+        for (int32_t r = 0; r < R; ++r) {
+            for (int32_t k = 0; k < K; ++k) {
+                const int32_t* row = delayed.data() + (static_cast<size_t>(r % B) * K + k) * L + from;
+                std::copy(row, row + n_feed, step_ids.begin() + (static_cast<size_t>(r) * K + k) * n_feed);
+            }
+        }
+        session.forward(step_ids.data(), n_feed, false, false, out);
 
         const int32_t t = s + 1;
         for (int32_t b = 0; b < B; ++b) {
             for (int32_t k = 0; k < K; ++k) {
                 int32_t& slot = delayed[(static_cast<size_t>(b) * K + k) * L + t];
-                const int32_t forced = pattern.forced(k, t, nullptr, 0);
+                const int32_t forced = pattern.forced(k, t, prompt_of(b), F);
                 if (forced >= 0) {
                     slot = forced;  // HF samples here too but overwrites it; skipping keeps the RNG for real draws
                     continue;
@@ -94,18 +149,8 @@ generated_codes generate_codes(const model& m, const generation_request& request
                 slot = sample_token(logits, V, sp, generator, scratch);
             }
         }
-        // Column t completes frame t - groups: the most delayed codebook (delay groups - 1) holds it at t.
-        if (on_frame && t >= pattern.groups()) {
-            const int32_t j = t - pattern.groups();
-            for (int32_t b = 0; b < B; ++b) {
-                for (int32_t k = 0; k < K; ++k) {
-                    frame_codes[static_cast<size_t>(b) * K + k] =
-                        delayed[(static_cast<size_t>(b) * K + k) * L + j + pattern.delay(k) + 1];
-                }
-            }
-            on_frame(j, frame_codes.data());
-        }
-        if (on_step) on_step(t, total);
+        complete_column(t);
+        if (on_step) on_step(t - F, total - F);
     }
 
     generated_codes result;
@@ -123,16 +168,17 @@ generated_codes generate_codes(const model& m, const generation_request& request
 }
 
 teacher_forced_result teacher_forced(const model& m, const std::vector<std::string>& prompts,
-                                     const std::vector<int32_t>& ids, int32_t n_tokens, float guidance_scale) {
+                                     const std::vector<int32_t>& ids, int32_t n_tokens, float guidance_scale,
+                                     const std::vector<chroma_features>& chroma) {
     const lm_hparams& hp = m.hparams.lm;
     const int32_t B = static_cast<int32_t>(prompts.size()), K = static_cast<int32_t>(hp.n_codebooks);
     if (n_tokens < 1 || ids.size() != static_cast<size_t>(B) * K * n_tokens) {
         throw error(error_code::invalid_argument, "decoder ids must be [" + std::to_string(B) + ", " +
                                                       std::to_string(K) + ", T] for " + std::to_string(B) + " prompts");
     }
-    const text_condition text = condition_on(m, prompts);
     const bool guided = guidance_scale > 1.0f;
-    lm_session session(m, B, guided, n_tokens, text.states, text.mask);
+    melody_prefix prefix;
+    lm_session session = open_session(m, prompts, chroma, guided, n_tokens, &prefix);
 
     teacher_forced_result r;
     r.n_batch = B;
@@ -158,6 +204,8 @@ teacher_forced_result teacher_forced(const model& m, const std::vector<std::stri
     }
     r.embd = std::move(out.embd);
     r.hidden = std::move(out.hidden);
+    r.n_prefix = prefix.n_tokens;
+    r.prefix = std::move(prefix.data);
     return r;
 }
 

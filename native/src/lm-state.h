@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "graph-runner.h"
+#include "melody-conditioning.h"
 #include "model.h"
 #include "musicgen-lm.h"
 #include "text-conditioning.h"
@@ -26,6 +27,10 @@ class lm_session {
     // padding mask (1 = token); the cross-attention K/V are computed here, once.
     lm_session(const model& m, int32_t n_cond, bool guided, int32_t n_ctx, const text_states& text,
                const std::vector<float>& text_mask);
+    // Melody variant: `prefix` holds every row's conditioning prefix (n_cond conditional rows, then as many
+    // unconditional ones when guided); the first forward() prepends it, so the cache holds
+    // prefix.n_tokens + n_ctx positions and code positions start at prefix.n_tokens.
+    lm_session(const model& m, int32_t n_cond, bool guided, int32_t n_ctx, melody_prefix prefix);
 
     // Appends n_tokens positions to every row. ids: [n_rows, K, n_tokens] decoder codes in 0..codebook_size
     // (the last id is the pad/BOS code). Logits of the last position only unless all_logits.
@@ -40,6 +45,7 @@ class lm_session {
     lm_cache cache_;
     graph_runner runner_;
     std::vector<float> text_mask_;  // [n_cond, n_text]
+    melody_prefix prefix_;          // released once the first forward() has put it into the cache
     int32_t n_past_ = 0;
 
     // Host staging for the graph inputs, reused across steps.

@@ -93,13 +93,15 @@ lm_cross_kv_graph build_lm_cross_kv(ggml_context* ctx, const model& m, const lm_
 lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_cache& cache, const lm_step& step) {
     const lm_hparams& hp = m.hparams.lm;
     const int64_t H = hp.n_embd, n_head = hp.n_head, d = H / n_head, K = hp.n_codebooks, V = hp.codebook_size;
-    const int64_t T = step.n_tokens, R = cache.n_rows, C = cache.n_cond, n_kv = step.n_past + step.n_tokens;
+    // T counts every new position (prefix + codes), T_codes the code positions whose outputs are returned.
+    const int64_t T_codes = step.n_tokens, P = step.n_prefix, T = P + T_codes;
+    const int64_t R = cache.n_rows, C = cache.n_cond, n_kv = step.n_past + T;
     const float eps = hp.eps;
 
     lm_forward_graph g;
     g.graph = ggml_new_graph_custom(ctx, lm_graph_nodes(m), false);
 
-    g.ids = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, T * R, K);
+    g.ids = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, T_codes * R, K);
     ggml_set_name(g.ids, "codes");
     ggml_set_input(g.ids);
     g.positions = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
@@ -114,13 +116,23 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
     // x = sum_k embed_tokens[k][ids_k] (summed in codebook order, as HF) + positions.
     ggml_tensor* x = nullptr;
     for (int64_t k = 0; k < K; ++k) {
-        ggml_tensor* ids_k = ggml_view_1d(ctx, g.ids, T * R, k * g.ids->nb[1]);
+        ggml_tensor* ids_k = ggml_view_1d(ctx, g.ids, T_codes * R, k * g.ids->nb[1]);
         ggml_tensor* e = ggml_get_rows(ctx, m.lm.tok_embd[k], ids_k);
         x = x ? ggml_add(ctx, x, e) : e;
     }
-    x = ggml_reshape_3d(ctx, x, H, T, R);
+    x = ggml_reshape_3d(ctx, x, H, T_codes, R);
+    if (P > 0) {
+        g.prefix = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, H, P, R);
+        ggml_set_name(g.prefix, "prefix");
+        ggml_set_input(g.prefix);
+        x = ggml_concat(ctx, g.prefix, x, 1);
+    }
     x = ggml_add(ctx, x, ggml_get_rows(ctx, m.lm.pos_embd, g.positions));
-    g.embd = x;
+    // The code positions (the last T_codes of every row), contiguous so they can be read back.
+    const auto codes_of = [&](ggml_tensor* t) {
+        return P > 0 ? ggml_cont(ctx, ggml_view_3d(ctx, t, H, T_codes, R, t->nb[1], t->nb[2], P * t->nb[1])) : t;
+    };
+    g.embd = codes_of(x);
     ggml_set_name(g.embd, "inp_embd");
     ggml_set_output(g.embd);
 
@@ -184,13 +196,16 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
     }
 
     x = layer_norm(ctx, x, m.lm.output_norm_w, m.lm.output_norm_b, eps);
+    x = codes_of(x);
     g.hidden = x;
     ggml_set_name(g.hidden, "last_hidden");
     ggml_set_output(g.hidden);
 
     // While generating only the last position's logits are needed.
-    const int64_t n_out = step.all_logits ? T : 1;
-    if (n_out != T) x = ggml_cont(ctx, ggml_view_3d(ctx, x, H, 1, R, x->nb[1], x->nb[2], (T - 1) * x->nb[1]));
+    const int64_t n_out = step.all_logits ? T_codes : 1;
+    if (n_out != T_codes) {
+        x = ggml_cont(ctx, ggml_view_3d(ctx, x, H, 1, R, x->nb[1], x->nb[2], (T_codes - 1) * x->nb[1]));
+    }
     // Heads stacked as [V, n_out, K, R]: read back as HF's [rows, K, positions, V] in one copy.
     ggml_tensor* logits = nullptr;
     for (int64_t k = 0; k < K; ++k) {

@@ -50,22 +50,25 @@ struct lm_step {
     int32_t n_tokens = 1;
     int32_t n_past = 0;
     bool all_logits = false;  // logits for every new position (teacher forcing), else only the last
+    int32_t n_prefix = 0;     // melody: prefix rows fed before the n_tokens code positions (first step only)
 };
 
 struct lm_forward_graph {
     ggml_cgraph* graph = nullptr;
     ggml_tensor* ids = nullptr;          // input I32 [n_tokens * n_rows, K]: (row r, token t) at r * n_tokens + t
-    ggml_tensor* positions = nullptr;    // input I32 [n_tokens]: n_past + t
-    ggml_tensor* causal_mask = nullptr;  // input F32 [n_past + n_tokens, n_tokens]; null when n_tokens == 1
+    ggml_tensor* prefix = nullptr;       // input F32 [H, n_prefix, n_rows]; null without a prefix
+    ggml_tensor* positions = nullptr;    // input I32 [n_prefix + n_tokens]: n_past + t
+    ggml_tensor* causal_mask = nullptr;  // input F32 [n_kv, n_prefix + n_tokens]; null for a single position
     ggml_tensor* cross_mask = nullptr;   // input F32 [n_text, n_tokens, 1, n_cond]: 0 or -FLT_MAX (HF's finfo.min)
-    ggml_tensor* embd = nullptr;         // output F32 [H, n_tokens, n_rows]: code embeddings + positions
-    ggml_tensor* hidden = nullptr;       // output F32 [H, n_tokens, n_rows]: after the final LayerNorm
-    ggml_tensor* logits = nullptr;       // output F32 [V, n_out, K, n_rows] (n_out = n_tokens or 1)
+    // Outputs cover the code positions only (prefix logits are unused, as in HF).
+    ggml_tensor* embd = nullptr;    // output F32 [H, n_tokens, n_rows]: code embeddings + positions
+    ggml_tensor* hidden = nullptr;  // output F32 [H, n_tokens, n_rows]: after the final LayerNorm
+    ggml_tensor* logits = nullptr;  // output F32 [V, n_out, K, n_rows] (n_out = n_tokens or 1)
 };
 
-// Melody hook: that variant has no cross-attention (cross_attn_* are null) and instead feeds projected
-// prefix rows through the same blocks before the code positions; this builder then simply skips the
-// cross-attention sub-layer, and the prefix would enter as an extra embedding input at positions 0..n_prefix-1.
+// Melody: that variant has no cross-attention (cross_attn_* are null, the sub-layer is skipped); its
+// projected prefix rows enter as an extra embedding input at positions 0..n_prefix-1 of the first step and
+// are attended causally, without padding mask, like code positions.
 lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_cache& cache, const lm_step& step);
 
 // Nodes of the largest LM graph, for sizing the graph runner.
