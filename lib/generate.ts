@@ -1,13 +1,14 @@
 // Text-to-codes generation: option checks and defaults, then the native LM loop (delay pattern,
 // classifier-free guidance, sampling) on a worker thread. Audio comes from the EnCodec decoder afterwards.
 import { randomInt } from 'node:crypto';
+import type { ConditioningOptions } from './conditioning';
 import { MusicGenError } from './errors';
 import { fromNative } from './native-errors';
 import { native, type NativeChromaFeatures, type NativeGenerateOptions, type NativeModel } from './native';
 import type { PromptCodes } from './encode-audio';
 import { integerIn, invalid, numberIn, plainObject, promptList } from './validate';
 
-export interface GenerateOptions {
+export interface GenerateOptions extends ConditioningOptions {
   /** Seconds of audio; frames = round(duration * frameRate). Give this or `frames`. */
   duration?: number;
   /** Codec frames to generate (frameRate per second). Give this or `duration`. */

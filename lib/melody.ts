@@ -9,8 +9,9 @@ import { fromNative } from './native-errors';
 import { resample } from './resample';
 import { invalid, plainObject, string } from './validate';
 
-/** Melody audio: a WAV file, or one Float32Array per channel (equal lengths) at `sampleRate` Hz. */
-export type MelodyInput = { path: string } | { channels: Float32Array[]; sampleRate: number };
+/** Audio input (melody or audio prompt): a WAV file, or one Float32Array per channel (equal lengths). */
+export type AudioInput = { path: string } | { channels: Float32Array[]; sampleRate: number };
+export type MelodyInput = AudioInput;
 
 /** Chroma as MusicGen-Melody consumes it; arrays are [frames, numChroma] row-major. */
 export interface ChromaFeatures {
@@ -26,7 +27,7 @@ export const MELODY_MIN_RATE = 8000;
 export const MELODY_MAX_RATE = 192000;
 export const MELODY_MAX_CHANNELS = 8;
 // HF's MusicgenMelodyFeatureExtractor resamples with these (reference notes 11.1).
-const RESAMPLE = { rolloff: 0.945, lowpassFilterWidth: 24 } as const;
+export const RESAMPLE = { rolloff: 0.945, lowpassFilterWidth: 24 } as const;
 
 /** The chroma parameters of a melody model: its sample rate and musicgen.melody.* keys. */
 export function melodyParams(info: Pick<NativeModelInfo, 'variant' | 'sampleRate' | 'hparams'>): NativeMelodyParams {
@@ -134,7 +135,7 @@ export function decodeWav(bytes: Uint8Array, file = 'WAV'): { channels: Float32A
 }
 
 /** Mean of the channels (float32 result, summed in double). */
-function downmix(channels: Float32Array[]): Float32Array {
+export function downmix(channels: Float32Array[]): Float32Array {
   if (channels.length === 1) return channels[0]!;
   const out = new Float32Array(channels[0]!.length);
   for (let i = 0; i < out.length; i++) {
@@ -146,26 +147,24 @@ function downmix(channels: Float32Array[]): Float32Array {
 }
 
 /**
- * Chroma of a melody for a MusicGen-Melody model, as HF's MusicgenMelodyFeatureExtractor computes it:
- * decode, check (1-8 channels, 8-192 kHz, non-empty, finite), downmix, resample to the model rate, then the
- * native STFT chroma (at most the model's chunkLength seconds are used).
+ * Reads and checks audio input named `name` (for messages): decodes a WAV file or takes the given channels;
+ * 1-8 channels, 8-192 kHz, non-empty, equal lengths, finite samples.
  */
-export async function melodyToChroma(
-  info: Pick<NativeModelInfo, 'variant' | 'sampleRate' | 'hparams'>,
-  input: MelodyInput,
-): Promise<ChromaFeatures> {
-  const params = melodyParams(info);
-  const options = plainObject('melody', input);
+export async function readAudio(
+  name: string,
+  input: AudioInput,
+): Promise<{ channels: Float32Array[]; sampleRate: number }> {
+  const options = plainObject(name, input);
   let audio: { channels: Float32Array[]; sampleRate: number };
   if ('path' in options) {
-    const file = string('melody.path', options.path);
+    const file = string(`${name}.path`, options.path);
     let bytes: Buffer;
     try {
       bytes = await fs.promises.readFile(file);
     } catch (error) {
       throw new MusicGenError(
         'ERR_MUSICGEN_INVALID_OPTION',
-        `Cannot read melody file ${file}: ${(error as Error).message}`,
+        `Cannot read ${name} file ${file}: ${(error as Error).message}`,
         {
           cause: error,
         },
@@ -175,17 +174,45 @@ export async function melodyToChroma(
   } else if ('channels' in options) {
     audio = { channels: options.channels as Float32Array[], sampleRate: options.sampleRate as number };
   } else {
-    throw invalid('melody', '{ path } or { channels, sampleRate }', input);
+    throw invalid(name, '{ path } or { channels, sampleRate }', input);
   }
-  const sampleRate = checkRate('melody.sampleRate', audio.sampleRate);
-  const channels = checkChannels('melody.channels', audio.channels);
+  return {
+    sampleRate: checkRate(`${name}.sampleRate`, audio.sampleRate),
+    channels: checkChannels(`${name}.channels`, audio.channels),
+  };
+}
+
+/** A melody as the model's chroma extractor takes it: read, checked, downmixed to mono, resampled to the model rate. */
+export async function melodyWaveform(
+  info: Pick<NativeModelInfo, 'variant' | 'sampleRate' | 'hparams'>,
+  input: MelodyInput,
+  name = 'melody',
+): Promise<Float32Array> {
+  const params = melodyParams(info);
+  const { channels, sampleRate } = await readAudio(name, input);
   // Downmixing before resampling (the reference averages afterwards): both are linear, so only float
   // rounding differs, and one resampling pass instead of one per channel.
-  const mono = resample(downmix(channels), sampleRate, params.sampleRate, RESAMPLE);
+  return resample(downmix(channels), sampleRate, params.sampleRate, RESAMPLE);
+}
+
+/** Native STFT chroma of a mono waveform at the model rate (at most the model's chunkLength seconds are used). */
+export async function chromaOfWaveform(
+  info: Pick<NativeModelInfo, 'variant' | 'sampleRate' | 'hparams'>,
+  mono: Float32Array,
+): Promise<ChromaFeatures> {
+  const params = melodyParams(info);
   try {
     const chroma = await native().chromaFeatures(mono, params);
     return { ...chroma, numChroma: params.numChroma };
   } catch (error) {
     throw fromNative(error);
   }
+}
+
+/** melodyWaveform then chromaOfWaveform: one melody's chroma. */
+export async function melodyToChroma(
+  info: Pick<NativeModelInfo, 'variant' | 'sampleRate' | 'hparams'>,
+  input: MelodyInput,
+): Promise<ChromaFeatures> {
+  return chromaOfWaveform(info, await melodyWaveform(info, input));
 }

@@ -7,7 +7,8 @@ import { generateCodes, type GenerateOptions } from './generate';
 import { native, type NativeHparams, type NativeModel, type NativeModelInfo, type NativeTensorInfo } from './native';
 import { fromNative } from './native-errors';
 import { AudioStream, type StreamOptions } from './stream';
-import { integerIn, oneOf, plainObject, string } from './validate';
+import { integerIn, oneOf, plainObject, promptList, string } from './validate';
+import { resolveConditioning } from './conditioning';
 
 export const BACKENDS = ['auto', 'cpu', 'cuda', 'metal'] as const;
 export type Backend = (typeof BACKENDS)[number];
@@ -133,7 +134,9 @@ export class MusicGen {
     const model = this.#handle();
     const withLength =
       options?.duration === undefined && options?.frames === undefined ? { ...options, duration: 10 } : options;
-    const generated = await generateCodes(model, prompts, withLength);
+    const count = promptList(prompts).length;
+    const { promptCodes, chroma } = await resolveConditioning(model, count, plainObject('options', options));
+    const generated = await generateCodes(model, prompts, withLength, promptCodes, chroma);
     const results: GenerationResult[] = [];
     for (const { seed, ...codes } of generated) {
       const channels = await decodeCodes(this.#handle(), codes);
