@@ -88,6 +88,33 @@ export function resolveGenerateRequest(handle: NativeModel, opts: Record<string,
   };
 }
 
+/** Adds audio-prompt codes and/or chroma (one per prompt) to a native request, checking counts and length. */
+export function addConditioning(
+  handle: NativeModel,
+  count: number,
+  request: NativeGenerateOptions,
+  promptCodes?: PromptCodes,
+  chroma?: Array<NativeChromaFeatures | null>,
+): void {
+  if (promptCodes !== undefined) {
+    const { codebooks } = handle.info();
+    if (promptCodes.data.length !== count * codebooks * promptCodes.frames) {
+      throw invalid('audioPrompt', `one audio prompt per text prompt (${count})`, promptCodes.data.length);
+    }
+    const limit = maxFrames(handle) - promptCodes.frames;
+    if (request.frames > limit) {
+      const what = limit < 1 ? 'a shorter audio prompt' : `at most ${limit} new frames after the audio prompt`;
+      throw invalid('duration/frames', what, request.frames);
+    }
+    request.promptCodes = promptCodes.data;
+    request.promptFrames = promptCodes.frames;
+  }
+  if (chroma !== undefined) {
+    if (chroma.length !== count) throw invalid('melody', `one entry per prompt (${count})`, chroma.length);
+    request.chroma = chroma;
+  }
+}
+
 export function aborted(signal: AbortSignal): MusicGenError {
   return new MusicGenError('ERR_MUSICGEN_ABORTED', 'The generation was aborted', { cause: signal.reason });
 }
@@ -109,23 +136,7 @@ export async function generateCodes(
   const list = promptList(prompts);
   const opts = plainObject('options', options);
   const request = resolveGenerateRequest(handle, opts);
-  if (promptCodes !== undefined) {
-    const { codebooks } = handle.info();
-    if (promptCodes.data.length !== list.length * codebooks * promptCodes.frames) {
-      throw invalid('audioPrompt', `one audio prompt per text prompt (${list.length})`, promptCodes.data.length);
-    }
-    const limit = maxFrames(handle) - promptCodes.frames;
-    if (request.frames > limit) {
-      const what = limit < 1 ? 'a shorter audio prompt' : `at most ${limit} new frames after the audio prompt`;
-      throw invalid('duration/frames', what, request.frames);
-    }
-    request.promptCodes = promptCodes.data;
-    request.promptFrames = promptCodes.frames;
-  }
-  if (chroma !== undefined) {
-    if (chroma.length !== list.length) throw invalid('melody', `one entry per prompt (${list.length})`, chroma.length);
-    request.chroma = chroma;
-  }
+  addConditioning(handle, list.length, request, promptCodes, chroma);
   const onProgress = opts.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function')
     throw invalid('onProgress', 'a function', onProgress);

@@ -5,7 +5,8 @@
 import { Readable } from 'node:stream';
 import { ReadableStream } from 'node:stream/web';
 import { MusicGenError } from './errors';
-import { aborted, maxFrames, resolveGenerateRequest, type GenerateOptions } from './generate';
+import { resolveConditioning, type Conditioning } from './conditioning';
+import { addConditioning, aborted, maxFrames, resolveGenerateRequest, type GenerateOptions } from './generate';
 import { native, type NativeModel, type NativeStreamChunk } from './native';
 import { fromNative } from './native-errors';
 import { integerIn, invalid, numberIn, plainObject, promptList } from './validate';
@@ -89,6 +90,9 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
   #failure: unknown;
   #ended = false; // no more chunks will arrive (final chunk, failure or cancellation)
   #untrack: (() => void) | undefined;
+  // Resolves melody / audioPrompt (file reads, chroma, EnCodec encoding) before the native job starts.
+  #conditioning: (() => Promise<Conditioning>) | undefined;
+  #preparing = false;
   readonly #onAbort = () => this.#cancel(aborted(this.#signal!));
 
   constructor(owner: StreamOwner, prompts: string | string[], options: StreamOptions = {}) {
@@ -102,6 +106,10 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
     this.#sampleRate = handle.info().sampleRate;
     const withLength = opts.duration === undefined && opts.frames === undefined ? { ...opts, duration: 10 } : opts;
     this.#request = nativeOptions(handle, withLength);
+    if (opts.melody !== undefined || opts.audioPrompt !== undefined) {
+      const count = this.#prompts.length;
+      this.#conditioning = () => resolveConditioning(handle, count, opts);
+    }
     const signal = opts.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal', 'an AbortSignal', signal);
     this.#signal = signal;
@@ -112,7 +120,7 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
   }
 
   next(): Promise<IteratorResult<AudioChunk>> {
-    if (!this.#job && !this.#ended) this.#start();
+    if (!this.#job && !this.#ended && !this.#preparing) this.#start();
     const item = this.#ready.shift();
     if (item) {
       if (item.credit && !this.#ended) this.#job!.pull(1);
@@ -144,7 +152,33 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
   #start(): void {
     if (this.#signal?.aborted) {
       this.#ended = true;
-      this.#failure = aborted(this.#signal);
+      this.#fail(aborted(this.#signal));
+      return;
+    }
+    const prepare = this.#conditioning;
+    if (prepare) {
+      this.#conditioning = undefined;
+      this.#preparing = true;
+      prepare().then(
+        ({ promptCodes, chroma }) => {
+          this.#preparing = false;
+          if (this.#ended) return;
+          try {
+            addConditioning(this.#owner.handle(), this.#prompts.length, this.#request, promptCodes, chroma);
+          } catch (error) {
+            this.#ended = true;
+            this.#fail(error);
+            return;
+          }
+          this.#start();
+        },
+        (error: unknown) => {
+          this.#preparing = false;
+          if (this.#ended) return;
+          this.#ended = true;
+          this.#fail(fromNative(error));
+        },
+      );
       return;
     }
     let handle: NativeModel;
@@ -153,7 +187,7 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
       this.#job = native().stream(handle, this.#prompts, this.#request, (message) => this.#receive(message));
     } catch (error) {
       this.#ended = true;
-      this.#failure = fromNative(error);
+      this.#fail(fromNative(error));
       return;
     }
     this.#untrack = this.#owner.track((error) => this.#cancel(error));

@@ -130,3 +130,25 @@ t.test('audioPrompt at another rate is resampled; bad prompts are refused', asyn
     code: 'ERR_MUSICGEN_INVALID_OPTION',
   });
 });
+
+t.test('stream() takes melody and audioPrompt too, chunks equal to generate()', async (t) => {
+  const audio = melody.golden('melody_32k_mono').data as Float32Array;
+  const options = { frames: 12, ...GREEDY, melody: { channels: [audio], sampleRate: 32000 } };
+  const whole = await models.melody!.generate('x', options);
+  const chunks: Float32Array[] = [];
+  for await (const chunk of models.melody!.stream('x', { ...options, chunkFrames: 5 })) chunks.push(chunk.channels[0]!);
+  const joined = Float32Array.from(chunks.flatMap((c) => Array.from(c)));
+  t.equal(maxAbsDiff(joined, whole.channels[0]!), 0, 'melody stream = melody generate');
+
+  const p0 = tiny.golden('prompt_audio_0').data as Float32Array;
+  const prompted = { frames: 6, ...GREEDY, audioPrompt: { channels: [p0], sampleRate: 32000 } };
+  const wholePrompted = await models.tiny!.generate('x', prompted);
+  const parts: Float32Array[] = [];
+  for await (const chunk of models.tiny!.stream('x', { ...prompted, chunkFrames: 20 })) parts.push(chunk.channels[0]!);
+  const joinedPrompted = Float32Array.from(parts.flatMap((c) => Array.from(c)));
+  t.equal(maxAbsDiff(joinedPrompted, wholePrompted.channels[0]!), 0, 'prompted stream = prompted generate');
+
+  const tone = { channels: [new Float32Array(3200)], sampleRate: 32000 };
+  const stream = models.tiny!.stream('x', { frames: 2, melody: tone });
+  await t.rejects(stream.next(), { code: 'ERR_MUSICGEN_INVALID_OPTION', message: /MusicGen-Melody/ });
+});

@@ -154,7 +154,8 @@ struct stream_job {
             std::copy(codes, codes + static_cast<size_t>(B) * K,
                       staged.begin() + static_cast<size_t>(n_staged) * B * K);
             ++n_staged;
-            const bool last = frame == request.frames - 1;
+            // Output frames = audio-prompt frames (reported first) + new frames.
+            const bool last = frame == request.prompt_frames + request.frames - 1;
             if (n_staged < chunk_frames && !last) return;
 
             auto chunk = std::make_unique<stream_message>();
