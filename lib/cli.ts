@@ -25,6 +25,8 @@ Options:
       --backend <name>      auto | cpu | cuda | metal (default auto)
       --bit-depth <16|32f>  WAV sample format (default 16)
       --stream              write the WAV while generating (a partial file stays playable if interrupted)
+      --melody <file.wav>   melody to follow (MusicGen-Melody models)
+      --audio-prompt <file.wav>  audio to continue (the output starts with it)
   -h, --help                show this help`;
 
 async function main(): Promise<void> {
@@ -41,6 +43,8 @@ async function main(): Promise<void> {
     backend: { type: 'string' },
     'bit-depth': { type: 'string' },
     stream: { type: 'boolean' },
+    melody: { type: 'string' },
+    'audio-prompt': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   const numberOption = (name: string, value: string | undefined): number | undefined => {
@@ -69,6 +73,8 @@ async function main(): Promise<void> {
     ...(values.temperature !== undefined && { temperature: numberOption('temperature', values.temperature) }),
     ...(values.cfg !== undefined && { guidanceScale: numberOption('cfg', values.cfg) }),
     ...(values.seed !== undefined && { seed: numberOption('seed', values.seed) }),
+    ...(values.melody !== undefined && { melody: { path: values.melody } }),
+    ...(values['audio-prompt'] !== undefined && { audioPrompt: { path: values['audio-prompt'] } }),
   };
   const { sampleRate, channels } = gen.info;
   const bar = process.stderr.isTTY ? new ProgressBar(values.stream ? 'streaming' : 'generating') : undefined;

@@ -1,9 +1,12 @@
 // melody / audioPrompt through the public MusicGen.generate(): the same HF goldens the native tests check,
 // reached the way a user would (raw channels or WAV files), plus the conditioning errors.
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import t from 'tap';
+import { WaveFile } from 'wavefile';
 import { convertCheckpoint } from '../convert/convert';
 import { MusicGen } from '../lib';
 import { fixture, numberIn } from './helpers/fixture';
@@ -151,4 +154,47 @@ t.test('stream() takes melody and audioPrompt too, chunks equal to generate()', 
   const tone = { channels: [new Float32Array(3200)], sampleRate: 32000 };
   const stream = models.tiny!.stream('x', { frames: 2, melody: tone });
   await t.rejects(stream.next(), { code: 'ERR_MUSICGEN_INVALID_OPTION', message: /MusicGen-Melody/ });
+});
+
+t.test('CLI: --audio-prompt and --melody take WAV files', async (t) => {
+  const cli = path.join(__dirname, '..', 'lib', 'cli.js');
+  const run = (args: string[]) => promisify(execFile)(process.execPath, [cli, ...args]);
+  const out = path.join(tmp, 'continued.wav');
+  await run([
+    'x',
+    '-m',
+    path.join(tmp, 'tiny.gguf'),
+    '-o',
+    out,
+    '-d',
+    '0.5',
+    '--audio-prompt',
+    path.join(tiny.dir, 'goldens', 'prompt_audio_0.wav'),
+  ]);
+  const samples = (file: string) =>
+    (new WaveFile(fs.readFileSync(file)).getSamples(false, Float64Array) as unknown as Float64Array).length;
+  t.equal(samples(out), 32000 + 16000, '1 s prompt + 0.5 s continuation');
+  const melodyOut = path.join(tmp, 'melody.wav');
+  await run([
+    'x',
+    '-m',
+    path.join(tmp, 'melody.gguf'),
+    '-o',
+    melodyOut,
+    '-d',
+    '0.5',
+    '--melody',
+    path.join(melody.dir, 'goldens', 'melody_32k_mono.wav'),
+  ]);
+  t.equal(samples(melodyOut), 16000);
+  const failure = await run([
+    'x',
+    '-m',
+    path.join(tmp, 'tiny.gguf'),
+    '-o',
+    melodyOut,
+    '--melody',
+    path.join(melody.dir, 'goldens', 'melody_32k_mono.wav'),
+  ]).catch((e: { code: number; stderr: string }) => e);
+  t.match(failure, { code: 1, stderr: /MusicGen-Melody/ });
 });
