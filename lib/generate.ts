@@ -2,6 +2,7 @@
 // classifier-free guidance, sampling) on a worker thread. Audio comes from the EnCodec decoder afterwards.
 import { randomInt } from 'node:crypto';
 import type { ConditioningOptions } from './conditioning';
+import type { LongFormOptions } from './long-form';
 import { MusicGenError } from './errors';
 import { fromNative } from './native-errors';
 import { native, type NativeChromaFeatures, type NativeGenerateOptions, type NativeModel } from './native';
@@ -23,6 +24,8 @@ export interface GenerateOptions extends ConditioningOptions {
   guidanceScale?: number;
   /** Sampling seed, a non-negative safe integer; the same seed gives the same codes. Default random. */
   seed?: number;
+  /** Beyond the model's window (30 s): how windows overlap (generate() only; see docs/long-form.md). */
+  longForm?: LongFormOptions;
   /** Aborting rejects the generation with ERR_MUSICGEN_ABORTED within one LM step. */
   signal?: AbortSignal;
   /** Called after every LM step (totalSteps = frames + codebook groups - 1). */
@@ -58,10 +61,13 @@ export function maxFrames(handle: NativeModel): number {
  * Checks the length and sampling options shared by generate() and stream() and fills the defaults (random
  * seed included). Throws ERR_MUSICGEN_INVALID_OPTION naming the first bad option.
  */
-export function resolveGenerateRequest(handle: NativeModel, opts: Record<string, unknown>): NativeGenerateOptions {
+export function resolveGenerateRequest(
+  handle: NativeModel,
+  opts: Record<string, unknown>,
+  limit = maxFrames(handle),
+): NativeGenerateOptions {
   const info = handle.info();
   const { lm } = info.hparams;
-  const limit = maxFrames(handle);
   if ((opts.duration === undefined) === (opts.frames === undefined)) {
     throw invalid('duration/frames', 'exactly one of duration (seconds) or frames', opts.duration ?? opts.frames);
   }

@@ -9,6 +9,7 @@ import { fromNative } from './native-errors';
 import { AudioStream, type StreamOptions } from './stream';
 import { integerIn, oneOf, plainObject, promptList, string } from './validate';
 import { resolveConditioning } from './conditioning';
+import { generateLongCodes, longFormPlan } from './long-form';
 
 export const BACKENDS = ['auto', 'cpu', 'cuda', 'metal'] as const;
 export type Backend = (typeof BACKENDS)[number];
@@ -136,7 +137,10 @@ export class MusicGen {
       options?.duration === undefined && options?.frames === undefined ? { ...options, duration: 10 } : options;
     const count = promptList(prompts).length;
     const { promptCodes, chroma } = await resolveConditioning(model, count, plainObject('options', options));
-    const generated = await generateCodes(model, prompts, withLength, promptCodes, chroma);
+    const plan = longFormPlan(model, plainObject('options', withLength));
+    const generated = plan
+      ? await generateLongCodes(model, promptList(prompts), withLength, plan, promptCodes, chroma)
+      : await generateCodes(model, prompts, withLength, promptCodes, chroma);
     const results: GenerationResult[] = [];
     for (const { seed, ...codes } of generated) {
       const channels = await decodeCodes(this.#handle(), codes);

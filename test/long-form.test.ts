@@ -1,0 +1,63 @@
+// Music longer than the window: each extension must be exactly "continue from the last (window - stride)
+// codes", and the first window exactly a plain generation. Checked with a small window on the tiny model.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t from 'tap';
+import { convertCheckpoint } from '../convert/convert';
+import { MusicGen } from '../lib';
+import { generateCodes } from '../lib/generate';
+import { native, type NativeModel } from '../lib/native';
+import { fixture } from './helpers/fixture';
+
+const tiny = fixture('musicgen-tiny');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-long-'));
+const file = path.join(tmp, 'tiny.gguf');
+let gen: MusicGen;
+let handle: NativeModel;
+t.before(async () => {
+  await convertCheckpoint(tiny.dir, file, { type: 'f32' });
+  gen = await MusicGen.load(file, { backend: 'cpu', threads: 2 });
+  handle = await native().loadModel(file, { backend: 'cpu', threads: 2 });
+});
+t.teardown(() => {
+  gen.dispose();
+  handle.dispose();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+// Codes of frames [from, to) of a [K, frames] matrix.
+const slice = (data: Int32Array, K: number, frames: number, from: number, to: number) =>
+  Array.from({ length: K }, (_, k) => Array.from(data.subarray(k * frames + from, k * frames + to)));
+
+t.test('windows chain by carrying the last (window - stride) frames as the prompt', async (t) => {
+  const K = gen.info.codebooks;
+  const steps: number[] = [];
+  const options = { topK: 1, seed: 5, longForm: { window: 1, stride: 0.6 } }; // 50-frame windows, 30 new each
+  const long = await gen.generate('lofi beat', { ...options, duration: 2, onProgress: (p) => steps.push(p.step) });
+  t.equal(long.codes.frames, 100);
+  t.equal(long.channels[0]!.length, 100 * 640, 'one decode of all frames');
+  t.same(
+    steps,
+    Array.from({ length: steps.length }, (_, i) => i + 1),
+    'progress counts across windows',
+  );
+
+  const first = await gen.generate('lofi beat', { topK: 1, seed: 5, frames: 50 });
+  t.same(slice(long.codes.data, K, 100, 0, 50), slice(first.codes.data, K, 50, 0, 50), 'first window = plain run');
+  // Second window: prompt = frames 30..49, 30 new frames.
+  const context = Int32Array.from(slice(long.codes.data, K, 100, 30, 50).flat());
+  const [second] = await generateCodes(
+    handle,
+    'lofi beat',
+    { topK: 1, seed: 6, frames: 30 },
+    { data: context, frames: 20 },
+  );
+  t.same(slice(long.codes.data, K, 100, 50, 80), slice(second!.data, K, 50, 20, 50), 'second window continues');
+});
+
+t.test('long-form limits and unsupported combinations are clear errors', async (t) => {
+  await t.rejects(gen.generate('x', { duration: 4000 }), { code: 'ERR_MUSICGEN_INVALID_OPTION', message: /duration/ });
+  await t.rejects(gen.generate('x', { duration: 2, longForm: { window: 1, stride: 1 } }), /longForm.stride/);
+  await t.rejects(gen.generate('x', { duration: 2, longForm: { window: 1000 } }), /longForm.window/);
+});
