@@ -21,6 +21,8 @@ export interface ConditioningOptions {
 export interface Conditioning {
   promptCodes?: PromptCodes;
   chroma?: Array<NativeChromaFeatures | null>;
+  /** Long-form windows after the first: the chroma of each melody from `startSeconds` on, looped. */
+  chromaAt?: (startSeconds: number, windowSeconds: number) => Promise<Array<NativeChromaFeatures | null>>;
 }
 
 function perPrompt<T>(name: string, value: T | T[], count: number): T[] {
@@ -59,15 +61,33 @@ export async function resolveConditioning(
     // HF's feature extractor pads every clip of a batch with zeros to the longest one (silence -> class C
     // frames) before the chroma, so a short melody's chroma depends on its batch: match it.
     const longest = Math.max(0, ...waveforms.map((w) => w?.length ?? 0));
-    out.chroma = await Promise.all(
-      waveforms.map(async (w) => {
-        if (w === null) return null;
-        const padded = w.length === longest ? w : new Float32Array(longest);
-        if (padded !== w) padded.set(w);
-        const chroma = await chromaOfWaveform(info, padded);
-        return { data: chroma.onehot, frames: chroma.frames };
-      }),
-    );
+    const padded = waveforms.map((w) => {
+      if (w === null || w.length === longest) return w;
+      const out = new Float32Array(longest);
+      out.set(w);
+      return out;
+    });
+    const chromaOf = (audio: Array<Float32Array | null>) =>
+      Promise.all(
+        audio.map(async (w) => {
+          if (w === null) return null;
+          const chroma = await chromaOfWaveform(info, w);
+          return { data: chroma.onehot, frames: chroma.frames };
+        }),
+      );
+    out.chroma = await chromaOf(padded);
+    // audiocraft's long-form melody: each later window follows the melody from its own start time, looping it.
+    out.chromaAt = (startSeconds, windowSeconds) =>
+      chromaOf(
+        padded.map((w) => {
+          if (w === null) return null;
+          const offset = Math.round(startSeconds * info.sampleRate);
+          return Float32Array.from(
+            { length: Math.round(windowSeconds * info.sampleRate) },
+            (_, i) => w[(offset + i) % w.length]!,
+          );
+        }),
+      );
   }
   if (options.audioPrompt !== undefined) {
     const prompts = perPrompt('audioPrompt', options.audioPrompt, count);

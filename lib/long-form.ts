@@ -2,6 +2,7 @@
 // keep its last (window - stride) seconds of codes as an audio prompt and generate `stride` more seconds, until
 // the requested length. Codes are carried directly (no re-encoding), so every window continues exactly from
 // what came before; the audio is decoded once at the end, so there are no seams in the waveform either.
+import type { Conditioning } from './conditioning';
 import type { PromptCodes } from './encode-audio';
 import {
   generateCodes,
@@ -61,17 +62,10 @@ export async function generateLongCodes(
   prompts: string[],
   options: GenerateOptions,
   plan: Plan,
-  promptCodes?: PromptCodes,
-  chroma?: Array<NativeChromaFeatures | null>,
+  conditioning: Conditioning = {},
 ): Promise<GeneratedCodes[]> {
-  if (chroma !== undefined) {
-    throw invalid(
-      'melody',
-      `no melody beyond one window (${plan.window} frames); long-form melody is not supported yet`,
-      plan.frames,
-    );
-  }
-  const { codebooks, channels } = handle.info();
+  const { promptCodes, chroma, chromaAt } = conditioning;
+  const { codebooks, channels, frameRate } = handle.info();
   const steps = (n: number) => n + codebooks / channels - 1;
   const given = promptCodes?.frames ?? 0;
   const firstNew = plan.window - given;
@@ -83,7 +77,12 @@ export async function generateLongCodes(
   const base = { ...options, duration: undefined, frames: undefined, longForm: undefined };
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
   let stepsBefore = 0;
-  const run = async (frames: number, window: number, prompt?: PromptCodes) => {
+  const run = async (
+    frames: number,
+    window: number,
+    prompt?: PromptCodes,
+    windowChroma?: Array<NativeChromaFeatures | null>,
+  ) => {
     const report = options.onProgress;
     const result = await generateCodes(
       handle,
@@ -95,12 +94,13 @@ export async function generateLongCodes(
         ...(report && { onProgress: (p) => report({ ...p, step: stepsBefore + p.step, totalSteps }) }),
       },
       prompt,
+      windowChroma,
     );
     stepsBefore += steps(frames);
     return result;
   };
 
-  let codes = await run(firstNew, 0, promptCodes);
+  let codes = await run(firstNew, 0, promptCodes, chroma);
   for (let w = 1; codes[0]!.frames < plan.frames; w++) {
     const have = codes[0]!.frames;
     const keep = plan.window - plan.stride;
@@ -110,7 +110,8 @@ export async function generateLongCodes(
         context.set(c.data.subarray(k * have + have - keep, (k + 1) * have), (b * codebooks + k) * keep);
       }
     });
-    const more = await run(Math.min(plan.stride, plan.frames - have), w, { data: context, frames: keep });
+    const windowChroma = chromaAt && (await chromaAt((have - keep) / frameRate, plan.window / frameRate));
+    const more = await run(Math.min(plan.stride, plan.frames - have), w, { data: context, frames: keep }, windowChroma);
     codes = codes.map((c, b) => {
       const next = more[b]!;
       const added = next.frames - keep;

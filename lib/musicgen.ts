@@ -136,10 +136,11 @@ export class MusicGen {
     const withLength =
       options?.duration === undefined && options?.frames === undefined ? { ...options, duration: 10 } : options;
     const count = promptList(prompts).length;
-    const { promptCodes, chroma } = await resolveConditioning(model, count, plainObject('options', options));
+    const conditioning = await resolveConditioning(model, count, plainObject('options', options));
+    const { promptCodes, chroma } = conditioning;
     const plan = longFormPlan(model, plainObject('options', withLength));
     const generated = plan
-      ? await generateLongCodes(model, promptList(prompts), withLength, plan, promptCodes, chroma)
+      ? await generateLongCodes(model, promptList(prompts), withLength, plan, conditioning)
       : await generateCodes(model, prompts, withLength, promptCodes, chroma);
     const results: GenerationResult[] = [];
     for (const { seed, ...codes } of generated) {

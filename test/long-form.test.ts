@@ -61,3 +61,35 @@ t.test('long-form limits and unsupported combinations are clear errors', async (
   await t.rejects(gen.generate('x', { duration: 2, longForm: { window: 1, stride: 1 } }), /longForm.stride/);
   await t.rejects(gen.generate('x', { duration: 2, longForm: { window: 1000 } }), /longForm.window/);
 });
+
+t.test(
+  'long-form melody: the first window is the plain melody run; later windows follow the looped melody',
+  async (t) => {
+    const melodyFixture = fixture('musicgen-melody-tiny');
+    const file = path.join(tmp, 'melody.gguf');
+    await convertCheckpoint(melodyFixture.dir, file, { type: 'f32' });
+    const melodyGen = await MusicGen.load(file, { backend: 'cpu', threads: 2 });
+    t.teardown(() => melodyGen.dispose());
+    const audio = melodyFixture.golden('melody_32k_mono').data as Float32Array;
+    const melody = { channels: [audio], sampleRate: 32000 };
+    const K = melodyGen.info.codebooks;
+    const long = await melodyGen.generate('x', {
+      topK: 1,
+      seed: 1,
+      duration: 2,
+      melody,
+      longForm: { window: 1, stride: 0.6 },
+    });
+    t.equal(long.codes.frames, 100);
+    const plain = await melodyGen.generate('x', { topK: 1, seed: 1, frames: 50, melody });
+    t.same(slice(long.codes.data, K, 100, 0, 50), slice(plain.codes.data, K, 50, 0, 50));
+    // Without the melody the later windows differ (the chroma really conditions them).
+    const textOnly = await melodyGen.generate('x', {
+      topK: 1,
+      seed: 1,
+      duration: 2,
+      longForm: { window: 1, stride: 0.6 },
+    });
+    t.notSame(slice(long.codes.data, K, 100, 50, 100), slice(textOnly.codes.data, K, 100, 50, 100));
+  },
+);
