@@ -235,7 +235,12 @@ export interface NativeAddon {
   stream(
     model: NativeModel,
     prompts: string[],
-    options: NativeGenerateOptions & { chunkFrames: number; highWaterMark: number },
+    options: NativeGenerateOptions & {
+      chunkFrames: number;
+      highWaterMark: number;
+      /** Frames: window length, new frames per extension, new frames in all; chroma per later window. */
+      longForm?: { window: number; stride: number; total: number; chroma?: Array<Array<NativeChromaFeatures | null>> };
+    },
     onMessage: (message: NativeStreamChunk | Error) => void,
   ): NativeStreamJob;
   /**

@@ -6,8 +6,15 @@ import { Readable } from 'node:stream';
 import { ReadableStream } from 'node:stream/web';
 import { MusicGenError } from './errors';
 import { resolveConditioning, type Conditioning } from './conditioning';
+import { longFormPlan } from './long-form';
 import { addConditioning, aborted, maxFrames, resolveGenerateRequest, type GenerateOptions } from './generate';
-import { native, type NativeModel, type NativeStreamChunk } from './native';
+import {
+  native,
+  type NativeChromaFeatures,
+  type NativeGenerateOptions,
+  type NativeModel,
+  type NativeStreamChunk,
+} from './native';
 import { fromNative } from './native-errors';
 import { integerIn, invalid, numberIn, plainObject, promptList } from './validate';
 
@@ -44,7 +51,13 @@ export interface AudioChunk {
 }
 
 // Generate's checks and defaults plus the chunk size.
-function nativeOptions(handle: NativeModel, opts: Record<string, unknown>) {
+interface StreamRequest extends NativeGenerateOptions {
+  chunkFrames: number;
+  highWaterMark: number;
+  longForm?: { window: number; stride: number; total: number; chroma?: Array<Array<NativeChromaFeatures | null>> };
+}
+
+function nativeOptions(handle: NativeModel, opts: Record<string, unknown>): StreamRequest {
   const limit = maxFrames(handle);
   const { frameRate } = handle.info();
   if (opts.chunkFrames !== undefined && opts.chunkSeconds !== undefined) {
@@ -61,7 +74,27 @@ function nativeOptions(handle: NativeModel, opts: Record<string, unknown>) {
       : opts.chunkFrames !== undefined
         ? integerIn('chunkFrames', opts.chunkFrames, 1, limit)
         : DEFAULT_CHUNK_FRAMES;
-  return { ...resolveGenerateRequest(handle, opts), chunkFrames, highWaterMark: HIGH_WATER_MARK };
+  const plan = longFormPlan(handle, opts);
+  if (!plan) return { ...resolveGenerateRequest(handle, opts), chunkFrames, highWaterMark: HIGH_WATER_MARK };
+  // Beyond one window: the native job chains windows (lib/long-form.ts explains how); `frames` is the first
+  // window's new frames, set again once an audio prompt's length is known.
+  const request = resolveGenerateRequest(handle, { ...opts, duration: undefined, frames: plan.window });
+  const longForm: {
+    window: number;
+    stride: number;
+    total: number;
+    chroma?: Array<Array<NativeChromaFeatures | null>>;
+  } = { window: plan.window, stride: plan.stride, total: plan.frames };
+  return { ...request, chunkFrames, highWaterMark: HIGH_WATER_MARK, longForm };
+}
+
+// Start times (seconds) of the windows after the first, for `total` output frames (audio prompt included).
+function laterWindowStarts(window: number, stride: number, total: number, frameRate: number): number[] {
+  const starts: number[] = [];
+  for (let have = window; have < total; have += Math.min(stride, total - have)) {
+    starts.push((have - (window - stride)) / frameRate);
+  }
+  return starts;
 }
 
 /** What MusicGen.stream() needs from its model: the handle, and a way to be told about dispose(). */
@@ -108,7 +141,19 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
     this.#request = nativeOptions(handle, withLength);
     if (opts.melody !== undefined || opts.audioPrompt !== undefined) {
       const count = this.#prompts.length;
-      this.#conditioning = () => resolveConditioning(handle, count, opts);
+      const longForm = this.#request.longForm;
+      this.#conditioning = async () => {
+        const conditioning = await resolveConditioning(handle, count, opts);
+        if (longForm && conditioning.chromaAt) {
+          const { frameRate } = handle.info();
+          const total = (conditioning.promptCodes?.frames ?? 0) + longForm.total;
+          const starts = laterWindowStarts(longForm.window, longForm.stride, total, frameRate);
+          longForm.chroma = [];
+          for (const start of starts)
+            longForm.chroma.push(await conditioning.chromaAt(start, longForm.window / frameRate));
+        }
+        return conditioning;
+      };
     }
     const signal = opts.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal', 'an AbortSignal', signal);
@@ -164,6 +209,9 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
           this.#preparing = false;
           if (this.#ended) return;
           try {
+            if (this.#request.longForm && promptCodes) {
+              this.#request.frames = Math.max(1, this.#request.longForm.window - promptCodes.frames);
+            }
             addConditioning(this.#owner.handle(), this.#prompts.length, this.#request, promptCodes, chroma);
           } catch (error) {
             this.#ended = true;

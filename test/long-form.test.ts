@@ -9,6 +9,7 @@ import { MusicGen } from '../lib';
 import { generateCodes } from '../lib/generate';
 import { native, type NativeModel } from '../lib/native';
 import { fixture } from './helpers/fixture';
+import { maxAbsDiff } from './helpers/npy';
 
 const tiny = fixture('musicgen-tiny');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-long-'));
@@ -83,6 +84,18 @@ t.test(
     t.equal(long.codes.frames, 100);
     const plain = await melodyGen.generate('x', { topK: 1, seed: 1, frames: 50, melody });
     t.same(slice(long.codes.data, K, 100, 0, 50), slice(plain.codes.data, K, 50, 0, 50));
+    const streamed: Float32Array[] = [];
+    const streamOptions = {
+      topK: 1,
+      seed: 1,
+      duration: 2,
+      melody,
+      longForm: { window: 1, stride: 0.6 },
+      chunkFrames: 9,
+    };
+    for await (const chunk of melodyGen.stream('x', streamOptions)) streamed.push(chunk.channels[0]!);
+    const joined = Float32Array.from(streamed.flatMap((p) => Array.from(p)));
+    t.equal(maxAbsDiff(joined, long.channels[0]!), 0, 'the melody stream follows the same windows');
     // Without the melody the later windows differ (the chroma really conditions them).
     const textOnly = await melodyGen.generate('x', {
       topK: 1,
@@ -93,3 +106,22 @@ t.test(
     t.notSame(slice(long.codes.data, K, 100, 50, 100), slice(textOnly.codes.data, K, 100, 50, 100));
   },
 );
+
+t.test('stream() beyond the window equals generate() beyond the window, seamlessly', async (t) => {
+  const options = { topK: 1, seed: 9, duration: 2, longForm: { window: 1, stride: 0.6 } };
+  const whole = await gen.generate('lofi beat', options);
+  const parts: Float32Array[] = [];
+  for await (const chunk of gen.stream('lofi beat', { ...options, chunkFrames: 7 })) parts.push(chunk.channels[0]!);
+  const joined = Float32Array.from(parts.flatMap((p) => Array.from(p)));
+  t.equal(joined.length, whole.channels[0]!.length);
+  t.equal(maxAbsDiff(joined, whole.channels[0]!), 0, 'identical samples across window boundaries');
+
+  const prompt = { channels: [tiny.golden('prompt_audio_0').data as Float32Array], sampleRate: 32000 };
+  const prompted = { topK: 1, seed: 2, duration: 1.2, audioPrompt: prompt, longForm: { window: 1.4, stride: 0.6 } };
+  const wholePrompted = await gen.generate('x', prompted);
+  t.equal(wholePrompted.codes.frames, 50 + 60, 'prompt + 1.2 s');
+  const promptedParts: Float32Array[] = [];
+  for await (const chunk of gen.stream('x', { ...prompted, chunkFrames: 11 })) promptedParts.push(chunk.channels[0]!);
+  const joinedPrompted = Float32Array.from(promptedParts.flatMap((p) => Array.from(p)));
+  t.equal(maxAbsDiff(joinedPrompted, wholePrompted.channels[0]!), 0, 'with an audio prompt too');
+});

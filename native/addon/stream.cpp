@@ -48,6 +48,13 @@ struct stream_job {
     std::shared_ptr<mg::model> model;
     mg::generation_request request;
     int32_t chunk_frames = 0;
+    // Long-form (lib/long-form.ts): windows of window_frames; each later window keeps the last
+    // (window_frames - stride_frames) frames as its audio prompt and adds up to stride_frames, until
+    // total_new_frames new frames exist. window_chroma[w - 1] is window w's melody chroma (melody models).
+    int32_t window_frames = 0;
+    int32_t stride_frames = 0;
+    int32_t total_new_frames = 0;
+    std::vector<std::vector<mg::chroma_features>> window_chroma;
 
     std::atomic<bool> abort{false};
     std::mutex mutex;
@@ -150,12 +157,20 @@ struct stream_job {
         std::vector<int32_t> rows;                                               // one decoder's [q][t]
         int32_t n_staged = 0;
         double start_sample = 0;
-        const auto on_frame = [&](int32_t frame, const int32_t* codes) {
+        // Output frames = audio-prompt frames (reported first) + new frames, over every window.
+        const bool long_form = window_frames > 0;
+        const int32_t total = request.prompt_frames + (long_form ? total_new_frames : request.frames);
+        std::vector<int32_t> history;  // long-form: every output frame's codes, [frame][b][k]
+        int32_t skip = 0;              // frames of the current window that earlier windows already emitted
+        int32_t offset = 0;            // output index of the current window's frame 0
+        const auto on_frame = [&](int32_t window_frame, const int32_t* codes) {
+            if (window_frame < skip) return;
+            const int32_t frame = offset + window_frame;
+            if (long_form) history.insert(history.end(), codes, codes + static_cast<size_t>(B) * K);
             std::copy(codes, codes + static_cast<size_t>(B) * K,
                       staged.begin() + static_cast<size_t>(n_staged) * B * K);
             ++n_staged;
-            // Output frames = audio-prompt frames (reported first) + new frames.
-            const bool last = frame == request.prompt_frames + request.frames - 1;
+            const bool last = frame == total - 1;
             if (n_staged < chunk_frames && !last) return;
 
             auto chunk = std::make_unique<stream_message>();
@@ -189,7 +204,33 @@ struct stream_job {
             take_credit();
             send(chunk.release());
         };
-        mg::generate_codes(m, request, nullptr, abort, on_frame);
+        if (!long_form) {
+            mg::generate_codes(m, request, nullptr, abort, on_frame);
+            return;
+        }
+        mg::generation_request window = request;
+        window.frames = window_frames - request.prompt_frames;
+        mg::generate_codes(m, window, nullptr, abort, on_frame);
+        const int32_t keep = window_frames - stride_frames;
+        for (size_t w = 1; static_cast<int32_t>(history.size() / (static_cast<size_t>(B) * K)) < total; ++w) {
+            const int32_t have = static_cast<int32_t>(history.size() / (static_cast<size_t>(B) * K));
+            window.prompt_frames = keep;
+            window.prompt_codes.assign(static_cast<size_t>(B) * K * keep, 0);
+            for (int32_t b = 0; b < B; ++b) {
+                for (int32_t k = 0; k < K; ++k) {
+                    for (int32_t t = 0; t < keep; ++t) {
+                        window.prompt_codes[(static_cast<size_t>(b) * K + k) * keep + t] =
+                            history[(static_cast<size_t>(have - keep + t) * B + b) * K + k];
+                    }
+                }
+            }
+            window.frames = std::min(stride_frames, total - have);
+            window.sampling.seed = request.sampling.seed + w;  // as lib/long-form.ts: seed + window index
+            window.chroma = w - 1 < window_chroma.size() ? window_chroma[w - 1] : std::vector<mg::chroma_features>{};
+            skip = keep;
+            offset = have - keep;
+            mg::generate_codes(m, window, nullptr, abort, on_frame);
+        }
     }
 };
 
@@ -209,6 +250,24 @@ static Napi::Value stream(const Napi::CallbackInfo& info) {
     Napi::Object options = info[2].As<Napi::Object>();
     job->request = generation_request_from_js(env, *job->model, info[1], options);
     job->chunk_frames = static_cast<int32_t>(number_option(env, options, "chunkFrames", 25, 1, 1 << 20, true));
+    Napi::Value long_form = options.Get("longForm");
+    if (!long_form.IsUndefined()) {
+        if (!long_form.IsObject()) throw_error(env, "ERR_INVALID_ARG_TYPE", "longForm must be an object");
+        Napi::Object lf = long_form.As<Napi::Object>();
+        job->window_frames = static_cast<int32_t>(number_option(env, lf, "window", 0, 2, 1 << 20, true));
+        job->stride_frames = static_cast<int32_t>(number_option(env, lf, "stride", 0, 1, job->window_frames - 1, true));
+        job->total_new_frames = static_cast<int32_t>(number_option(env, lf, "total", 0, 1, 1 << 24, true));
+        if (job->request.prompt_frames >= job->window_frames) {
+            throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "the audio prompt must be shorter than the window");
+        }
+        Napi::Value chroma = lf.Get("chroma");
+        if (chroma.IsArray()) {
+            Napi::Array windows = chroma.As<Napi::Array>();
+            for (uint32_t w = 0; w < windows.Length(); ++w) {
+                job->window_chroma.push_back(chroma_from_js(env, windows.Get(w), job->request.prompts.size()));
+            }
+        }
+    }
     const auto high_water_mark = static_cast<int32_t>(number_option(env, options, "highWaterMark", 2, 1, 64, true));
     job->credits = high_water_mark;
     job->js_outstanding = high_water_mark;
