@@ -198,3 +198,17 @@ t.test('CLI: --audio-prompt and --melody take WAV files', async (t) => {
   ]).catch((e: { code: number; stderr: string }) => e);
   t.match(failure, { code: 1, stderr: /MusicGen-Melody/ });
 });
+
+t.test('input limits: melody rate and channels, over-long prompts', async (t) => {
+  const mono = (rate: number) => ({ channels: [new Float32Array(rate)], sampleRate: rate });
+  await t.rejects(models.melody!.generate('x', { frames: 2, melody: mono(7000) }), /between 8000 and 192000/);
+  await t.rejects(models.melody!.generate('x', { frames: 2, melody: mono(200000) }), /between 8000 and 192000/);
+  const nine = { channels: Array.from({ length: 9 }, () => new Float32Array(800)), sampleRate: 32000 };
+  await t.rejects(models.melody!.generate('x', { frames: 2, melody: nine }), /1 to 8/);
+  const ok = await models.melody!.generate('x', { frames: 2, melody: mono(8000) });
+  t.equal(ok.codes.frames, 2, '8 kHz is resampled and accepted');
+  await t.rejects(models.tiny!.generate('word '.repeat(5000), { frames: 2 }), {
+    code: 'ERR_MUSICGEN_INVALID_OPTION',
+    message: /tokens/,
+  });
+});
