@@ -2,6 +2,7 @@
 // Order: $MUSICGEN_NATIVE_ADDON, prebuilds/<platform>-<arch>/*.napi*.node, then build/{Release,Debug}.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { EncodedText } from './encode-text';
 import { MusicGenError } from './errors';
 
 export interface NativeTensorInfo {
@@ -101,18 +102,6 @@ export interface NativeModel {
   info(): NativeModelInfo;
   tokenize(text: string): Int32Array;
   dispose(): void;
-}
-
-/** Text conditioning of a prompt batch; arrays are row-major, B = batch, L = tokens. */
-export interface NativeEncodedText {
-  batch: number;
-  tokens: number;
-  t5Dim: number;
-  hiddenDim: number;
-  inputIds: Int32Array;
-  attentionMask: Float32Array;
-  t5States: Float32Array;
-  states: Float32Array;
 }
 
 /** Sampling options of native generate(); the TS layer (lib/generate.ts) validates and fills defaults. */
@@ -217,7 +206,8 @@ export interface NativeAddon {
   loadModel(path: string, options?: { backend?: string; threads?: number }): Promise<NativeModel>;
   createTokenizer(vocab: NativeTokenizerVocab): NativeTokenizer;
   /** Tokenises, runs T5 and the text projection on a worker thread (native/addon/encode-text.cpp). */
-  encodeText(model: NativeModel, prompts: string[]): Promise<NativeEncodedText>;
+  /** Resolves to the public EncodedText as is (documented in lib/encode-text.ts). */
+  encodeText(model: NativeModel, prompts: string[]): Promise<EncodedText>;
   /** T5's bidirectional relative-position bucket of each `key - query` offset. */
   t5RelativeBucket(rel: Int32Array, numBuckets: number, maxDistance: number): Int32Array;
   /** Text-to-codes generation on a worker thread; onStep(step, total) after every LM step. */
