@@ -1,5 +1,5 @@
 // Loads the native addon and types its surface by hand (the one place JS meets C++).
-// Order: $MUSICGEN_NATIVE_ADDON, prebuilds/<platform>-<arch>/*.napi*.node, then build/{Release,Debug}.
+// Order: $MUSICGEN_NATIVE_ADDON, build/{Release,Debug} (a source build), then prebuilds/<platform>-<arch>/*.node.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EncodedText } from './encode-text';
@@ -200,6 +200,8 @@ export interface NativeChroma {
 
 export interface NativeAddon {
   ggmlVersion: string;
+  /** Registers ggml's backend modules (portable builds); called once by native() right after loading. */
+  loadBackends(addonDir: string, extraDirs: string[]): NativeBackendModules;
   quantize(type: string, data: Float32Array, rowLength: number): Buffer;
   /** Validates like loadModel; tensor offsets are relative to dataOffset. */
   inspect(path: string): NativeInspectResult;
@@ -292,25 +294,74 @@ export interface NativeAddon {
 }
 
 const packageRoot = path.resolve(__dirname, '..', '..');
+// The newest glibc symbol version the linux-x64 prebuild needs (`objdump -T`; docs/prebuilds.md).
+const PREBUILD_MIN_GLIBC = '2.36';
 
+/** What loadBackends() found: the ggml backends registered and the GPU modules that could not be used. */
+export interface NativeBackendModules {
+  /** true for portable builds (prebuilds): ggml backends are modules beside the addon, chosen at load time. */
+  dynamic: boolean;
+  /** ggml registry names, e.g. ['CPU'] or ['CUDA', 'CPU']. */
+  registered: string[];
+  /** Instruction-set features of the CPU backend in use, e.g. ['SSE3', 'AVX', 'AVX2', 'FMA']. */
+  cpuFeatures: string[];
+  failed: Array<{ path: string; reason: string }>;
+}
+
+// libc of this process: prebuilds tagged for the other one are skipped (musl builds cannot load glibc ones).
+function libc(): 'glibc' | 'musl' | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime ? 'glibc' : 'musl';
+}
+
+// prebuildify's names: <package>[.<tag>...].node, e.g. musicgen-native.glibc.node.
+function prebuildMatches(file: string): boolean {
+  if (!file.endsWith('.node')) return false;
+  const tags = file.slice(0, -'.node'.length).split('.').slice(1);
+  const wanted = libc();
+  return !tags.some((tag) => (tag === 'glibc' || tag === 'musl') && tag !== wanted);
+}
+
+// Like node-gyp-build: an explicit override first, then a local source build (a user who ran `npm rebuild`
+// wants it), then the prebuilt binary shipped in the package.
 function candidatePaths(): string[] {
   const candidates: string[] = [];
   const override = process.env.MUSICGEN_NATIVE_ADDON;
   if (override) candidates.push(path.resolve(override));
+  candidates.push(path.join(packageRoot, 'build', 'Release', 'musicgen.node'));
+  candidates.push(path.join(packageRoot, 'build', 'Debug', 'musicgen.node'));
   const prebuildDir = path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
   let prebuilds: string[] = [];
   try {
-    prebuilds = fs.readdirSync(prebuildDir).filter((f) => f.endsWith('.node') && f.includes('napi'));
+    prebuilds = fs.readdirSync(prebuildDir).filter(prebuildMatches);
   } catch {
-    candidates.push(path.join(prebuildDir, '*.napi.node'));
+    // no prebuilds for this platform: reported as the path below
   }
+  if (prebuilds.length === 0) candidates.push(path.join(prebuildDir, '*.node'));
   candidates.push(...prebuilds.sort().map((f) => path.join(prebuildDir, f)));
-  candidates.push(path.join(packageRoot, 'build', 'Release', 'musicgen.node'));
-  candidates.push(path.join(packageRoot, 'build', 'Debug', 'musicgen.node'));
   return candidates;
 }
 
 let cached: NativeAddon | undefined;
+let cachedFile: string | undefined;
+let modules: NativeBackendModules | undefined;
+
+/** Folders besides the addon's own that may hold GPU backend modules ($MUSICGEN_BACKEND_DIR, path-delimited). */
+function extraBackendDirs(): string[] {
+  return (process.env.MUSICGEN_BACKEND_DIR ?? '').split(path.delimiter).filter((d) => d !== '');
+}
+
+// A GPU module that is present but unusable (no driver, missing CUDA runtime) leaves the CPU in charge:
+// say so once, as a process warning the application can observe or silence.
+function warnAboutFailedModules(found: NativeBackendModules): void {
+  for (const failure of found.failed) {
+    process.emitWarning(
+      `musicgen-native: GPU backend ${path.basename(failure.path)} is not usable (${failure.reason}); running on the CPU.`,
+      { code: 'MUSICGEN_BACKEND_UNAVAILABLE', detail: failure.path },
+    );
+  }
+}
 
 /** The loaded addon; throws ERR_MUSICGEN_ADDON_NOT_FOUND listing every path tried and what to do. */
 export function native(): NativeAddon {
@@ -321,12 +372,18 @@ export function native(): NativeAddon {
       tried.push(`${candidate} (not found)`);
       continue;
     }
+    let addon: NativeAddon;
     try {
-      cached = require(candidate) as NativeAddon;
-      return cached;
+      addon = require(candidate) as NativeAddon;
     } catch (error) {
       tried.push(`${candidate} (${(error as Error).message.split('\n')[0]})`);
+      continue;
     }
+    modules = addon.loadBackends(path.dirname(candidate), extraBackendDirs());
+    warnAboutFailedModules(modules);
+    cached = addon;
+    cachedFile = candidate;
+    return addon;
   }
   throw new MusicGenError(
     'ERR_MUSICGEN_ADDON_NOT_FOUND',
@@ -338,7 +395,13 @@ export function native(): NativeAddon {
       '  - Reinstall so the prebuilt binary is unpacked: `npm install musicgen-native --force`.',
       '  - Build from source (needs cmake >= 3.18 and a C++17 compiler): `npm rebuild musicgen-native` or, in a clone, `npm run build:native`.',
       '  - Point MUSICGEN_NATIVE_ADDON at a musicgen.node you built yourself.',
-      '  - On Linux, prebuilds need glibc >= 2.31; on musl (Alpine) build from source.',
+      `  - On Linux, prebuilds need glibc >= ${PREBUILD_MIN_GLIBC}; on musl (Alpine) build from source.`,
     ].join('\n'),
   );
+}
+
+/** The addon file in use and the ggml backends it registered (loads the addon if needed). */
+export function nativeRuntime(): { file: string; ggmlVersion: string } & NativeBackendModules {
+  const addon = native();
+  return { file: cachedFile ?? '', ggmlVersion: addon.ggmlVersion, ...(modules as NativeBackendModules) };
 }

@@ -3,10 +3,13 @@
 // where node-gyp-build looks. Used by `npm run build:native` and by binding.gyp's source fallback.
 //   --dest DIR      where to put musicgen.node (default build/Release)
 //   --cuda          GGML_CUDA=ON (CUDA toolkit needed); MUSICGEN_CUDA_ARCHS picks the archs (default 90)
-//   --portable      no -march=native (what prebuilds use)
+//   --portable      what prebuilds ship: no -march=native, ggml as shared libraries beside the addon, the CPU
+//                   backend built once per instruction-set level and chosen at run time (GGML_BACKEND_DL)
 //   --sanitize      ASan + UBSan build
 //   --debug         Debug build type
-// MUSICGEN_BUILD_DIR overrides the CMake build folder (default build/cmake).
+// MUSICGEN_BUILD_DIR overrides the CMake build folder (default build/cmake, build/cmake-portable, ...).
+// node-gyp's own arguments (rebuild, --target=..., --release), which prebuildify passes when it runs this
+// script as its build command (scripts/prebuild.js), are ignored.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -32,7 +35,15 @@ const ggmlDir = path.join(resolvePackageDir('nodejs-whisper'), 'cpp', 'whisper.c
 const cmakeJs = path.join(resolvePackageDir('cmake-js'), 'bin', 'cmake-js');
 const outDir = process.env.MUSICGEN_BUILD_DIR
   ? path.resolve(root, process.env.MUSICGEN_BUILD_DIR)
-  : path.join(root, 'build', flag('--sanitize') ? 'cmake-sanitize' : flag('--cuda') ? 'cmake-cuda' : 'cmake');
+  : path.join(root, 'build', buildFolderName());
+
+function buildFolderName() {
+  const parts = ['cmake'];
+  if (flag('--portable')) parts.push('portable');
+  if (flag('--cuda')) parts.push('cuda');
+  if (flag('--sanitize')) parts.push('sanitize');
+  return parts.join('-');
+}
 
 const defines = [`--CDGGML_SOURCE_DIR=${ggmlDir}`];
 if (flag('--cuda')) {
@@ -53,11 +64,24 @@ if (result.status !== 0) {
   process.exit(result.status ?? 1);
 }
 
-const built = ['Release', 'Debug', '.'].map((d) => path.join(outDir, d, 'musicgen.node')).find((p) => fs.existsSync(p));
+const built = ['bin', 'Release', 'Debug', '.']
+  .map((d) => path.join(outDir, d, 'musicgen.node'))
+  .find((p) => fs.existsSync(p));
 if (!built) {
   console.error(`musicgen-native: build finished but no musicgen.node was found under ${outDir}`);
   process.exit(1);
 }
 fs.mkdirSync(dest, { recursive: true });
 fs.copyFileSync(built, path.join(dest, 'musicgen.node'));
+for (const lib of sharedLibraries(path.dirname(built))) fs.copyFileSync(lib.file, path.join(dest, lib.name));
 console.log(`musicgen-native: built ${path.relative(root, path.join(dest, 'musicgen.node'))}`);
+
+// Portable builds: ggml's shared libraries and backend modules, each copied as a plain file under the name
+// the loader asks for (libggml.so.0 is a symlink chain ending in libggml.so.0.15.1; npm packs no symlinks).
+function sharedLibraries(dir) {
+  if (!flag('--portable')) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((name) => /^(lib)?ggml.*(\.so\.\d+|-[\w.]+\.so|\.dylib|\.dll)$/.test(name))
+    .map((name) => ({ name, file: fs.realpathSync(path.join(dir, name)) }));
+}

@@ -29,5 +29,6 @@ void register_decode_stream(Napi::Env env, Napi::Object exports);
 void register_generate(Napi::Env env, Napi::Object exports);
 void register_stream(Napi::Env env, Napi::Object exports);
 void register_chroma(Napi::Env env, Napi::Object exports);
+void register_backends(Napi::Env env, Napi::Object exports);
 
 }  // namespace mg_addon

@@ -1,5 +1,4 @@
 // ggml's own quantisers for the converter: the bytes written to GGUF are exactly ggml's block formats.
-#include <ggml-cpu.h>
 #include <ggml.h>
 
 #include <string>
@@ -56,7 +55,6 @@ static Napi::Value quantize(const Napi::CallbackInfo& info) {
     Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, bytes);
     const float* src =
         reinterpret_cast<const float*>(static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset());
-    ggml_cpu_init();  // fills the fp16 tables the reference quantisers use
     ggml_quantize_chunk(type, src, out.Data(), 0, rows, row_length, nullptr);
     return out;
 }

@@ -1,10 +1,11 @@
 #include "backend.h"
 
-#include <ggml-cpu.h>
-
 #include <cstring>
+#include <filesystem>
+#include <mutex>
 
 #include "error.h"
+#include "ggml-log.h"
 
 namespace mg {
 
@@ -61,6 +62,15 @@ static ggml_backend_ptr init_device(ggml_backend_dev_t dev) {
     return backend;
 }
 
+// Through the registry rather than ggml_backend_cpu_set_n_threads: in a portable build the CPU backend is a
+// runtime-loaded variant library (GGML_BACKEND_DL), so its functions are not linked into the addon.
+static void set_cpu_threads(ggml_backend_t cpu, int n_threads) {
+    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(ggml_backend_get_device(cpu));
+    auto set_n_threads = reinterpret_cast<ggml_backend_set_n_threads_t>(
+        ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads"));
+    if (set_n_threads) set_n_threads(cpu, n_threads);
+}
+
 backend_set init_backends(backend_kind kind, int n_threads) {
     if (n_threads < 1) throw error(error_code::invalid_argument, "n_threads must be at least 1");
     backend_set set;
@@ -79,7 +89,7 @@ backend_set init_backends(backend_kind kind, int n_threads) {
     ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
     if (!cpu) throw error(error_code::backend, "ggml has no CPU backend registered");
     set.cpu = init_device(cpu);
-    ggml_backend_cpu_set_n_threads(set.cpu.get(), n_threads);
+    set_cpu_threads(set.cpu.get(), n_threads);
     return set;
 }
 
@@ -88,8 +98,108 @@ backend_set backend_set::clone() const {
     set.n_threads = n_threads;
     if (gpu) set.gpu = init_device(ggml_backend_get_device(gpu.get()));
     set.cpu = init_device(ggml_backend_get_device(cpu.get()));
-    ggml_backend_cpu_set_n_threads(set.cpu.get(), n_threads);
+    set_cpu_threads(set.cpu.get(), n_threads);
     return set;
+}
+
+static std::vector<std::string> cpu_features() {
+    std::vector<std::string> list;
+    ggml_backend_reg_t reg = ggml_backend_reg_by_name("CPU");
+    if (!reg) return list;
+    auto get_features = reinterpret_cast<ggml_backend_get_features_t>(
+        ggml_backend_reg_get_proc_address(reg, "ggml_backend_get_features"));
+    if (!get_features) return list;
+    for (ggml_backend_feature* f = get_features(reg); f && f->name; ++f) list.push_back(f->name);
+    return list;
+}
+
+static std::vector<std::string> registered_backends() {
+    std::vector<std::string> list;
+    for (size_t i = 0; i < ggml_backend_reg_count(); ++i)
+        list.push_back(ggml_backend_reg_name(ggml_backend_reg_get(i)));
+    return list;
+}
+
+#ifdef GGML_BACKEND_DL
+// "libggml-cuda.so" -> "cuda"; empty for files that are not backend modules (libggml.so.0, libggml-base.so.0)
+// and for the CPU variants, which ggml's own scoring chooses between.
+static std::string gpu_module_name(const std::filesystem::path& file) {
+#ifdef _WIN32
+    const std::string prefix = "ggml-", extension = ".dll";
+#else
+    const std::string prefix = "libggml-", extension = ".so";
+#endif
+    const std::string name = file.filename().string();
+    if (name.size() <= prefix.size() + extension.size() || name.compare(0, prefix.size(), prefix) != 0 ||
+        name.compare(name.size() - extension.size(), extension.size(), extension) != 0) {
+        return "";
+    }
+    std::string backend = name.substr(prefix.size(), name.size() - prefix.size() - extension.size());
+    backend = backend.substr(0, backend.find('-'));
+    return backend == "cpu" || backend == "base" ? "" : backend;
+}
+
+// ggml registry names differ from module file names for some backends.
+static const char* registry_name_of_module(const std::string& module) {
+    if (module == "cuda") return "CUDA";
+    if (module == "metal") return "MTL";
+    if (module == "vulkan") return "Vulkan";
+    return nullptr;
+}
+
+static std::vector<backend_module_failure> load_modules(const std::string& addon_dir,
+                                                        const std::vector<std::string>& extra_dirs) {
+    // Best-scoring CPU variant and whichever GPU modules load, silently (ggml's release builds say nothing).
+    ggml_backend_load_all_from_path(addon_dir.c_str());
+    if (!ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU)) {
+        throw error(error_code::backend, "no CPU backend module in " + addon_dir +
+                                             " runs on this CPU (expected libggml-cpu-*.so files beside the addon)");
+    }
+    // Every GPU module found but not registered is tried once more, loudly, to learn why it did not load.
+    std::vector<backend_module_failure> failed;
+    std::vector<std::string> dirs{addon_dir};
+    dirs.insert(dirs.end(), extra_dirs.begin(), extra_dirs.end());
+    for (const std::string& dir : dirs) {
+        std::error_code ec;
+        for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+            const std::string module = gpu_module_name(entry.path());
+            if (module.empty()) continue;
+            const char* reg_name = registry_name_of_module(module);
+            if (reg_name && ggml_backend_reg_by_name(reg_name)) continue;
+            ggml_error_capture capture;
+            ggml_backend_reg_t reg = ggml_backend_load(entry.path().string().c_str());
+            if (!reg) {
+                const std::string why = capture.reason();
+                failed.push_back({entry.path().string(), why.empty() ? "the library could not be loaded" : why});
+            } else if (ggml_backend_reg_dev_count(reg) == 0) {
+                failed.push_back({entry.path().string(), "loaded, but it found no device (is the driver installed?)"});
+            }
+        }
+    }
+    return failed;
+}
+#endif
+
+backend_modules load_backend_modules(const std::string& addon_dir, const std::vector<std::string>& extra_dirs) {
+    backend_modules report;
+#ifdef GGML_BACKEND_DL
+    static std::mutex mutex;
+    static bool loaded = false;
+    static std::vector<backend_module_failure> failed;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!loaded) {
+        failed = load_modules(addon_dir, extra_dirs);
+        loaded = true;
+    }
+    report.dynamic = true;
+    report.failed = failed;
+#else
+    (void)addon_dir;
+    (void)extra_dirs;
+#endif
+    report.registered = registered_backends();
+    report.cpu_features = cpu_features();
+    return report;
 }
 
 std::string backend_set::name() const { return ggml_backend_name(main_backend()); }

@@ -35,6 +35,24 @@ struct backend_set {
     ggml_backend_sched_ptr new_sched(size_t graph_size) const;
 };
 
+// Portable builds (GGML_BACKEND_DL) keep ggml's backends in modules beside the addon: the CPU backend once per
+// instruction-set level, GPU backends (CUDA) as optional extras. What load_backend_modules() found.
+struct backend_module_failure {
+    std::string path;
+    std::string reason;  // the loader's error, e.g. "libcudart.so.13: cannot open shared object file"
+};
+struct backend_modules {
+    bool dynamic = false;                        // false: a self-contained build, backends linked in
+    std::vector<std::string> registered;         // registry names, e.g. "CPU", "CUDA"
+    std::vector<std::string> cpu_features;       // of the CPU backend in use, e.g. "AVX2", "FMA"
+    std::vector<backend_module_failure> failed;  // GPU modules present but unusable, with the reason
+};
+
+// Loads the best CPU variant for this machine from `addon_dir`, and every GPU module found there or in
+// `extra_dirs` that works on this machine. Call once, before init_backends(); later calls only report.
+// Throws mg::error(backend) when no CPU variant can run here. A self-contained build loads nothing.
+backend_modules load_backend_modules(const std::string& addon_dir, const std::vector<std::string>& extra_dirs);
+
 // Initialises the requested device (n_threads >= 1 for the CPU backend). A GPU kind that this build or
 // machine does not have throws mg::error(backend) naming what is available.
 backend_set init_backends(backend_kind kind, int n_threads);

@@ -2,7 +2,6 @@
 
 #include <ggml-alloc.h>
 #include <ggml-backend.h>
-#include <ggml-cpu.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +9,6 @@
 #include <cstring>
 #include <filesystem>
 #include <initializer_list>
-#include <mutex>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -24,6 +22,7 @@
 
 #include "arch.h"
 #include "error.h"
+#include "ggml-log.h"
 
 namespace mg {
 
@@ -64,54 +63,6 @@ class mapped_file {
 
 model::model() = default;
 model::~model() = default;
-
-// ---------------------------------------------------------------------------------------------------------------
-// gguf reports why it rejected a header only through ggml's log; this collects those lines (on the loading
-// thread only) so the error can say why. Other threads' messages go to whatever logger was installed before.
-
-static thread_local std::string* log_sink = nullptr;
-static ggml_log_callback previous_logger = nullptr;
-static void* previous_logger_data = nullptr;
-
-static void route_log(ggml_log_level level, const char* text, void* user_data) {
-    if (log_sink) {
-        if (level == GGML_LOG_LEVEL_ERROR) log_sink->append(text);
-    } else if (previous_logger) {
-        previous_logger(level, text, previous_logger_data);
-    }
-}
-
-class gguf_error_capture {
-  public:
-    gguf_error_capture() {
-        static std::once_flag installed;
-        std::call_once(installed, [] {
-            ggml_log_get(&previous_logger, &previous_logger_data);
-            ggml_log_set(route_log, nullptr);
-        });
-        log_sink = &text_;
-    }
-    ~gguf_error_capture() { log_sink = nullptr; }
-
-    // "invalid magic characters: 'abcd', expected 'GGUF'; ..." without gguf's function-name prefixes.
-    std::string reason() const {
-        std::string out;
-        size_t start = 0;
-        while (start < text_.size()) {
-            size_t end = text_.find('\n', start);
-            if (end == std::string::npos) end = text_.size();
-            std::string line = text_.substr(start, end - start);
-            const size_t colon = line.find(": ");
-            if (colon != std::string::npos && line.compare(0, 5, "gguf_") == 0) line = line.substr(colon + 2);
-            if (!line.empty()) out += (out.empty() ? "" : "; ") + line;
-            start = end + 1;
-        }
-        return out;
-    }
-
-  private:
-    std::string text_;
-};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Typed access to the metadata: a missing key or a value of the wrong type is an error naming the key.
@@ -676,7 +627,7 @@ static opened_file open_model_file(const std::string& path) {
     opened_file f;
     f.file_bytes = check_readable(path);
     {
-        gguf_error_capture capture;
+        ggml_error_capture capture;
         ggml_context* ctx = nullptr;
         f.meta.reset(gguf_init_from_file(path.c_str(), {/*no_alloc=*/true, /*ctx=*/&ctx}));
         f.ctx.reset(ctx);
