@@ -2,6 +2,7 @@
 // musicgen-convert <hf-dir> -o model.gguf [--type f32|f16|q8_0|q4_0|q4_k] [--tokenizer-dir DIR]
 import * as path from 'node:path';
 import { parseCommandLine } from '../lib/command-line';
+import { MusicGenError } from '../lib/errors';
 import { ProgressBar } from '../lib/progress-bar';
 import { convertCheckpoint } from './convert';
 import { removeTempFiles } from './gguf-writer';
@@ -16,6 +17,7 @@ Options:
   -o, --output <file>       GGUF file to write (replaced atomically; nothing is left behind on failure)
   -t, --type <type>         storage type of the large matrices (default f16); see docs/converter.md
       --tokenizer-dir <dir> folder holding spiece.model (default: <hf-dir>, else its parent)
+      --json                print one JSON object (result or error) on stdout; no progress bar
   -h, --help                show this help`;
 
 async function main(): Promise<void> {
@@ -23,8 +25,10 @@ async function main(): Promise<void> {
     output: { type: 'string', short: 'o' },
     type: { type: 'string', short: 't' },
     'tokenizer-dir': { type: 'string' },
+    json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
+  json = values.json === true;
   if (positionals.length !== 1)
     return usageError(positionals.length ? 'expected exactly one <hf-dir>' : 'missing <hf-dir>');
   if (!values.output) return usageError('missing -o <model.gguf>');
@@ -41,20 +45,34 @@ async function main(): Promise<void> {
       process.exit(code);
     });
   }
-  const bar = process.stderr.isTTY ? new ProgressBar('converting') : undefined;
-  const started = Date.now();
+  const bar = process.stderr.isTTY && !json ? new ProgressBar('converting') : undefined;
+  const started = process.hrtime.bigint();
   const result = await convertCheckpoint(positionals[0]!, values.output, {
     type,
     tokenizerDir: values['tokenizer-dir'],
-    onProgress: bar && ((done, total, tensor) => bar.update(done, total, tensor)),
+    onProgress: bar && ((done, total, tensor) => bar.update(done, total, { unit: 'tensors', note: tensor })),
   });
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const output = path.resolve(values.output);
+  if (json) {
+    process.stdout.write(
+      `${JSON.stringify({ output, type, tensors: result.tensors, bytes: result.bytes, seconds })}\n`,
+    );
+  }
   const mib = (result.bytes / 2 ** 20).toFixed(1);
-  bar?.done(`wrote ${path.resolve(values.output)}: ${result.tensors} tensors, ${mib} MiB (${type}) in ${seconds} s`);
+  bar?.done(`wrote ${output}: ${result.tensors} tensors, ${mib} MiB (${type}) in ${seconds.toFixed(1)} s`);
 }
+
+// --json: errors are JSON on stdout too, so a caller parses one object whatever happened.
+let json = false;
 
 main().catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}musicgen-convert: error: ${message}\n`);
+  if (json) {
+    const code = error instanceof MusicGenError ? error.code : 'ERR_MUSICGEN_INTERNAL';
+    process.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
+  } else {
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}musicgen-convert: error: ${message}\n`);
+  }
   process.exit(1);
 });

@@ -1,19 +1,20 @@
 #!/usr/bin/env node
-// musicgen "prompt" -m model.gguf -o out.wav [-d seconds] [--top-k N] [--top-p P] [--temperature T] [--cfg S] [--seed N]
+// musicgen "prompt" [-m model.gguf] -o out.wav [-d seconds] [--top-k N] [--top-p P] [--temperature T] [--cfg S] [--seed N]
 import * as path from 'node:path';
 import { parseCommandLine } from './command-line';
+import { defaultModelPath } from './default-model';
 import { MusicGenError } from './errors';
 import { MusicGen } from './musicgen';
 import { ProgressBar } from './progress-bar';
 import { writeWav } from './wav';
 import { WavFileWriter } from './wav-writer';
 
-const USAGE = `Usage: musicgen "<prompt>" -m <model.gguf> -o <out.wav> [options]
+const USAGE = `Usage: musicgen "<prompt>" [-m <model.gguf>] [-o <out.wav>] [options]
 
 Generates music from a text prompt with a model converted by musicgen-convert.
 
 Options:
-  -m, --model <file>        GGUF model (required)
+  -m, --model <file>        GGUF model (default: the bundled smoke-test model, random weights: noise, not music)
   -o, --output <file>       WAV file to write (default out.wav; written atomically)
   -d, --duration <seconds>  length of the music (default 10)
       --top-k <n>           sample from the n most likely codes (default 250; 1 = greedy)
@@ -27,6 +28,7 @@ Options:
       --stream              write the WAV while generating (a partial file stays playable if interrupted)
       --melody <file.wav>   melody to follow (MusicGen-Melody models)
       --audio-prompt <file.wav>  audio to continue (the output starts with it)
+      --json                print one JSON object (result or error) on stdout; no progress bar
   -h, --help                show this help`;
 
 async function main(): Promise<void> {
@@ -45,8 +47,10 @@ async function main(): Promise<void> {
     stream: { type: 'boolean' },
     melody: { type: 'string' },
     'audio-prompt': { type: 'string' },
+    json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
+  json = values.json === true;
   const numberOption = (name: string, value: string | undefined): number | undefined => {
     if (value === undefined) return undefined;
     const parsed = Number(value);
@@ -56,13 +60,14 @@ async function main(): Promise<void> {
   };
   if (positionals.length !== 1)
     return usageError(positionals.length ? 'expected exactly one prompt' : 'missing "<prompt>"');
-  if (!values.model) return usageError('missing -m <model.gguf>');
+  const model = values.model ?? defaultModelPath();
+  if (!values.model) process.stderr.write(SMOKE_TEST_NOTICE);
   const output = values.output ?? 'out.wav';
   const bitDepth = values['bit-depth'] ?? '16';
   if (bitDepth !== '16' && bitDepth !== '32f') return usageError(`--bit-depth expects 16 or 32f, got '${bitDepth}'`);
 
   const threads = numberOption('threads', values.threads);
-  const gen = await MusicGen.load(values.model, {
+  const gen = await MusicGen.load(model, {
     ...(threads !== undefined && { threads }),
     ...(values.backend !== undefined && { backend: values.backend as 'auto' }),
   });
@@ -76,42 +81,71 @@ async function main(): Promise<void> {
     ...(values.melody !== undefined && { melody: { path: values.melody } }),
     ...(values['audio-prompt'] !== undefined && { audioPrompt: { path: values['audio-prompt'] } }),
   };
-  const { sampleRate, channels } = gen.info;
-  const bar = process.stderr.isTTY ? new ProgressBar(values.stream ? 'streaming' : 'generating') : undefined;
+  const { sampleRate, channels, backend } = gen.info;
+  const bar = process.stderr.isTTY && !json ? new ProgressBar(values.stream ? 'streaming' : 'generating') : undefined;
+  const started = process.hrtime.bigint();
+  let samples = 0;
   try {
     if (values.stream) {
       // Written as it arrives, header patched per chunk: an interrupted run leaves a playable partial WAV.
       const writer = new WavFileWriter(output, sampleRate, channels, bitDepth);
       const total = sampling.duration * sampleRate;
-      let written = 0;
       try {
         for await (const chunk of gen.stream(positionals[0]!, sampling)) {
           writer.write(chunk.channels);
-          written += chunk.frames;
-          bar?.update(Math.min(written, total), total, 'samples');
+          samples += chunk.frames;
+          const seconds = Math.min(samples, total) / sampleRate;
+          bar?.update(seconds, sampling.duration, { audioSeconds: seconds });
         }
       } finally {
         writer.close();
       }
-      bar?.done(
-        `wrote ${path.resolve(output)}: ${(written / sampleRate).toFixed(2)} s, ${channels} channel(s), ${sampleRate} Hz`,
-      );
     } else {
       const result = await gen.generate(positionals[0]!, {
         ...sampling,
-        ...(bar && { onProgress: ({ step, totalSteps }) => bar.update(step, totalSteps, 'steps') }),
+        ...(bar && {
+          onProgress: ({ step, totalSteps }) =>
+            bar.update(step, totalSteps, { unit: 'steps', audioSeconds: (step / totalSteps) * sampling.duration }),
+        }),
       });
       await writeWav(output, result, { bitDepth });
-      const seconds = (result.channels[0]!.length / sampleRate).toFixed(2);
-      bar?.done(`wrote ${path.resolve(output)}: ${seconds} s, ${channels} channel(s), ${sampleRate} Hz`);
+      samples = result.channels[0]!.length;
     }
   } finally {
     gen.dispose();
   }
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+  const summary = {
+    output: path.resolve(output),
+    seconds: samples / sampleRate,
+    sampleRate,
+    channels,
+    bitDepth,
+    model: path.resolve(model),
+    smokeTestModel: values.model === undefined,
+    backend,
+    elapsedSeconds: elapsed,
+    realTimeFactor: samples / sampleRate / elapsed,
+  };
+  if (json) {
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+  } else {
+    const line = `wrote ${summary.output}: ${summary.seconds.toFixed(2)} s, ${channels} channel(s), ${sampleRate} Hz in ${elapsed.toFixed(1)} s (${summary.realTimeFactor.toFixed(2)}x real time)`;
+    bar?.done(line);
+  }
 }
 
+const SMOKE_TEST_NOTICE = `musicgen: no -m given: using the bundled smoke-test model (random weights; it makes noise, not music).
+musicgen: for real music, convert facebook/musicgen-small (see the README) and pass -m musicgen-small.gguf.
+`;
+
+// --json: errors are JSON on stdout too, so a caller parses one object whatever happened.
+let json = false;
+
 main().catch((error: unknown) => {
-  const code = error instanceof MusicGenError ? ` [${error.code}]` : '';
-  process.stderr.write(`musicgen: ${error instanceof Error ? error.message : String(error)}${code}\n`);
+  const message = error instanceof Error ? error.message : String(error);
+  const code = error instanceof MusicGenError ? error.code : 'ERR_MUSICGEN_INTERNAL';
+  if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
+  else process.stderr.write(`musicgen: ${message} [${code}]\n`);
   process.exit(1);
 });

@@ -1,0 +1,30 @@
+// runtimeInfo(): which native addon this process loaded and what ggml offers through it; the first thing to
+// look at when a GPU is not used or an install behaves unexpectedly.
+import { nativeRuntime } from './native';
+
+export interface RuntimeInfo {
+  /** The musicgen.node file in use (a prebuild under prebuilds/, or a source build under build/). */
+  addon: string;
+  /** 'portable': a prebuild whose ggml backends are modules chosen at load time; 'native': a self-contained build. */
+  build: 'portable' | 'native';
+  ggmlVersion: string;
+  /** ggml backends registered, e.g. ['CPU'] or ['CUDA', 'CPU']. */
+  backends: string[];
+  /** Instruction-set features the CPU backend was built for, e.g. ['SSE3', 'AVX', 'AVX2', 'FMA']. */
+  cpuFeatures: string[];
+  /** GPU backend modules that were found but could not be used, and why (also emitted as a process warning). */
+  unavailable: Array<{ path: string; reason: string }>;
+}
+
+/** Loads the addon if needed and describes it. Throws ERR_MUSICGEN_ADDON_NOT_FOUND like every other call. */
+export function runtimeInfo(): RuntimeInfo {
+  const runtime = nativeRuntime();
+  return {
+    addon: runtime.file,
+    build: runtime.dynamic ? 'portable' : 'native',
+    ggmlVersion: runtime.ggmlVersion,
+    backends: runtime.registered,
+    cpuFeatures: runtime.cpuFeatures,
+    unavailable: runtime.failed,
+  };
+}

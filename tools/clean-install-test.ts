@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+/**
+ * npm run test:install — what a user's first two commands do, on this machine, with no compiler:
+ *   npm install musicgen-native                    (here: the tarball `npm pack` makes of this checkout)
+ *   npx musicgen "lofi beat with warm piano"       (the bundled smoke-test model; then the API)
+ * The package must come with its prebuilt addon (run `npm run build:prebuilds` first), install into an empty
+ * project with only node and npm on PATH (no cc, c++, make, cmake: a compile attempt fails the install), load
+ * from prebuilds/ and generate. Prints what it measured; exits non-zero on the first failed check.
+ */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '..', '..');
+const platformDir = `${process.platform}-${process.arch}`;
+const COMPILERS = ['cc', 'gcc', 'c++', 'g++', 'clang', 'make', 'cmake', 'ninja'];
+
+function fail(message: string): never {
+  console.error(`clean-install test FAILED: ${message}`);
+  process.exit(1);
+}
+
+function check(condition: boolean, message: string): void {
+  if (!condition) fail(message);
+  console.log(`  ok - ${message}`);
+}
+
+function which(command: string, pathList: string): string | undefined {
+  for (const dir of pathList.split(path.delimiter)) {
+    const candidate = path.join(dir, command);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this folder
+    }
+  }
+  return undefined;
+}
+
+function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): SpawnSyncReturns<string> {
+  const started = Date.now();
+  const result = spawnSync(command, args, { ...options, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`$ ${[path.basename(command), ...args].join(' ')}  (${seconds} s, exit ${result.status})`);
+  if (result.status !== 0) {
+    fail(`${path.basename(command)} ${args[0] ?? ''} exited with ${result.status}\n${result.stdout}\n${result.stderr}`);
+  }
+  return result;
+}
+
+function main(): void {
+  const prebuilds = path.join(root, 'prebuilds', platformDir);
+  const addons = fs.existsSync(prebuilds) ? fs.readdirSync(prebuilds).filter((f) => f.endsWith('.node')) : [];
+  if (addons.length === 0) fail(`no prebuilt addon in ${prebuilds}: run \`npm run build:prebuilds\` first`);
+
+  const npmBin = which('npm', process.env.PATH ?? '');
+  if (!npmBin) fail('npm is not on PATH');
+  const npmCli = process.env.npm_execpath?.endsWith('npm-cli.js') ? process.env.npm_execpath : fs.realpathSync(npmBin);
+  const npxCli = path.join(path.dirname(npmCli), 'npx-cli.js');
+
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-clean-install-'));
+  try {
+    // 1. The tarball, as `npm publish` would upload it.
+    const packed = run(process.execPath, [npmCli, 'pack', '--json', '--pack-destination', work], {
+      cwd: root,
+      env: process.env,
+    });
+    const info = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as Array<{
+      filename: string;
+      size: number;
+      unpackedSize: number;
+      files: Array<{ path: string }>;
+    }>;
+    const tarball = path.join(work, info[0]!.filename);
+    const files = info[0]!.files.map((f) => f.path);
+    console.log(
+      `  tarball ${info[0]!.filename}: ${(info[0]!.size / 1e6).toFixed(1)} MB packed, ${(info[0]!.unpackedSize / 1e6).toFixed(1)} MB unpacked, ${files.length} files`,
+    );
+    check(
+      files.some((f) => f.startsWith(`prebuilds/${platformDir}/`) && f.endsWith('.node')),
+      'the tarball carries the prebuilt addon',
+    );
+    check(files.includes('models/musicgen-smoke-test.gguf'), 'the tarball carries the smoke-test model');
+    check(files.includes('dist/lib/index.d.ts'), 'the tarball carries the type declarations');
+    check(!files.some((f) => f.startsWith('test/') || f.startsWith('build/')), 'no tests, fixtures or build folders');
+
+    // 2. An empty project, and a PATH with node and nothing to compile with.
+    const project = path.join(work, 'project');
+    const bin = path.join(work, 'bin');
+    fs.mkdirSync(project);
+    fs.mkdirSync(bin);
+    fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'fresh-project', private: true }));
+    const env: NodeJS.ProcessEnv = { HOME: process.env.HOME ?? os.homedir(), PATH: bin, TMPDIR: os.tmpdir() };
+    check(
+      COMPILERS.every((c) => which(c, env.PATH!) === undefined),
+      `no compiler or build tool on the install's PATH (${COMPILERS.join(', ')})`,
+    );
+
+    // 3. Command one: npm install.
+    run(process.execPath, [npmCli, 'install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], {
+      cwd: project,
+      env,
+    });
+    const installed = path.join(project, 'node_modules', 'musicgen-native');
+    check(!fs.existsSync(path.join(installed, 'build')), 'nothing was compiled during the install (no build/)');
+
+    // 4. Command two: npx musicgen "prompt" — the bundled model, a WAV file, machine-readable result.
+    const cli = run(process.execPath, [npxCli, 'musicgen', 'lofi beat with warm piano', '-d', '2', '--json'], {
+      cwd: project,
+      env,
+    });
+    const result = JSON.parse(cli.stdout) as { output: string; seconds: number; smokeTestModel: boolean };
+    check(
+      result.smokeTestModel && cli.stderr.includes('smoke-test model'),
+      'npx musicgen used and announced the smoke-test model',
+    );
+    check(Math.abs(result.seconds - 2) < 0.05, `npx musicgen made ${result.seconds.toFixed(2)} s of audio`);
+    check(fs.statSync(path.join(project, 'out.wav')).size > 44, 'out.wav was written');
+
+    // 5. The API, loaded from prebuilds/.
+    const script = `
+      const { MusicGen, defaultModelPath, runtimeInfo, toWav } = require('musicgen-native');
+      (async () => {
+        const gen = await MusicGen.load(defaultModelPath());
+        const audio = await gen.generate('warm piano', { duration: 1, seed: 1 });
+        const wav = toWav(audio);
+        gen.dispose();
+        console.log(JSON.stringify({ runtime: runtimeInfo(), samples: audio.channels[0].length, wavBytes: wav.length }));
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    const api = run(process.execPath, ['-e', script], { cwd: project, env });
+    const report = JSON.parse(api.stdout) as {
+      runtime: { addon: string; build: string; backends: string[]; cpuFeatures: string[] };
+      samples: number;
+    };
+    check(
+      report.runtime.addon.startsWith(path.join(installed, 'prebuilds', platformDir)),
+      `the addon came from prebuilds/: ${path.relative(project, report.runtime.addon)}`,
+    );
+    check(report.runtime.build === 'portable', 'it is the portable build (runtime-selected CPU backend)');
+    check(report.samples > 0, `generate() returned ${report.samples} samples`);
+    console.log(
+      `  backends ${report.runtime.backends.join(', ')}; CPU features ${report.runtime.cpuFeatures.join(' ')}`,
+    );
+    console.log('clean-install test passed');
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main();
