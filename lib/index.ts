@@ -15,6 +15,7 @@ export { toReadable, toWebStream, DEFAULT_CHUNK_FRAMES } from './stream';
 export type { AudioChunk, AudioStream, StreamOptions } from './stream';
 export type { EncodedText } from './encode-text';
 export { toWav, writeWav } from './wav';
+export { WavFileWriter } from './wav-writer';
 export { defaultModelPath } from './default-model';
 export { runtimeInfo } from './runtime';
 export type { RuntimeInfo } from './runtime';

@@ -148,6 +148,25 @@ function main(): void {
     console.log(
       `  backends ${report.runtime.backends.join(', ')}; CPU features ${report.runtime.cpuFeatures.join(' ')}`,
     );
+
+    // 6. A CUDA module that cannot load (here: not a library at all; for users: no driver or CUDA runtime) must
+    // leave the CPU in charge with one clear warning line, and generation must still work.
+    const brokenCuda = path.join(installed, 'prebuilds', platformDir, 'libggml-cuda.so');
+    fs.writeFileSync(brokenCuda, 'not a shared library');
+    const fallback = run(process.execPath, ['-e', script], { cwd: project, env });
+    const warning = fallback.stderr.split('\n').find((line) => line.includes('MUSICGEN_BACKEND_UNAVAILABLE')) ?? '';
+    check(
+      /GPU backend libggml-cuda\.so is not usable \(.+\); running on the CPU\./.test(warning),
+      `a broken CUDA module gives one warning line: ${warning.trim()}`,
+    );
+    const degraded = JSON.parse(fallback.stdout) as {
+      runtime: { unavailable: Array<{ path: string }> };
+      samples: number;
+    };
+    check(
+      degraded.samples === report.samples && degraded.runtime.unavailable[0]?.path === brokenCuda,
+      'generation still ran on the CPU and runtimeInfo() lists the unusable module',
+    );
     console.log('clean-install test passed');
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
