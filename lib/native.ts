@@ -294,8 +294,9 @@ export interface NativeAddon {
 }
 
 const packageRoot = path.resolve(__dirname, '..', '..');
-// The newest glibc symbol version the linux-x64 prebuild needs (`objdump -T`; docs/prebuilds.md).
-const PREBUILD_MIN_GLIBC = '2.36';
+// The newest glibc symbol version the linux-x64 prebuild needs (`objdump -T`; docs/prebuilds.md); it also needs
+// GCC 12's libstdc++ (GLIBCXX_3.4.30).
+const PREBUILD_MIN_GLIBC = '2.34';
 
 /** What loadBackends() found: the ggml backends registered and the GPU modules that could not be used. */
 export interface NativeBackendModules {
@@ -395,7 +396,7 @@ export function native(): NativeAddon {
       '  - Reinstall so the prebuilt binary is unpacked: `npm install musicgen-native --force`.',
       '  - Build from source (needs cmake >= 3.18 and a C++17 compiler): `npm rebuild musicgen-native` or, in a clone, `npm run build:native`.',
       '  - Point MUSICGEN_NATIVE_ADDON at a musicgen.node you built yourself.',
-      `  - On Linux, prebuilds need glibc >= ${PREBUILD_MIN_GLIBC}; on musl (Alpine) build from source.`,
+      `  - On Linux, prebuilds need glibc >= ${PREBUILD_MIN_GLIBC} and libstdc++ from GCC >= 12; otherwise, and on musl (Alpine), build from source.`,
     ].join('\n'),
   );
 }

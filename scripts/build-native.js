@@ -83,5 +83,6 @@ function sharedLibraries(dir) {
   return fs
     .readdirSync(dir)
     .filter((name) => /^(lib)?ggml.*(\.so\.\d+|-[\w.]+\.so|\.dylib|\.dll)$/.test(name))
+    .filter((name) => !/^libggml(-base)?\.so$/.test(name)) // link-time names only; the loader asks for .so.0
     .map((name) => ({ name, file: fs.realpathSync(path.join(dir, name)) }));
 }

@@ -2,6 +2,7 @@
 
 #include <ggml.h>
 
+#include "ggml-log.h"
 #include "promise-worker.h"
 
 namespace mg_addon {
@@ -11,6 +12,7 @@ void throw_error(Napi::Env env, const char* code, const std::string& message) { 
 }  // namespace mg_addon
 
 static Napi::Object init(Napi::Env env, Napi::Object exports) {
+    mg::install_ggml_logger();
     exports.Set("ggmlVersion", Napi::String::New(env, ggml_version()));
     mg_addon::register_quantize(env, exports);
     mg_addon::register_model(env, exports);

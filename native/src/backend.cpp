@@ -147,13 +147,29 @@ static const char* registry_name_of_module(const std::string& module) {
     return nullptr;
 }
 
+// Each CPU module with the reason it was not taken: the loader's error (a missing dependency...) or a CPU
+// without the instruction set the module was built for.
+static std::string why_no_cpu_module(const std::string& dir) {
+    std::string reasons;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind("libggml-cpu", 0) != 0 && name.rfind("ggml-cpu", 0) != 0) continue;
+        ggml_error_capture capture;
+        const bool loaded = ggml_backend_load(entry.path().string().c_str()) != nullptr;
+        const std::string why = loaded ? "loaded on retry" : capture.reason();
+        reasons += (reasons.empty() ? "" : "; ") + name + " (" + (why.empty() ? "needs a newer CPU" : why) + ")";
+    }
+    return reasons.empty() ? "no libggml-cpu-*.so files beside the addon" : reasons;
+}
+
 static std::vector<backend_module_failure> load_modules(const std::string& addon_dir,
                                                         const std::vector<std::string>& extra_dirs) {
     // Best-scoring CPU variant and whichever GPU modules load, silently (ggml's release builds say nothing).
     ggml_backend_load_all_from_path(addon_dir.c_str());
     if (!ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU)) {
-        throw error(error_code::backend, "no CPU backend module in " + addon_dir +
-                                             " runs on this CPU (expected libggml-cpu-*.so files beside the addon)");
+        throw error(error_code::backend,
+                    "no CPU backend module in " + addon_dir + " can be used here: " + why_no_cpu_module(addon_dir));
     }
     // Every GPU module found but not registered is tried once more, loudly, to learn why it did not load.
     std::vector<backend_module_failure> failed;

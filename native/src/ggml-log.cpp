@@ -3,28 +3,39 @@
 #include <ggml.h>
 
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 namespace mg {
 
 static thread_local std::string* log_sink = nullptr;
-static ggml_log_callback previous_logger = nullptr;
-static void* previous_logger_data = nullptr;
+// GGML_LOG_LEVEL_CONT continues the previous line of the same thread at that line's level.
+static thread_local ggml_log_level last_level = GGML_LOG_LEVEL_INFO;
+static bool verbose = false;
 
 static void route_log(ggml_log_level level, const char* text, void* user_data) {
+    if (level == GGML_LOG_LEVEL_CONT) level = last_level;
+    last_level = level;
     if (log_sink) {
         if (level == GGML_LOG_LEVEL_ERROR) log_sink->append(text);
-    } else if (previous_logger) {
-        previous_logger(level, text, previous_logger_data);
+    } else if (verbose || level >= GGML_LOG_LEVEL_WARN) {
+        std::fputs(text, stderr);
     }
 }
 
-ggml_error_capture::ggml_error_capture() {
+void install_ggml_logger() {
     static std::once_flag installed;
     std::call_once(installed, [] {
-        ggml_log_get(&previous_logger, &previous_logger_data);
+        const char* env = std::getenv("MUSICGEN_VERBOSE");
+        verbose = env && std::strcmp(env, "0") != 0 && env[0] != '\0';
         ggml_log_set(route_log, nullptr);
     });
+}
+
+ggml_error_capture::ggml_error_capture() {
+    install_ggml_logger();
     log_sink = &text_;
 }
 
