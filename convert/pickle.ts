@@ -289,7 +289,8 @@ class Unpickler {
         }
         case 0x65: {
           const items = this.popMark();
-          this.listOf(this.top()).push(...items);
+          const list = this.listOf(this.top());
+          for (const item of items) list.push(item); // not push(...items): a long run would overflow the call stack
           break;
         }
         case 0x51:

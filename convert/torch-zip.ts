@@ -1,5 +1,6 @@
 // pytorch_model.bin (torch.save zip archive): `<archive>/data.pkl` describes the state dict, `<archive>/data/<key>`
 // hold the raw storages. Reads the zip's central directory (zip64 included), then one tensor at a time.
+import * as buffer from 'node:buffer';
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { ConvertError } from '../lib/errors';
@@ -134,7 +135,7 @@ export class TorchZipFile implements TensorSource {
       return this.readBytes(this.dataStart(entry) + start, length);
     }
     if (entry.method === 8) {
-      const raw = zlib.inflateRawSync(this.readBytes(this.dataStart(entry), entry.compressedSize));
+      const raw = this.inflate(entry);
       if (raw.length !== entry.size)
         this.fail(`entry '${entry.name}' inflates to ${raw.length} bytes, expected ${entry.size}`);
       return raw.subarray(start, start + length);
@@ -142,6 +143,23 @@ export class TorchZipFile implements TensorSource {
     this.fail(
       `entry '${entry.name}' uses zip compression method ${entry.method}; only stored and deflate are supported`,
     );
+  }
+
+  /** A deflated entry's content; corrupt deflate data and output beyond the declared size are ConvertErrors. */
+  private inflate(entry: ZipEntry): Buffer {
+    const compressed = this.readBytes(this.dataStart(entry), entry.compressedSize);
+    try {
+      // One byte more than declared is enough to tell a size mismatch; more would only let a zip bomb expand.
+      return zlib.inflateRawSync(compressed, {
+        maxOutputLength: Math.min(entry.size + 1, buffer.constants.MAX_LENGTH),
+      });
+    } catch (error) {
+      const reason =
+        (error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE'
+          ? `inflates to more than its declared ${entry.size} bytes`
+          : `is not valid deflate data (${(error as Error).message})`;
+      this.fail(`entry '${entry.name}' ${reason}`);
+    }
   }
 
   private storageEntry(t: TorchTensorRef): ZipEntry | undefined {

@@ -84,8 +84,42 @@ const PCM_SCALE: Record<string, { offset: number; scale: number }> = {
   '32': { offset: 0, scale: 1 / 2147483648 },
 };
 
+/**
+ * Checks the RIFF chunk sizes wavefile would trust: it reads metadata chunks (bext, LIST, cue, smpl, ...) through
+ * their declared sizes and counts without bounds, so a size past the end of the file made it loop for billions
+ * of iterations (a hang). Every chunk but 'data' (a truncated recording still decodes) must fit the file, and so
+ * must the entry counts of 'cue ' and 'smpl'.
+ */
+function checkRiffChunks(bytes: Uint8Array, file: string): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bad = (what: string): never => {
+    throw new MusicGenError('ERR_MUSICGEN_INVALID_OPTION', `${file} is not a readable WAV file: ${what}`);
+  };
+  if (bytes.length < 12) bad(`${bytes.length} bytes, too short for a RIFF header`);
+  const little = String.fromCharCode(...bytes.subarray(0, 4)) !== 'RIFX';
+  const id = (at: number) => String.fromCharCode(...bytes.subarray(at, at + 4));
+  const walk = (start: number, end: number): void => {
+    for (let p = start; p + 8 <= end;) {
+      const name = id(p);
+      const size = view.getUint32(p + 4, little);
+      const body = p + 8;
+      if (name !== 'data' && size > end - body) {
+        bad(`chunk '${name}' at byte ${p} declares ${size} bytes but only ${end - body} remain (truncated or corrupt)`);
+      }
+      const count = size >= 4 && body + 4 <= end ? view.getUint32(body, little) : 0;
+      if (name === 'cue ' && 4 + count * 24 > size) bad(`chunk 'cue ' declares ${count} cue points in ${size} bytes`);
+      if (name === 'smpl' && (size < 36 || 36 + view.getUint32(body + 28, little) * 24 > size)) {
+        bad(`chunk 'smpl' of ${size} bytes is shorter than its header and sample loops`);
+      }
+      p = body + size + (size & 1);
+    }
+  };
+  walk(12, bytes.length);
+}
+
 /** Decodes a WAV file's bytes into float channels: PCM 8/16/24/32-bit or IEEE float 32/64-bit. */
 export function decodeWav(bytes: Uint8Array, file = 'WAV'): { channels: Float32Array[]; sampleRate: number } {
+  checkRiffChunks(bytes, file);
   let wav: WaveFile;
   try {
     wav = new WaveFile(bytes);

@@ -22,9 +22,12 @@ const build = [process.execPath, path.join(root, 'scripts', 'build-native.js'), 
 build.push('--dest', path.join(stage, 'build', 'Release'));
 const prebuildify = path.join(path.dirname(require.resolve('prebuildify/package.json')), 'bin.js');
 const args = [prebuildify, '--napi', '--strip', '--tag-libc', '--cwd', stage, '--out', root];
+// prebuildify spawns its node-gyp command with these arguments appended; a shell splits our command line.
+const env = { ...process.env, PREBUILD_SHELL: process.platform === 'win32' ? 'cmd.exe' : '/bin/sh' };
 const result = spawnSync(process.execPath, [...args, '--node-gyp', build.map(quote).join(' ')], {
   stdio: 'inherit',
   cwd: root,
+  env,
 });
 if (result.status !== 0) {
   console.error('musicgen-native: prebuild failed (see above)');

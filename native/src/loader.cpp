@@ -209,10 +209,16 @@ static codec_hparams read_codec(const gguf_keys& keys) {
         fail("key '" + std::string(kv::codec_upsampling_ratios) + "' has " +
              std::to_string(hp.upsampling_ratios.size()) + " entries, expected 1..8");
     }
+    uint64_t hop = 1;  // checked as it grows: 8 ratios of up to 1024 would overflow (2^64 wraps to 0)
     for (uint32_t r : hp.upsampling_ratios) {
         if (r < 1 || r > 1024) {
             fail("key '" + std::string(kv::codec_upsampling_ratios) + "' contains " + std::to_string(r) +
                  ", expected ratios in 1..1024");
+        }
+        hop *= r;
+        if (hop > max_size) {
+            fail("key '" + std::string(kv::codec_upsampling_ratios) + "' multiplies to more than " +
+                 std::to_string(max_size) + " samples per codec frame");
         }
     }
     hp.kernel_size = keys.u32_in(kv::codec_kernel_size, 1, 1024);
@@ -517,7 +523,8 @@ class codec_stack_builder {
             s.res.conv1 = make_conv(res_stem_, s.index, 1, dim, hidden, hp_.residual_kernel_size, 1, dilation, false);
             s.res.conv2 = make_conv(res_stem_, s.index, 3, hidden, dim, 1, 1, 1, false);
             stages_.push_back(s);
-            dilation *= static_cast<int>(hp_.dilation_growth_rate);
+            // Not after the last block: growth 16 over 8 blocks would overflow int (16^8 = 2^32).
+            if (j + 1 < hp_.num_residual_layers) dilation *= static_cast<int>(hp_.dilation_growth_rate);
         }
     }
 
@@ -623,9 +630,140 @@ static uint64_t check_readable(const std::string& path) {
     return size;
 }
 
+// What the pinned ggml's gguf_init_from_file (gguf.cpp) cannot be given safely, checked first by walking the header:
+// it checks a tensor's element count with INT64_MAX / ne[j], which divides by zero (SIGFPE) when a dimension is 0,
+// it loads value and tensor types from the file straight into enums (undefined behaviour when out of range), and
+// it aborts the process (GGML_ASSERT) on an empty key.
+// No musicgen tensor is empty. Everything else odd (magic, version, truncation, sizes) is left to gguf to report.
+class header_walker {
+  public:
+    header_walker(const std::string& path, uint64_t file_bytes)
+        : file_(ggml_fopen(path.c_str(), "rb"), &std::fclose), left_(file_bytes) {}
+
+    bool ok() const { return file_ != nullptr; }
+
+    template <typename T>
+    bool read(T* out) {
+        if (left_ < sizeof(T) || std::fread(out, sizeof(T), 1, file_.get()) != 1) return false;
+        left_ -= sizeof(T);
+        return true;
+    }
+
+    bool skip(uint64_t bytes) {
+        if (bytes > left_ || seek_by(bytes) != 0) return false;
+        left_ -= bytes;
+        return true;
+    }
+
+    bool read_string(std::string* out) {
+        uint64_t n;
+        if (!read(&n) || n > left_) return false;
+        out->resize(static_cast<size_t>(n));
+        if (n > 0 && std::fread(out->data(), 1, out->size(), file_.get()) != out->size()) return false;
+        left_ -= n;
+        return true;
+    }
+
+    bool skip_string() {
+        uint64_t n;
+        return read(&n) && skip(n);
+    }
+
+  private:
+    int seek_by(uint64_t bytes) {
+#ifdef _WIN32
+        return _fseeki64(file_.get(), static_cast<int64_t>(bytes), SEEK_CUR);
+#else
+        return fseeko(file_.get(), static_cast<off_t>(bytes), SEEK_CUR);
+#endif
+    }
+
+    std::unique_ptr<FILE, int (*)(FILE*)> file_;
+    uint64_t left_;
+};
+
+static void precheck_gguf_header(const std::string& path, uint64_t file_bytes) {
+    header_walker w(path, file_bytes);
+    char magic[4];
+    uint32_t version;
+    int64_t n_tensors, n_kv;
+    if (!w.ok() || !w.read(&magic) || std::memcmp(magic, "GGUF", 4) != 0 || !w.read(&version) ||
+        (version != 2 && version != 3) || !w.read(&n_tensors) || !w.read(&n_kv) || n_tensors < 0 || n_kv < 0) {
+        return;
+    }
+    const auto scalar_bytes = [](uint32_t type) -> uint64_t {  // 0: not a fixed-size scalar type
+        switch (type) {
+            case GGUF_TYPE_UINT8:
+            case GGUF_TYPE_INT8:
+            case GGUF_TYPE_BOOL:
+                return 1;
+            case GGUF_TYPE_UINT16:
+            case GGUF_TYPE_INT16:
+                return 2;
+            case GGUF_TYPE_UINT32:
+            case GGUF_TYPE_INT32:
+            case GGUF_TYPE_FLOAT32:
+                return 4;
+            case GGUF_TYPE_UINT64:
+            case GGUF_TYPE_INT64:
+            case GGUF_TYPE_FLOAT64:
+                return 8;
+            default:
+                return 0;
+        }
+    };
+    const auto check_type = [](const std::string& key, uint32_t type) {
+        if (type >= GGUF_TYPE_COUNT) fail("key '" + key + "' has unknown GGUF value type " + std::to_string(type));
+    };
+    for (int64_t i = 0; i < n_kv; ++i) {
+        std::string key;
+        uint32_t type;
+        if (!w.read_string(&key)) return;
+        if (key.empty()) fail("metadata key " + std::to_string(i) + " is an empty string");  // gguf aborts on it
+        if (!w.read(&type)) return;
+        check_type(key, type);
+        if (type == GGUF_TYPE_STRING) {
+            if (!w.skip_string()) return;
+        } else if (type == GGUF_TYPE_ARRAY) {
+            uint32_t element;
+            uint64_t n;
+            if (!w.read(&element)) return;
+            check_type(key, element);
+            if (!w.read(&n)) return;
+            if (element == GGUF_TYPE_STRING) {
+                for (uint64_t j = 0; j < n; ++j) {
+                    if (!w.skip_string()) return;  // each string takes 8 bytes at least: bounded by the file
+                }
+            } else {
+                const uint64_t size = scalar_bytes(element);
+                if (size == 0 || n > UINT64_MAX / size || !w.skip(n * size)) return;
+            }
+        } else {
+            const uint64_t size = scalar_bytes(type);
+            if (size == 0 || !w.skip(size)) return;
+        }
+    }
+    for (int64_t i = 0; i < n_tensors; ++i) {
+        std::string name;
+        uint32_t n_dims;
+        if (!w.read_string(&name) || !w.read(&n_dims) || n_dims > GGML_MAX_DIMS) return;
+        for (uint32_t j = 0; j < n_dims; ++j) {
+            int64_t ne;
+            if (!w.read(&ne)) return;
+            if (ne == 0) fail("tensor '" + name + "' has a dimension of size 0 (dimension " + std::to_string(j) + ")");
+        }
+        uint32_t type;
+        if (!w.read(&type)) return;
+        if (type >= GGML_TYPE_COUNT) fail("tensor '" + name + "' has unknown ggml type " + std::to_string(type));
+        uint64_t offset;
+        if (!w.read(&offset)) return;
+    }
+}
+
 static opened_file open_model_file(const std::string& path) {
     opened_file f;
     f.file_bytes = check_readable(path);
+    precheck_gguf_header(path, f.file_bytes);
     {
         ggml_error_capture capture;
         ggml_context* ctx = nullptr;
