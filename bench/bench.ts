@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { MusicGen } from '../lib';
+import { MusicGen, runtimeInfo } from '../lib';
 import { native } from '../lib/native';
 
 const root = path.join(__dirname, '..', '..');
@@ -193,6 +193,8 @@ async function main(): Promise<void> {
     platform: `${os.platform()}-${os.arch()}`,
     node: process.version,
     ggml: native().ggmlVersion,
+    // Which addon ran: a portable prebuild (run-time CPU variant) or a native source build, and its CPU features.
+    addon: runtimeInfo(),
   };
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
   const date = new Date().toISOString();
@@ -200,7 +202,8 @@ async function main(): Promise<void> {
     `\nMusicGen ${values.preset} (random weights, real shapes), ${frames} frames, CFG ${guidance}, CPU backend`,
   );
   console.log(
-    `${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}, ggml ${machine.ggml}\n`,
+    `${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}, ggml ${machine.ggml}, ` +
+      `${machine.addon.build} build (${path.relative(root, machine.addon.addon)})\n`,
   );
   console.log(table(rows));
   const out = path.join(root, 'bench', 'results', `${values.preset}-${date.replace(/[:.]/g, '-')}.json`);
