@@ -7,7 +7,8 @@ export type MusicGenErrorCode =
   | 'ERR_MUSICGEN_CONVERT'
   | 'ERR_MUSICGEN_DISPOSED'
   | 'ERR_MUSICGEN_ABORTED'
-  | 'ERR_MUSICGEN_BACKEND';
+  | 'ERR_MUSICGEN_BACKEND'
+  | 'ERR_MUSICGEN_MEMORY_BUDGET';
 
 export class MusicGenError extends Error {
   readonly code: MusicGenErrorCode;
@@ -35,5 +36,19 @@ export class ModelError extends MusicGenError {
     super(code, `${file}: ${message}`);
     this.name = 'ModelError';
     this.file = file;
+  }
+}
+
+/** A request whose estimated memory exceeds the budget (docs/bad-input.md#memory-budget); refused before any work. */
+export class MemoryBudgetError extends MusicGenError {
+  /** Estimated peak bytes of the request. */
+  readonly needed: number;
+  /** The budget it was checked against, in bytes. */
+  readonly budget: number;
+  constructor(message: string, needed: number, budget: number) {
+    super('ERR_MUSICGEN_MEMORY_BUDGET', message);
+    this.name = 'MemoryBudgetError';
+    this.needed = needed;
+    this.budget = budget;
   }
 }

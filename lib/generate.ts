@@ -8,6 +8,7 @@ import { fromNative } from './native-errors';
 import { native, type NativeChromaFeatures, type NativeGenerateOptions, type NativeModel } from './native';
 import type { PromptCodes } from './encode-audio';
 import { integerIn, invalid, numberIn, plainObject, promptList } from './validate';
+import { checkMemory, estimateMemory, memoryBudgetOption, modelBudget } from './memory-budget';
 
 export interface GenerateOptions extends ConditioningOptions {
   /** Seconds of audio; frames = round(duration * frameRate). Give this or `frames`. */
@@ -30,6 +31,11 @@ export interface GenerateOptions extends ConditioningOptions {
   signal?: AbortSignal;
   /** Called after every LM step (totalSteps = frames + codebook groups - 1). */
   onProgress?: (progress: GenerateProgress) => void;
+  /**
+   * Bytes this request may allocate (default: the model's, from MusicGen.load; Infinity = no limit). Requests
+   * estimated above it fail with ERR_MUSICGEN_MEMORY_BUDGET before any work (docs/bad-input.md#memory-budget).
+   */
+  memoryBudget?: number;
 }
 
 export interface GenerateProgress {
@@ -46,6 +52,69 @@ export interface GeneratedCodes {
   /** The seed that produced them (the random default included), to reproduce the run. */
   seed: number;
 }
+
+/** Longest prompt the native T5 encoder takes, in tokens (native/src/text-conditioning.cpp max_prompt_tokens). */
+export const MAX_PROMPT_TOKENS = 2048;
+
+/**
+ * T5 tokens (EOS included) of the longest prompt, i.e. the batch's padded text length. Prompts are never
+ * truncated: one over MAX_PROMPT_TOKENS is refused here, naming it, before any work.
+ */
+export function promptTokens(handle: NativeModel, prompts: string | string[]): number {
+  const list = promptList(prompts);
+  let longest = 0;
+  list.forEach((prompt, i) => {
+    let tokens: number;
+    try {
+      tokens = handle.tokenize(prompt).length;
+    } catch (error) {
+      throw fromNative(error);
+    }
+    if (tokens > MAX_PROMPT_TOKENS) {
+      const name = typeof prompts === 'string' ? 'prompts' : `prompts[${i}]`;
+      throw new MusicGenError(
+        'ERR_MUSICGEN_INVALID_OPTION',
+        `Expected a prompt of at most ${MAX_PROMPT_TOKENS} T5 tokens for ${name} but received ${tokens} tokens ` +
+          `(${prompt.length} characters); prompts are not truncated, shorten it`,
+      );
+    }
+    longest = Math.max(longest, tokens);
+  });
+  return longest;
+}
+
+/** The byte budget of a request: its memoryBudget option, else the model's. */
+export function requestBudget(handle: NativeModel, opts: Record<string, unknown>): number {
+  return opts.memoryBudget === undefined ? modelBudget(handle) : memoryBudgetOption('memoryBudget', opts.memoryBudget);
+}
+
+/**
+ * Refuses (ERR_MUSICGEN_MEMORY_BUDGET) a generate() request whose estimated peak memory exceeds its budget:
+ * `windowFrames` LM positions (audio prompt + new frames, or the long-form window) and `outputFrames` frames of
+ * audio per prompt, decoded whole.
+ */
+export function checkGenerateMemory(
+  handle: NativeModel,
+  prompts: string | string[],
+  opts: Record<string, unknown>,
+  guidanceScale: number,
+  windowFrames: number,
+  outputFrames: number,
+): void {
+  const budget = requestBudget(handle, opts);
+  const estimate = estimateMemory(handle.info(), {
+    prompts: promptList(prompts).length,
+    textTokens: promptTokens(handle, prompts),
+    guided: guidanceScale > 1,
+    windowFrames,
+    outputFrames,
+    decode: 'whole',
+  });
+  checkMemory(estimate, budget, 'generate()');
+}
+
+/** Disposal signal of each model (set by MusicGen): dispose() ends a running generation with its reason. */
+export const disposals = new WeakMap<NativeModel, AbortSignal>();
 
 // The largest seed randomInt can draw (its range must stay below 2^48).
 const RANDOM_SEED_LIMIT = 2 ** 48 - 1;
@@ -143,12 +212,23 @@ export async function generateCodes(
   const opts = plainObject('options', options);
   const request = resolveGenerateRequest(handle, opts);
   addConditioning(handle, list.length, request, promptCodes, chroma);
+  const promptFrames = request.promptFrames ?? 0;
+  checkGenerateMemory(
+    handle,
+    prompts,
+    opts,
+    request.guidanceScale as number,
+    promptFrames + request.frames,
+    promptFrames + request.frames,
+  );
   const onProgress = opts.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function')
     throw invalid('onProgress', 'a function', onProgress);
   const signal = opts.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal', 'an AbortSignal', signal);
   if (signal?.aborted) throw aborted(signal);
+  const disposal = disposals.get(handle);
+  if (disposal?.aborted) throw disposal.reason;
 
   const started = performance.now();
   const report = onProgress as ((progress: GenerateProgress) => void) | undefined;
@@ -160,6 +240,7 @@ export async function generateCodes(
   );
   const onAbort = () => job.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
+  disposal?.addEventListener('abort', onAbort, { once: true });
   try {
     const result = await job;
     const perPrompt = result.codebooks * result.frames;
@@ -170,9 +251,12 @@ export async function generateCodes(
       seed: request.seed as number,
     }));
   } catch (error) {
-    if (signal?.aborted && (error as { code?: unknown } | null)?.code === 'ERR_MUSICGEN_ABORTED') throw aborted(signal);
+    const code = (error as { code?: unknown } | null)?.code;
+    if (disposal?.aborted && code === 'ERR_MUSICGEN_ABORTED') throw disposal.reason;
+    if (signal?.aborted && code === 'ERR_MUSICGEN_ABORTED') throw aborted(signal);
     throw fromNative(error);
   } finally {
     signal?.removeEventListener('abort', onAbort);
+    disposal?.removeEventListener('abort', onAbort);
   }
 }

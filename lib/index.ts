@@ -20,5 +20,5 @@ export { defaultModelPath } from './default-model';
 export { runtimeInfo } from './runtime';
 export type { RuntimeInfo } from './runtime';
 export type { AudioData, WavOptions } from './wav';
-export { MusicGenError, ModelError, ConvertError } from './errors';
+export { MusicGenError, ModelError, ConvertError, MemoryBudgetError } from './errors';
 export type { MusicGenErrorCode } from './errors';

@@ -3,7 +3,14 @@
 import { decodeCodes, type CodeMatrix } from './decode-codes';
 import { encodeText, type EncodedText } from './encode-text';
 import { MusicGenError } from './errors';
-import { generateCodes, type GenerateOptions } from './generate';
+import {
+  checkGenerateMemory,
+  disposals,
+  generateCodes,
+  resolveGenerateRequest,
+  type GenerateOptions,
+} from './generate';
+import { defaultMemoryBudget, memoryBudgetOption, setModelBudget } from './memory-budget';
 import { native, type NativeHparams, type NativeModel, type NativeModelInfo, type NativeTensorInfo } from './native';
 import { fromNative } from './native-errors';
 import { AudioStream, type StreamOptions } from './stream';
@@ -19,6 +26,12 @@ export interface LoadOptions {
   backend?: Backend;
   /** CPU threads, 1..512; default one per hardware thread. */
   threads?: number;
+  /**
+   * Bytes one generate() / stream() request may allocate (KV cache, output, decoder working memory; estimated
+   * up front, docs/bad-input.md#memory-budget). Default os.totalmem(); Infinity turns the check off. A request
+   * over it fails with ERR_MUSICGEN_MEMORY_BUDGET before any work; `memoryBudget` per request overrides it.
+   */
+  memoryBudget?: number;
 }
 
 /** Hyper-parameters as stored in the file's musicgen.* keys (docs/gguf-format.md). */
@@ -75,10 +88,14 @@ export class MusicGen {
   readonly #info: ModelInfo;
   // cancel() of every running stream, so dispose() ends them with ERR_MUSICGEN_DISPOSED.
   readonly #streams = new Set<(error: MusicGenError) => void>();
+  // Aborted by dispose() with ERR_MUSICGEN_DISPOSED: ends running generate() calls (lib/generate.ts).
+  readonly #disposal = new AbortController();
 
-  private constructor(model: NativeModel) {
+  private constructor(model: NativeModel, memoryBudget: number) {
     this.#model = model;
     this.#info = Object.freeze(model.info()) as ModelInfo;
+    setModelBudget(model, memoryBudget);
+    disposals.set(model, this.#disposal.signal);
   }
 
   /** Loads a GGUF file written by musicgen-convert; the file is read on a worker thread. */
@@ -88,8 +105,10 @@ export class MusicGen {
     const nativeOptions: { backend?: string; threads?: number } = {};
     if (opts.backend !== undefined) nativeOptions.backend = oneOf('backend', opts.backend, BACKENDS);
     if (opts.threads !== undefined) nativeOptions.threads = integerIn('threads', opts.threads, 1, 512);
+    const memoryBudget =
+      opts.memoryBudget === undefined ? defaultMemoryBudget() : memoryBudgetOption('memoryBudget', opts.memoryBudget);
     try {
-      return new MusicGen(await native().loadModel(file, nativeOptions));
+      return new MusicGen(await native().loadModel(file, nativeOptions), memoryBudget);
     } catch (error) {
       throw fromNative(error, file);
     }
@@ -136,9 +155,15 @@ export class MusicGen {
     const withLength =
       options?.duration === undefined && options?.frames === undefined ? { ...options, duration: 10 } : options;
     const count = promptList(prompts).length;
+    const opts = plainObject('options', withLength);
+    // Every option is checked and the memory estimated before any native work (melody and audio-prompt
+    // encoding included). An audio prompt's frames are not known yet: generateCodes checks again with them.
+    const plan = longFormPlan(model, opts);
+    const { guidanceScale } = resolveGenerateRequest(model, { ...opts, duration: undefined, frames: 1 });
+    const frames = plan ? plan.frames : resolveGenerateRequest(model, opts).frames;
+    checkGenerateMemory(model, prompts, opts, guidanceScale as number, plan?.window ?? frames, frames);
     const conditioning = await resolveConditioning(model, count, plainObject('options', options));
     const { promptCodes, chroma } = conditioning;
-    const plan = longFormPlan(model, plainObject('options', withLength));
     const generated = plan
       ? await generateLongCodes(model, promptList(prompts), withLength, plan, conditioning)
       : await generateCodes(model, prompts, withLength, promptCodes, chroma);
@@ -185,6 +210,7 @@ export class MusicGen {
   dispose(): void {
     const disposed = new MusicGenError('ERR_MUSICGEN_DISPOSED', 'This MusicGen model has been disposed');
     for (const cancel of [...this.#streams]) cancel(disposed);
+    if (!this.#disposal.signal.aborted) this.#disposal.abort(disposed);
     this.#model?.dispose();
     this.#model = undefined;
   }

@@ -7,7 +7,16 @@ import { ReadableStream } from 'node:stream/web';
 import { MusicGenError } from './errors';
 import { resolveConditioning, type Conditioning } from './conditioning';
 import { longFormPlan } from './long-form';
-import { addConditioning, aborted, maxFrames, resolveGenerateRequest, type GenerateOptions } from './generate';
+import {
+  addConditioning,
+  aborted,
+  maxFrames,
+  promptTokens,
+  requestBudget,
+  resolveGenerateRequest,
+  type GenerateOptions,
+} from './generate';
+import { checkMemory, estimateMemory, STREAM_BUFFERED_CHUNKS } from './memory-budget';
 import {
   native,
   type NativeChromaFeatures,
@@ -22,7 +31,7 @@ import { integerIn, invalid, numberIn, plainObject, promptList } from './validat
 export const DEFAULT_CHUNK_FRAMES = 25;
 // Chunks produced ahead of the consumer. Memory bound: HIGH_WATER_MARK * prompts * channels * chunkFrames *
 // hopLength * 4 bytes, e.g. 2 * 1 * 1 * 25 * 640 * 4 = 128 KB for one mono prompt at the default chunk size.
-const HIGH_WATER_MARK = 2;
+const HIGH_WATER_MARK = STREAM_BUFFERED_CHUNKS;
 
 export interface StreamOptions extends Omit<GenerateOptions, 'onProgress'> {
   /** Codec frames per chunk (at 50 Hz, 25 = 0.5 s; the default). Give this or `chunkSeconds`. */
@@ -126,6 +135,9 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
   // Resolves melody / audioPrompt (file reads, chroma, EnCodec encoding) before the native job starts.
   #conditioning: (() => Promise<Conditioning>) | undefined;
   #preparing = false;
+  // Memory budget of this request and the padded T5 length of its prompts (lib/memory-budget.ts).
+  readonly #budget: number;
+  readonly #textTokens: number;
   readonly #onAbort = () => this.#cancel(aborted(this.#signal!));
 
   constructor(owner: StreamOwner, prompts: string | string[], options: StreamOptions = {}) {
@@ -139,6 +151,9 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
     this.#sampleRate = handle.info().sampleRate;
     const withLength = opts.duration === undefined && opts.frames === undefined ? { ...opts, duration: 10 } : opts;
     this.#request = nativeOptions(handle, withLength);
+    this.#textTokens = promptTokens(handle, prompts);
+    this.#budget = requestBudget(handle, opts);
+    this.#checkMemory(handle, 0); // an audio prompt's frames are checked again once it is encoded
     if (opts.melody !== undefined || opts.audioPrompt !== undefined) {
       const count = this.#prompts.length;
       const longForm = this.#request.longForm;
@@ -194,6 +209,24 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
     throw error;
   }
 
+  // Refuses (ERR_MUSICGEN_MEMORY_BUDGET) a stream whose LM session and buffered chunks exceed the budget.
+  #checkMemory(handle: NativeModel, promptFrames: number): void {
+    const { frames, longForm, chunkFrames, guidanceScale } = this.#request;
+    checkMemory(
+      estimateMemory(handle.info(), {
+        prompts: this.#prompts.length,
+        textTokens: this.#textTokens,
+        guided: (guidanceScale as number) > 1,
+        windowFrames: longForm ? longForm.window : promptFrames + frames,
+        outputFrames: promptFrames + (longForm ? longForm.total : frames),
+        decode: 'stream',
+        chunkFrames,
+      }),
+      this.#budget,
+      'stream()',
+    );
+  }
+
   #start(): void {
     if (this.#signal?.aborted) {
       this.#ended = true;
@@ -213,6 +246,7 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
               this.#request.frames = Math.max(1, this.#request.longForm.window - promptCodes.frames);
             }
             addConditioning(this.#owner.handle(), this.#prompts.length, this.#request, promptCodes, chroma);
+            this.#checkMemory(this.#owner.handle(), promptCodes?.frames ?? 0);
           } catch (error) {
             this.#ended = true;
             this.#fail(error);

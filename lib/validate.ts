@@ -6,6 +6,20 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 40)}…` : value}' of type string`;
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (typeof value === 'function') return 'a function';
+  if (ArrayBuffer.isView(value) && 'length' in value) {
+    return `a ${value.constructor.name} of length ${(value as unknown as ArrayLike<unknown>).length}`;
+  }
+  if (typeof value === 'object') {
+    const proto = Object.getPrototypeOf(value) as object | null;
+    if (proto !== Object.prototype && proto !== null) {
+      const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
+      return typeof name === 'string' && name !== '' ? `an instance of ${name}` : 'an object';
+    }
+    const keys = Object.keys(value);
+    if (keys.length === 0) return 'an empty object';
+    return `an object with keys ${keys.slice(0, 5).join(', ')}${keys.length > 5 ? ', …' : ''}`;
+  }
   return `${String(value)} of type ${typeof value}`;
 }
 
@@ -32,11 +46,11 @@ export function numberIn(
 ) {
   const tooLow = opts.minExclusive ? (value as number) <= min : (value as number) < min;
   if (typeof value !== 'number' || !Number.isFinite(value) || tooLow || value > max) {
-    throw invalid(
-      name,
-      `finite number ${opts.minExclusive ? 'greater than' : 'between'} ${min}${opts.minExclusive ? ` and at most ${max}` : ` and ${max}`}`,
-      value,
-    );
+    // No upper bound worth printing when max is the largest double (not "at most 1.7976931348623157e+308").
+    const unbounded = max === Number.MAX_VALUE;
+    const upper = unbounded ? ' (no upper limit)' : opts.minExclusive ? ` and at most ${max}` : ` and ${max}`;
+    const expected = `finite number ${opts.minExclusive ? 'greater than' : unbounded ? 'of at least' : 'between'} ${min}${upper}`;
+    throw invalid(name, expected, value);
   }
   return value;
 }
@@ -67,7 +81,12 @@ export function promptList(prompts: unknown): string[] {
   }
   // A plain loop, not every(): holes in a sparse array must be reported too.
   for (let i = 0; i < list.length; i++) {
-    if (typeof list[i] !== 'string') throw invalid(`prompts[${i}]`, 'a string', list[i]);
+    const name = typeof prompts === 'string' ? 'prompts' : `prompts[${i}]`;
+    const entry: unknown = list[i];
+    if (typeof entry !== 'string') throw invalid(name, 'a string', entry);
+    // '' and whitespace give T5 nothing but its EOS token: almost certainly a bug in the caller (an empty CLI
+    // argument, an unfilled template), so it is refused rather than turned into near-unconditional music.
+    if (entry.trim() === '') throw invalid(name, 'a prompt with some text (not empty or only whitespace)', entry);
   }
   return list as string[];
 }
