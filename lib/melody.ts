@@ -61,9 +61,9 @@ function checkChannels(name: string, channels: unknown): Float32Array[] {
     throw invalid(name, `an array of 1 to ${MELODY_MAX_CHANNELS} Float32Array channels`, channels);
   }
   const length = (channels[0] as Float32Array).length;
-  if (length === 0) throw invalid(name, 'non-empty channels', 'empty channels');
+  if (length === 0) throw invalid(`${name}[0]`, 'a channel with samples', channels[0]);
   channels.forEach((c: Float32Array, ch) => {
-    if (c.length !== length) throw invalid(name, 'channels of equal length', `${c.length} vs ${length} samples`);
+    if (c.length !== length) throw invalid(`${name}[${ch}]`, `${length} samples, as many as channel 0`, c);
     for (let i = 0; i < c.length; i++) {
       if (!Number.isFinite(c[i]!)) {
         throw new MusicGenError(
