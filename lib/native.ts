@@ -357,8 +357,13 @@ function extraBackendDirs(): string[] {
 // say so once, as a process warning the application can observe or silence.
 function warnAboutFailedModules(found: NativeBackendModules): void {
   for (const failure of found.failed) {
+    // ggml says "failed to load <path>: <dlerror>", and dlerror repeats the path: keep the reason.
+    const reason = failure.reason
+      .split(`${failure.path}: `)
+      .join('')
+      .replace(/^failed to load /, '');
     process.emitWarning(
-      `musicgen-native: GPU backend ${path.basename(failure.path)} is not usable (${failure.reason}); running on the CPU.`,
+      `musicgen-native: GPU backend ${path.basename(failure.path)} is not usable (${reason}); running on the CPU.`,
       { code: 'MUSICGEN_BACKEND_UNAVAILABLE', detail: failure.path },
     );
   }

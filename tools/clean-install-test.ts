@@ -47,7 +47,8 @@ function run(
   const started = Date.now();
   const result = spawnSync(command, args, { ...options, encoding: 'utf8', maxBuffer: 64 << 20 });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  console.log(`$ ${[path.basename(command), ...args].join(' ')}  (${seconds} s, exit ${result.status})`);
+  const shown = args.map((a) => (a.length > 60 ? `'${a.trim().slice(0, 40)}...'` : a));
+  console.log(`$ ${[path.basename(command), ...shown].join(' ')}  (${seconds} s, exit ${result.status})`);
   if (result.status !== 0) {
     fail(`${path.basename(command)} ${args[0] ?? ''} exited with ${result.status}\n${result.stdout}\n${result.stderr}`);
   }
@@ -90,12 +91,14 @@ function main(): void {
     check(files.includes('dist/lib/index.d.ts'), 'the tarball carries the type declarations');
     check(!files.some((f) => f.startsWith('test/') || f.startsWith('build/')), 'no tests, fixtures or build folders');
 
-    // 2. An empty project, and a PATH with node and nothing to compile with.
+    // 2. An empty project, and a PATH with node, sh and nothing to compile with.
     const project = path.join(work, 'project');
     const bin = path.join(work, 'bin');
     fs.mkdirSync(project);
     fs.mkdirSync(bin);
+    // node, and the shell npm runs package scripts with; nothing that compiles.
     fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+    fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'fresh-project', private: true }));
     const env: NodeJS.ProcessEnv = { HOME: process.env.HOME ?? os.homedir(), PATH: bin, TMPDIR: os.tmpdir() };
     check(
