@@ -5,7 +5,8 @@
 //   --cuda          GGML_CUDA=ON (CUDA toolkit needed); MUSICGEN_CUDA_ARCHS picks the archs (default 90)
 //   --portable      what prebuilds ship: no -march=native, ggml as shared libraries beside the addon, the CPU
 //                   backend built once per instruction-set level and chosen at run time (GGML_BACKEND_DL)
-//   --sanitize      ASan + UBSan build
+//   --sanitize      ASan + UBSan (+ LSan) build, folder build/cmake-sanitize; used with --dest build/sanitize by
+//                   scripts/test-sanitize.sh (npm run test:sanitize, docs/sanitizers.md)
 //   --debug         Debug build type
 // MUSICGEN_BUILD_DIR overrides the CMake build folder (default build/cmake, build/cmake-portable, ...).
 // node-gyp's own arguments (rebuild, --target=..., --release), which prebuildify passes when it runs this
@@ -73,8 +74,23 @@ if (!built) {
 }
 fs.mkdirSync(dest, { recursive: true });
 fs.copyFileSync(built, path.join(dest, 'musicgen.node'));
-for (const lib of sharedLibraries(path.dirname(built))) fs.copyFileSync(lib.file, path.join(dest, lib.name));
+for (const lib of [...sharedLibraries(path.dirname(built)), ...openmpRuntime()]) {
+  fs.copyFileSync(lib.file, path.join(dest, lib.name));
+}
 console.log(`musicgen-native: built ${path.relative(root, path.join(dest, 'musicgen.node'))}`);
+
+// Portable Linux builds: the OpenMP runtime the CPU modules link (GCC's libgomp; its runtime library exception
+// allows shipping it), found through their RUNPATH $ORIGIN on machines that have none.
+function openmpRuntime() {
+  if (!flag('--portable') || process.platform !== 'linux') return [];
+  const compiler = process.env.CC || 'cc';
+  const found = spawnSync(compiler, ['-print-file-name=libgomp.so.1'], { encoding: 'utf8' }).stdout?.trim();
+  if (!found || !path.isAbsolute(found) || !fs.existsSync(found)) {
+    console.error(`musicgen-native: ${compiler} does not know libgomp.so.1; the prebuild needs it beside the addon`);
+    process.exit(1);
+  }
+  return [{ name: 'libgomp.so.1', file: fs.realpathSync(found) }];
+}
 
 // Portable builds: ggml's shared libraries and backend modules, each copied as a plain file under the name
 // the loader asks for (libggml.so.0 is a symlink chain ending in libggml.so.0.15.1; npm packs no symlinks).

@@ -130,9 +130,9 @@ t.test('input validation', async (t) => {
   await t.rejects(encodeText(model, []), { code: 'ERR_MUSICGEN_INVALID_OPTION' });
   // eslint-disable-next-line no-sparse-arrays
   await t.rejects(encodeText(model, [, 'x'] as unknown as string[]), { message: /prompts\[0\]/ });
-  const empty = await encodeText(model, '');
-  t.same(Array.from(empty.inputIds), Array.from(model.tokenize('')), 'empty prompt is just EOS');
-  t.ok(empty.states.every(Number.isFinite));
+  // Like generate(): a prompt without text is refused rather than conditioning on EOS alone (docs/bad-input.md).
+  await t.rejects(encodeText(model, ' '), { code: 'ERR_MUSICGEN_INVALID_OPTION', message: /some text .* for prompts / });
+  t.equal(model.tokenize('').length, 1, 'tokenize() itself still takes any string: "" is EOS alone');
   t.throws(() => native().t5RelativeBucket(new Int32Array(1), 1, 128), { code: 'ERR_INVALID_ARG_VALUE' });
   model.dispose();
   await t.rejects(encodeText(model, 'x'), { code: 'ERR_MUSICGEN_DISPOSED' });
