@@ -3,54 +3,19 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import t, { type Test } from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { readGguf } from './helpers/gguf-reader';
+import { zipArchive } from '../tools/fuzz/seeds';
 import { copyConfigs, f32, readSafetensors } from './helpers/safetensors-writer';
 
 const TINY = path.join(__dirname, '..', '..', 'test', 'fixtures', 'musicgen-tiny');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-convert-pickle-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** Minimal zip writer (local headers + central directory), stored or deflated. */
+/** A zip archive (stored or deflated) written to `file`, by the same writer the fuzz seeds use. */
 function writeZip(file: string, entries: Array<[string, Buffer]>, deflate: boolean): void {
-  const parts: Buffer[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  for (const [name, content] of entries) {
-    const data = deflate ? zlib.deflateRawSync(content) : content;
-    const nameBytes = Buffer.from(name);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(deflate ? 8 : 0, 8);
-    local.writeUInt32LE(zlib.crc32(content), 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(content.length, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
-    const cd = Buffer.alloc(46);
-    cd.writeUInt32LE(0x02014b50, 0);
-    cd.writeUInt16LE(20, 4);
-    cd.writeUInt16LE(20, 6);
-    cd.writeUInt16LE(deflate ? 8 : 0, 10);
-    cd.writeUInt32LE(zlib.crc32(content), 16);
-    cd.writeUInt32LE(data.length, 20);
-    cd.writeUInt32LE(content.length, 24);
-    cd.writeUInt16LE(nameBytes.length, 28);
-    cd.writeUInt32LE(offset, 42);
-    parts.push(local, nameBytes, data);
-    central.push(cd, nameBytes);
-    offset += 30 + nameBytes.length + data.length;
-  }
-  const cdBytes = Buffer.concat(central);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cdBytes.length, 12);
-  end.writeUInt32LE(offset, 16);
-  fs.writeFileSync(file, Buffer.concat([...parts, cdBytes, end]));
+  fs.writeFileSync(file, zipArchive(entries, deflate));
 }
 
 /** Pickle protocol-2 writer for exactly what torch.save emits for a state dict. */
