@@ -44,8 +44,28 @@ export NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--require $root/scripts/sani
 
 echo "test-sanitize: $addon with $asan preloaded; $# test file(s)"
 start=$(date +%s)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+run_tap() {
+  # Longer per-file timeout than `npm test` (600 s): everything runs several times slower under ASan.
+  LD_PRELOAD=$asan npx tap --reporter=tap --timeout 2400 "$@" 2>&1 | tee "$log"
+  return "${PIPESTATUS[0]}"
+}
 status=0
-# Longer per-file timeout than `npm test` (600 s): everything runs several times slower under ASan.
-LD_PRELOAD=$asan npx tap --timeout 2400 "$@" || status=$?
+run_tap "$@" || status=$?
+
+# LeakSanitizer's own machinery sometimes crashes while it stops a process's threads at exit ("Tracer caught signal
+# 11 ... LeakSanitizer has encountered a fatal error"): a tool failure, not a finding. Files that failed only that
+# way run once more. Anything a sanitizer actually reported (an ASan error, a leak, a UBSan runtime error) is never
+# retried.
+findings='ERROR: AddressSanitizer|ERROR: LeakSanitizer: detected memory leaks|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer'
+if [ "$status" -ne 0 ] && grep -q 'LeakSanitizer has encountered a fatal error' "$log" && ! grep -Eq "$findings" "$log"; then
+  mapfile -t failed < <(grep -E '^not ok [0-9]+ - ' "$log" | sed -E 's/^not ok [0-9]+ - ([^ ]+).*/\1/' | grep '\.js$')
+  if [ "${#failed[@]}" -gt 0 ]; then
+    echo "test-sanitize: LeakSanitizer's tracer crashed (no finding); running again once: ${failed[*]}"
+    status=0
+    run_tap "${failed[@]}" || status=$?
+  fi
+fi
 echo "test-sanitize: exit $status after $(($(date +%s) - start)) s"
 exit "$status"
