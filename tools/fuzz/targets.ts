@@ -90,6 +90,9 @@ function mutateSafetensorsHeader(rng: Rng, seed: Seed): Buffer {
   const count = 1 + rng.skewed(4);
   for (let m = 0; m < count; m++) {
     const name = rng.pick(names);
+    // An earlier mutation of this round may have replaced the entry by a non-object (case 5): leave it so.
+    const current: unknown = header[name];
+    if (current !== undefined && (typeof current !== 'object' || current === null || Array.isArray(current))) continue;
     const entry = header[name] ?? {};
     switch (rng.int(9)) {
       case 0:

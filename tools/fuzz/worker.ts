@@ -50,7 +50,13 @@ async function main(): Promise<void> {
   for (let i = 0; Date.now() < deadline;) {
     const batchEnd = Math.min(deadline, Date.now() + 200);
     while (Date.now() < batchEnd) {
-      const bytes = instance.generate(new Rng(seed, i++));
+      let bytes: Buffer;
+      try {
+        bytes = instance.generate(new Rng(seed, i++));
+      } catch (error) {
+        // Not a finding in the target: the mutator itself failed. Still fatal, but say whose bug it is.
+        throw new Error(`fuzz harness error in ${target.name}'s mutator (tools/fuzz), input ${i - 1}: ${String(error)}`);
+      }
       fs.writeFileSync(current, bytes);
       try {
         await instance.execute(current, bytes);
