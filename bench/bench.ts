@@ -1,9 +1,12 @@
-// npm run bench -- [--preset small] [--types f16,q8_0] [--threads 1,2] [--frames 100] [--guidance 3]
-// Measures, on a random-weight checkpoint of a real MusicGen shape (made by tools/make-random-checkpoint):
-// LM steps/s with classifier-free guidance, T5 encode ms, EnCodec decode speed (x real time), real-time
-// factor of the whole generation, streaming first-chunk latency and chunk interval (0.5 s chunks), load time
-// and peak RSS. Each configuration runs in its own process so
-// peak RSS belongs to it. Prints a table; writes JSON with machine info under bench/results/.
+// npm run bench -- [--preset small[,medium,large]] [--types f16,q8_0,q4_0,q4_k] [--threads 1,2] [--frames 100]
+//                  [--guidance 3] [--batch 1,2,4,8] [--no-stream]
+// Measures, on random-weight checkpoints of real MusicGen shapes (made by tools/make-random-checkpoint):
+// LM ms/step and steps/s with classifier-free guidance, the step's floor (bytes of weights read per step over the
+// machine's copy bandwidth measured in the same process, and the same matrix products run alone through ggml),
+// T5 encode ms, EnCodec decode speed (x real time), real-time factor of the whole generation, streaming
+// first-chunk latency and chunk interval (0.5 s chunks), load time and peak RSS; with --batch, LM steps/s and
+// audio seconds per second for N prompts generated in one pass. Each configuration runs in its own process so
+// peak RSS belongs to it. Prints tables; writes JSON with machine info under bench/results/.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,9 +16,29 @@ import { MusicGen, runtimeInfo } from '../lib';
 import { native } from '../lib/native';
 
 const root = path.join(__dirname, '..', '..');
-const PROMPT = 'lofi hip hop beat with warm piano and soft drums';
+const PROMPTS = [
+  'lofi hip hop beat with warm piano and soft drums',
+  'energetic drum and bass with a deep rolling bassline',
+  'calm acoustic guitar ballad with strings',
+  'eighties synth pop with a bright lead and gated drums',
+];
+/** The copy that measures bandwidth: large against every cache, small against this machine's memory. */
+const COPY_MIB = 512;
 
-interface Measurement {
+interface Floor {
+  /** Bytes of weight matrices one step reads (every product of a step, weights read once). */
+  weightBytesPerStep: number;
+  /** Copy bandwidth measured in this process: bytes read + written per second, GB/s. */
+  copyGBps: number;
+  /** weightBytesPerStep over the copy bandwidth. */
+  bandwidthFloorMs: number;
+  /** The same products alone through ggml (one graph, median of repeated passes). */
+  productsMs: number;
+  /** The larger of the two: what a step cannot beat. */
+  floorMs: number;
+}
+
+interface Measurement extends Floor {
   preset: string;
   type: string;
   threads: number;
@@ -25,6 +48,10 @@ interface Measurement {
   t5Ms: number;
   lmStepsPerSec: number;
   lmMsPerStep: number;
+  /** lmMsPerStep / floorMs (target <= 1.25). */
+  stepOverFloor: number;
+  /** Weight bytes per step / step time, GB/s. */
+  achievedGBps: number;
   decodeMs: number;
   decodeTimesRealTime: number;
   realTimeFactor: number;
@@ -33,41 +60,97 @@ interface Measurement {
   peakRssMiB: number;
 }
 
-async function measure(model: string, preset: string, type: string, threads: number, frames: number, guidance: number) {
+interface BatchMeasurement {
+  preset: string;
+  type: string;
+  threads: number;
+  frames: number;
+  batch: number;
+  lmMsPerStep: number;
+  /** LM steps per second (each step advances all 2N guided rows). */
+  lmStepsPerSec: number;
+  /** N x audio seconds over the whole generate() (T5 + LM + EnCodec). */
+  audioSecondsPerSec: number;
+  peakRssMiB: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1]!;
+}
+
+/** Mean LM step time from onProgress timestamps, excluding the first step (T5 + one-time graph setup). */
+function msPerStep(stepTimes: number[]): number {
+  return (stepTimes.at(-1)! - stepTimes[0]!) / (stepTimes.length - 1);
+}
+
+async function measureFloor(model: string, threads: number, guidance: number): Promise<Floor> {
+  const addon = native();
+  const bytesPerSec = await addon.benchCopyBandwidth(COPY_MIB, threads, 5);
+  const handle = await addon.loadModel(model, { backend: 'cpu', threads });
+  try {
+    const rows = guidance > 1 ? 2 : 1;
+    const products = await addon.benchLmProducts(handle, rows, 1, 5);
+    const bandwidthFloorMs = (products.weightBytes / bytesPerSec) * 1000;
+    return {
+      weightBytesPerStep: products.weightBytes,
+      copyGBps: bytesPerSec / 1e9,
+      bandwidthFloorMs,
+      productsMs: products.medianMs,
+      floorMs: Math.max(bandwidthFloorMs, products.medianMs),
+    };
+  } finally {
+    handle.dispose();
+  }
+}
+
+async function measure(
+  model: string,
+  preset: string,
+  type: string,
+  threads: number,
+  frames: number,
+  guidance: number,
+  stream: boolean,
+): Promise<Measurement> {
+  const floor = await measureFloor(model, threads, guidance);
   let started = performance.now();
   const gen = await MusicGen.load(model, { backend: 'cpu', threads });
   const loadMs = performance.now() - started;
-  await gen.encodeText(PROMPT); // warm-up: the first graph of a process pays one-time setup
+  await gen.encodeText(PROMPTS[0]!); // warm-up: the first graph of a process pays one-time setup
   started = performance.now();
   const reps = 3;
-  for (let i = 0; i < reps; i++) await gen.encodeText(PROMPT);
+  for (let i = 0; i < reps; i++) await gen.encodeText(PROMPTS[0]!);
   const t5Ms = (performance.now() - started) / reps;
 
   const stepTimes: number[] = [];
   started = performance.now();
-  const result = await gen.generate(PROMPT, {
+  const result = await gen.generate(PROMPTS[0]!, {
     frames,
     guidanceScale: guidance,
     seed: 1,
     onProgress: ({ elapsedMs }) => stepTimes.push(elapsedMs),
   });
   const totalMs = performance.now() - started;
-  // Steps after the first: excludes T5 and the one-time graph reservation of the first step.
-  const lmMsPerStep = (stepTimes.at(-1)! - stepTimes[0]!) / (stepTimes.length - 1);
-  started = performance.now();
-  await gen.decodeCodes(result.codes);
-  const decodeMs = performance.now() - started;
+  const lmMsPerStep = msPerStep(stepTimes);
+  const decodeRuns: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    started = performance.now();
+    await gen.decodeCodes(result.codes);
+    decodeRuns.push(performance.now() - started);
+  }
+  const decodeMs = median(decodeRuns);
   const audioSeconds = frames / gen.info.frameRate;
   // Streaming at the default chunk size (0.5 s): when the first audio arrives, and the spacing after it.
   const arrivals: number[] = [];
-  started = performance.now();
-  for await (const chunk of gen.stream(PROMPT, { frames, guidanceScale: guidance, seed: 1 })) {
-    if (chunk.frames > 0) arrivals.push(performance.now() - started);
+  if (stream) {
+    started = performance.now();
+    for await (const chunk of gen.stream(PROMPTS[0]!, { frames, guidanceScale: guidance, seed: 1 })) {
+      if (chunk.frames > 0) arrivals.push(performance.now() - started);
+    }
   }
-  const firstChunkMs = arrivals[0]!;
-  const interChunkMs = arrivals.length > 1 ? (arrivals.at(-1)! - firstChunkMs) / (arrivals.length - 1) : NaN;
   gen.dispose();
-  const m: Measurement = {
+  return {
     preset,
     type,
     threads,
@@ -77,14 +160,53 @@ async function measure(model: string, preset: string, type: string, threads: num
     t5Ms,
     lmStepsPerSec: 1000 / lmMsPerStep,
     lmMsPerStep,
+    ...floor,
+    stepOverFloor: lmMsPerStep / floor.floorMs,
+    achievedGBps: floor.weightBytesPerStep / lmMsPerStep / 1e6,
     decodeMs,
     decodeTimesRealTime: (audioSeconds * 1000) / decodeMs,
     realTimeFactor: (audioSeconds * 1000) / totalMs,
-    firstChunkMs,
-    interChunkMs,
+    firstChunkMs: arrivals[0] ?? NaN,
+    interChunkMs: arrivals.length > 1 ? (arrivals.at(-1)! - arrivals[0]!) / (arrivals.length - 1) : NaN,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
   };
-  return m;
+}
+
+async function measureBatch(
+  model: string,
+  preset: string,
+  type: string,
+  threads: number,
+  frames: number,
+  guidance: number,
+  batch: number,
+): Promise<BatchMeasurement> {
+  const gen = await MusicGen.load(model, { backend: 'cpu', threads });
+  await gen.generate(PROMPTS[0]!, { frames: 4, guidanceScale: guidance, seed: 1 }); // warm-up
+  const prompts = Array.from({ length: batch }, (_, i) => PROMPTS[i % PROMPTS.length]!);
+  const stepTimes: number[] = [];
+  const started = performance.now();
+  await gen.generate(prompts, {
+    frames,
+    guidanceScale: guidance,
+    seed: 1,
+    onProgress: ({ elapsedMs }) => stepTimes.push(elapsedMs),
+  });
+  const totalMs = performance.now() - started;
+  const audioSeconds = frames / gen.info.frameRate;
+  gen.dispose();
+  const lmMsPerStep = msPerStep(stepTimes);
+  return {
+    preset,
+    type,
+    threads,
+    frames,
+    batch,
+    lmMsPerStep,
+    lmStepsPerSec: 1000 / lmMsPerStep,
+    audioSecondsPerSec: (batch * audioSeconds * 1000) / totalMs,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+  };
 }
 
 function ensureModel(preset: string, type: string): string {
@@ -113,41 +235,90 @@ function ensureModel(preset: string, type: string): string {
   execFileSync(
     process.execPath,
     [path.join(root, 'dist', 'convert', 'cli.js'), checkpoint, '-o', gguf, '--type', type],
-    {
-      stdio: 'inherit',
-    },
+    { stdio: 'inherit' },
   );
   return gguf;
 }
 
-function table(rows: Measurement[]): string {
-  const header = [
-    'type',
-    'threads',
-    'LM ms/step (CFG)',
-    'steps/s',
-    'T5 ms',
-    'decode x RT',
-    'RTF',
-    'first chunk ms',
-    'chunk interval ms',
-    'load ms',
-    'peak RSS MiB',
-  ];
-  const lines = rows.map((r) => [
-    r.type,
-    String(r.threads),
-    r.lmMsPerStep.toFixed(1),
-    r.lmStepsPerSec.toFixed(2),
-    r.t5Ms.toFixed(1),
-    r.decodeTimesRealTime.toFixed(2),
-    r.realTimeFactor.toFixed(3),
-    r.firstChunkMs.toFixed(0),
-    r.interChunkMs.toFixed(0),
-    r.loadMs.toFixed(0),
-    r.peakRssMiB.toFixed(0),
-  ]);
+function markdown(header: string[], lines: string[][]): string {
   return [header, header.map(() => '---'), ...lines].map((l) => `| ${l.join(' | ')} |`).join('\n');
+}
+
+function table(rows: Measurement[]): string {
+  return markdown(
+    [
+      'preset',
+      'type',
+      'threads',
+      'LM ms/step (CFG)',
+      'steps/s',
+      'weights MB/step',
+      'copy GB/s',
+      'bandwidth floor ms',
+      'products alone ms',
+      'step / floor',
+      'achieved GB/s',
+      'T5 ms',
+      'decode x RT',
+      'RTF',
+      'first chunk ms',
+      'chunk interval ms',
+      'load ms',
+      'peak RSS MiB',
+    ],
+    rows.map((r) => [
+      r.preset,
+      r.type,
+      String(r.threads),
+      r.lmMsPerStep.toFixed(1),
+      r.lmStepsPerSec.toFixed(2),
+      (r.weightBytesPerStep / 1e6).toFixed(0),
+      r.copyGBps.toFixed(1),
+      r.bandwidthFloorMs.toFixed(1),
+      r.productsMs.toFixed(1),
+      r.stepOverFloor.toFixed(2),
+      r.achievedGBps.toFixed(1),
+      r.t5Ms.toFixed(1),
+      r.decodeTimesRealTime.toFixed(2),
+      r.realTimeFactor.toFixed(3),
+      r.firstChunkMs.toFixed(0),
+      r.interChunkMs.toFixed(0),
+      r.loadMs.toFixed(0),
+      r.peakRssMiB.toFixed(0),
+    ]),
+  );
+}
+
+function batchTable(rows: BatchMeasurement[]): string {
+  return markdown(
+    ['preset', 'type', 'threads', 'N', 'LM ms/step (2N rows)', 'steps/s', 'audio s/s', 'peak RSS MiB'],
+    rows.map((r) => [
+      r.preset,
+      r.type,
+      String(r.threads),
+      String(r.batch),
+      r.lmMsPerStep.toFixed(1),
+      r.lmStepsPerSec.toFixed(2),
+      r.audioSecondsPerSec.toFixed(3),
+      r.peakRssMiB.toFixed(0),
+    ]),
+  );
+}
+
+function list(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+function runChild(args: string[], what: string): unknown {
+  const child = spawnSync(process.execPath, [__filename, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (child.status !== 0) throw new Error(`bench: ${what} failed (exit ${child.status})`);
+  return JSON.parse(child.stdout.trim().split('\n').at(-1)!);
 }
 
 async function main(): Promise<void> {
@@ -158,32 +329,52 @@ async function main(): Promise<void> {
       threads: { type: 'string', default: '1,2' },
       frames: { type: 'string', default: '50' },
       guidance: { type: 'string', default: '3' },
+      batch: { type: 'string', default: '' },
+      'no-stream': { type: 'boolean', default: false },
       child: { type: 'string' },
     },
   });
   const frames = Number(values.frames);
   const guidance = Number(values.guidance);
+  const stream = !values['no-stream'];
   if (values.child) {
-    const [model, type, threads] = values.child.split('|') as [string, string, string];
-    const m = await measure(model, values.preset, type, Number(threads), frames, guidance);
+    const [mode, model, preset, type, threads, batch] = values.child.split('|') as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    const m =
+      mode === 'batch'
+        ? await measureBatch(model, preset, type, Number(threads), frames, guidance, Number(batch))
+        : await measure(model, preset, type, Number(threads), frames, guidance, stream);
     process.stdout.write(`${JSON.stringify(m)}\n`);
     return;
   }
   const rows: Measurement[] = [];
-  for (const type of values.types.split(',')) {
-    const model = ensureModel(values.preset, type);
-    for (const threads of values.threads.split(',').map(Number)) {
-      const child = spawnSync(
-        process.execPath,
-        [__filename, ...process.argv.slice(2), '--child', `${model}|${type}|${threads}`],
-        {
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'inherit'],
-        },
-      );
-      if (child.status !== 0) throw new Error(`bench: ${type} x ${threads} threads failed (exit ${child.status})`);
-      rows.push(JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Measurement);
-      console.error(`bench: ${type}, ${threads} thread(s) done`);
+  const batchRows: BatchMeasurement[] = [];
+  const passOn = process.argv.slice(2);
+  for (const preset of list(values.preset)) {
+    for (const type of list(values.types)) {
+      const model = ensureModel(preset, type);
+      for (const threads of list(values.threads)) {
+        const what = `${preset} ${type} x ${threads} threads`;
+        rows.push(
+          runChild([...passOn, '--child', `step|${model}|${preset}|${type}|${threads}|1`], what) as Measurement,
+        );
+        console.error(`bench: ${what} done`);
+        for (const n of list(values.batch)) {
+          batchRows.push(
+            runChild(
+              [...passOn, '--child', `batch|${model}|${preset}|${type}|${threads}|${n}`],
+              `${what}, batch ${n}`,
+            ) as BatchMeasurement,
+          );
+          console.error(`bench: ${what}, batch ${n} done`);
+        }
+      }
     }
   }
   const machine = {
@@ -196,19 +387,19 @@ async function main(): Promise<void> {
     // Which addon ran: a portable prebuild (run-time CPU variant) or a native source build, and its CPU features.
     addon: runtimeInfo(),
   };
-  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
+  const command = `npm run bench -- ${passOn.join(' ')}`.trim();
   const date = new Date().toISOString();
-  console.log(
-    `\nMusicGen ${values.preset} (random weights, real shapes), ${frames} frames, CFG ${guidance}, CPU backend`,
-  );
+  console.log(`\nMusicGen (random weights, real shapes), ${frames} frames, CFG ${guidance}, CPU backend`);
   console.log(
     `${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}, ggml ${machine.ggml}, ` +
       `${machine.addon.build} build (${path.relative(root, machine.addon.addon)})\n`,
   );
   console.log(table(rows));
-  const out = path.join(root, 'bench', 'results', `${values.preset}-${date.replace(/[:.]/g, '-')}.json`);
+  if (batchRows.length > 0) console.log(`\n${batchTable(batchRows)}`);
+  const name = list(values.preset).join('+');
+  const out = path.join(root, 'bench', 'results', `${name}-${date.replace(/[:.]/g, '-')}.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, `${JSON.stringify({ date, command, machine, results: rows }, null, 2)}\n`);
+  fs.writeFileSync(out, `${JSON.stringify({ date, command, machine, results: rows, batch: batchRows }, null, 2)}\n`);
   console.log(`\nwrote ${path.relative(process.cwd(), out)}`);
 }
 

@@ -262,6 +262,18 @@ export interface NativeAddon {
   chromaFeatures(pcm: Float32Array, params: NativeMelodyParams): Promise<NativeChroma>;
   /** Diagnostics API: the chroma filter bank [numChroma, nFft / 2 + 1] row-major (row 0 = C). */
   chromaFilterBank(params: NativeMelodyParams): Float32Array;
+  /**
+   * bench/ only: one pass over the weight products of an LM decoding step (`rows` rows, `cond` of them through
+   * cross-attention) run alone on the model's backend; median / min of `reps` passes (native/src/lm-floor.h).
+   */
+  benchLmProducts(
+    model: NativeModel,
+    rows: number,
+    cond: number,
+    reps: number,
+  ): Promise<{ weightBytes: number; products: number; medianMs: number; minMs: number }>;
+  /** bench/ only: memory copy bandwidth (bytes read + written per second), `mib` MiB by `threads` threads. */
+  benchCopyBandwidth(mib: number, threads: number, reps: number): Promise<number>;
   /** EnCodec decode of one mono code matrix [codebooks, frames] (row-major) -> frames * hopLength samples. */
   decodeCodes(model: NativeModel, codes: Int32Array, codebooks: number, frames: number): Promise<Float32Array>;
   /** Diagnostics API: the same decode, also returning the outputs of the listed decoder stages. */

@@ -25,6 +25,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
     mg_addon::register_stream(env, exports);
     mg_addon::register_chroma(env, exports);
     mg_addon::register_backends(env, exports);
+    mg_addon::register_bench(env, exports);
     return exports;
 }
 

@@ -30,5 +30,6 @@ void register_generate(Napi::Env env, Napi::Object exports);
 void register_stream(Napi::Env env, Napi::Object exports);
 void register_chroma(Napi::Env env, Napi::Object exports);
 void register_backends(Napi::Env env, Napi::Object exports);
+void register_bench(Napi::Env env, Napi::Object exports);
 
 }  // namespace mg_addon

@@ -23,6 +23,13 @@ class graph_runner {
     void run(const std::function<ggml_cgraph*(ggml_context*)>& build, const std::function<void()>& set_inputs,
              const std::function<void()>& read_outputs);
 
+    // For a graph computed many times with new input values but the same shapes: builds and allocates it
+    // once; compute() then runs it without any per-call build or allocation. The graph (and the tensors the
+    // builder returned) stay valid until the next prepare() or run().
+    void prepare(const std::function<ggml_cgraph*(ggml_context*)>& build);
+    void compute();
+    bool prepared() const { return prepared_ != nullptr; }
+
     size_t max_nodes() const { return max_nodes_; }
 
   private:
@@ -30,6 +37,11 @@ class graph_runner {
     size_t max_nodes_;
     std::vector<uint8_t> meta_;  // scratch for tensor/graph metadata of the graph being built
     ggml_backend_sched_ptr sched_;
+    ggml_context_ptr ctx_;             // metadata of the prepared graph (in meta_)
+    ggml_cgraph* prepared_ = nullptr;  // the graph prepare() allocated, or null
+
+    ggml_cgraph* build_and_alloc(const std::function<ggml_cgraph*(ggml_context*)>& build);
+    void compute(ggml_cgraph* graph);
 };
 
 }  // namespace mg

@@ -1,0 +1,90 @@
+// Measurements for bench/ (not part of the public API): benchLmProducts(model, rows, cond, reps) times the weight
+// products of one LM step alone; benchCopyBandwidth(bytes, threads, reps) measures memory copy bandwidth.
+// Both run on a worker thread (they take seconds).
+#include <cmath>
+#include <memory>
+#include <string>
+
+#include "addon.h"
+#include "lm-floor.h"
+#include "promise-worker.h"
+
+namespace mg_addon {
+
+static int32_t integer_argument(const Napi::CallbackInfo& info, size_t i, const char* name, double min, double max) {
+    const Napi::Value v = info[i];
+    const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : std::nan("");
+    if (!(d >= min && d <= max) || d != std::floor(d)) {
+        throw_error(info.Env(), "ERR_INVALID_ARG_VALUE",
+                    std::string(name) + " must be an integer in [" + std::to_string(int64_t(min)) + ", " +
+                        std::to_string(int64_t(max)) + "]");
+    }
+    return static_cast<int32_t>(d);
+}
+
+class lm_products_worker : public promise_worker {
+  public:
+    lm_products_worker(Napi::Env env, std::shared_ptr<mg::model> model, int32_t rows, int32_t cond, int32_t reps)
+        : promise_worker(env, "musicgen:benchLmProducts", "timing the LM's products"),
+          model_(std::move(model)),
+          rows_(rows),
+          cond_(cond),
+          reps_(reps) {}
+
+  protected:
+    void compute() override { timing_ = mg::time_lm_products(*model_, rows_, cond_, reps_); }
+    Napi::Value result(Napi::Env env) override {
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("weightBytes", timing_.weight_bytes);
+        out.Set("products", timing_.n_products);
+        out.Set("medianMs", timing_.median_ms);
+        out.Set("minMs", timing_.min_ms);
+        return out;
+    }
+
+  private:
+    std::shared_ptr<mg::model> model_;
+    int32_t rows_, cond_, reps_;
+    mg::lm_products_timing timing_;
+};
+
+class copy_bandwidth_worker : public promise_worker {
+  public:
+    copy_bandwidth_worker(Napi::Env env, int32_t mib, int32_t threads, int32_t reps)
+        : promise_worker(env, "musicgen:benchCopyBandwidth", "measuring copy bandwidth"),
+          mib_(mib),
+          threads_(threads),
+          reps_(reps) {}
+
+  protected:
+    void compute() override { bytes_per_s_ = mg::measure_copy_bandwidth(size_t(mib_) << 20, threads_, reps_); }
+    Napi::Value result(Napi::Env env) override { return Napi::Number::New(env, bytes_per_s_); }
+
+  private:
+    int32_t mib_, threads_, reps_;
+    double bytes_per_s_ = 0;
+};
+
+static Napi::Value bench_lm_products(const Napi::CallbackInfo& info) {
+    if (info.Length() != 4) throw_error(info.Env(), "ERR_INVALID_ARG_TYPE", "benchLmProducts(model, rows, cond, reps)");
+    std::shared_ptr<mg::model> model = model_from_js(info[0]);
+    const int32_t rows = integer_argument(info, 1, "rows", 1, 64);
+    const int32_t cond = integer_argument(info, 2, "cond", 1, rows);
+    const int32_t reps = integer_argument(info, 3, "reps", 1, 1000);
+    return (new lm_products_worker(info.Env(), std::move(model), rows, cond, reps))->start();
+}
+
+static Napi::Value bench_copy_bandwidth(const Napi::CallbackInfo& info) {
+    if (info.Length() != 3) throw_error(info.Env(), "ERR_INVALID_ARG_TYPE", "benchCopyBandwidth(mib, threads, reps)");
+    const int32_t mib = integer_argument(info, 0, "mib", 1, 16384);
+    const int32_t threads = integer_argument(info, 1, "threads", 1, 1024);
+    const int32_t reps = integer_argument(info, 2, "reps", 1, 1000);
+    return (new copy_bandwidth_worker(info.Env(), mib, threads, reps))->start();
+}
+
+void register_bench(Napi::Env env, Napi::Object exports) {
+    exports.Set("benchLmProducts", Napi::Function::New(env, bench_lm_products, "benchLmProducts"));
+    exports.Set("benchCopyBandwidth", Napi::Function::New(env, bench_copy_bandwidth, "benchCopyBandwidth"));
+}
+
+}  // namespace mg_addon
