@@ -13,6 +13,7 @@
 #include "encodec-stream.h"
 #include "error.h"
 #include "model.h"
+#include "openmp-threads.h"
 
 namespace mg_addon {
 
@@ -33,6 +34,7 @@ class decode_stream_worker : public Napi::AsyncWorker {
 
   protected:
     void Execute() override {
+        const mg::openmp_threads_release release;
         try {
             lookahead_ = mg::encodec_stream::lookahead_frames(*model_);
             mg::encodec_stream stream(*model_, n_q_);

@@ -13,6 +13,7 @@
 #include "error.h"
 #include "generation-args.h"
 #include "generation.h"
+#include "openmp-threads.h"
 #include "promise-worker.h"
 #include "sampling.h"
 
@@ -42,6 +43,7 @@ class generate_worker : public Napi::AsyncProgressQueueWorker<step_progress> {
 
   protected:
     void Execute(const ExecutionProgress& progress) override {
+        const mg::openmp_threads_release release;
         const bool report = !on_step_.IsEmpty();
         std::string message;
         const bool ok = capture_error(

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "openmp-threads.h"
+
 namespace mg_addon {
 
 // Runs fn, turning mg::error / std::bad_alloc into (code, message); true when fn succeeded.
@@ -49,6 +51,7 @@ class promise_worker : public Napi::AsyncWorker {
 
   private:
     void Execute() final {
+        const mg::openmp_threads_release release;
         std::string message;
         if (!capture_error([this] { compute(); }, what_, code_, message)) SetError(message);
     }
