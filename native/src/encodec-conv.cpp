@@ -54,16 +54,6 @@ ggml_tensor* encodec_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_te
     return add_bias(ctx, out, conv.bias);  // [T', out]
 }
 
-ggml_tensor* encodec_conv_transpose1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x) {
-    ggml_tensor* full = ggml_conv_transpose_1d(ctx, conv.weight, x, conv.stride, 0, 1);  // [(T-1)*s + k, out]
-    const int64_t pad_total = conv.kernel - conv.stride;
-    const int64_t right = pad_total / 2;
-    const int64_t left = pad_total - right;
-    ggml_tensor* trimmed =
-        ggml_view_2d(ctx, full, full->ne[0] - pad_total, full->ne[1], full->nb[1], left * full->nb[0]);
-    return add_bias(ctx, trimmed, conv.bias);
-}
-
 ggml_tensor* encodec_residual_block(ggml_context* ctx, const encodec_resblock& block, ggml_tensor* x) {
     ggml_tensor* hidden = encodec_conv1d(ctx, block.conv1, ggml_elu(ctx, x));
     ggml_tensor* delta = encodec_conv1d(ctx, block.conv2, ggml_elu(ctx, hidden));

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "encodec-conv.h"
+#include "encodec-decoder-conv.h"
 #include "encodec-lstm.h"
 #include "error.h"
 
@@ -46,8 +47,8 @@ static void check_request(const codec_hparams& hp, const std::vector<encodec_sta
 ggml_tensor* encodec_apply_stage(ggml_context* ctx, const encodec_stage& stage, ggml_tensor* x) {
     switch (stage.kind) {
         case encodec_stage_kind::conv:
-            return stage.conv.transposed ? encodec_conv_transpose1d(ctx, stage.conv, x)
-                                         : encodec_conv1d(ctx, stage.conv, x);
+            if (stage.conv.transposed) break;
+            return encodec_conv1d(ctx, stage.conv, x);
         case encodec_stage_kind::elu:
             return ggml_elu(ctx, x);
         case encodec_stage_kind::resblock:
@@ -55,7 +56,7 @@ ggml_tensor* encodec_apply_stage(ggml_context* ctx, const encodec_stage& stage, 
         case encodec_stage_kind::lstm:
             break;
     }
-    throw error(error_code::backend, "codec stage " + std::to_string(stage.index) + " is not a convolution stage");
+    throw error(error_code::backend, "codec stage " + std::to_string(stage.index) + " is not an encoder stage");
 }
 
 static encodec_tap* find_tap(std::vector<encodec_tap>* taps, int stage) {
@@ -82,35 +83,33 @@ void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t
     const std::vector<encodec_stage>& stages = m.codec.decoder;
     ggml_tensor* input = nullptr;
     ggml_tensor* output = nullptr;
-    int64_t out_channels = 0;
-    int64_t out_length = 0;
+    encodec_gather_inputs gathers;
     std::vector<pending_tap> pending;
 
     runner.run(
         [&](ggml_context* ctx) {
             ggml_cgraph* graph = ggml_new_graph_custom(ctx, runner.max_nodes(), false);
-            ggml_tensor* channel_fastest = nullptr;
+            ggml_tensor* x = nullptr;  // [C, T], channel fastest throughout
             if (codes) {
                 input = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, frames, n_q);
                 ggml_set_input(input);
-                channel_fastest = encodec_rvq_decode(ctx, m.codec.rvq, input);
+                x = encodec_rvq_decode(ctx, m.codec.rvq, input);
             } else {
                 input = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, act.channels, act.length);
                 ggml_set_input(input);
-                channel_fastest = input;
+                x = input;
             }
-            ggml_tensor* x = ggml_cont(ctx, ggml_transpose(ctx, channel_fastest));  // [T, C]
-            if (codes) {
-                if (encodec_tap* tap = find_tap(taps, encodec_tap_quantized)) pending.push_back({tap, x});
-            }
+            // Taps are in PyTorch's [C, T] order: transposed copies, made only when asked for.
+            auto tap = [&](int stage, ggml_tensor* t) {
+                if (encodec_tap* p = find_tap(taps, stage))
+                    pending.push_back({p, ggml_cont(ctx, ggml_transpose(ctx, t))});
+            };
+            if (codes) tap(encodec_tap_quantized, x);
             for (size_t s = begin; s < end; ++s) {
-                x = encodec_apply_stage(ctx, stages[s], x);
-                if (encodec_tap* tap = find_tap(taps, static_cast<int>(s))) pending.push_back({tap, x});
+                x = encodec_decoder_stage(ctx, stages[s], x, gathers);
+                tap(static_cast<int>(s), x);
             }
-            // Back to channel fastest for the next LSTM; a single channel (the waveform) is the same either way.
-            out_length = x->ne[0];
-            out_channels = x->ne[1];
-            output = out_channels == 1 ? x : ggml_cont(ctx, ggml_transpose(ctx, x));
+            output = x;
             for (const pending_tap& p : pending) {
                 ggml_set_output(p.tensor);
                 ggml_build_forward_expand(graph, p.tensor);
@@ -125,10 +124,11 @@ void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t
             } else {
                 ggml_backend_tensor_set(input, act.data.data(), 0, ggml_nbytes(input));
             }
+            gathers.upload();
         },
         [&] {
-            act.channels = out_channels;
-            act.length = out_length;
+            act.channels = output->ne[0];
+            act.length = output->ne[1];
             act.data.resize(static_cast<size_t>(ggml_nelements(output)));
             ggml_backend_tensor_get(output, act.data.data(), 0, ggml_nbytes(output));
             for (const pending_tap& p : pending) read_tap(p);

@@ -36,8 +36,9 @@ struct encodec_activations {
 // is in [0, codebook_size).
 void encodec_check_codes(const codec_hparams& hp, const int32_t* codes, int32_t n_q, int32_t frames);
 
-// Appends one convolution, ELU or residual-block stage (encoder or decoder) to a graph: [T, C] -> [T', C'].
-// Throws mg::error(backend) for an LSTM stage, which runs outside graphs of this kind (encodec-lstm.h).
+// Appends one convolution, ELU or residual-block stage of the encoder to a graph: [T, C] -> [T', C'].
+// Throws mg::error(backend) for an LSTM stage, which runs outside graphs of this kind (encodec-lstm.h), and for a
+// transposed convolution (decoder stages are built by encodec-decoder-conv.h).
 ggml_tensor* encodec_apply_stage(ggml_context* ctx, const encodec_stage& stage, ggml_tensor* x);
 
 // Runs decoder stages [begin, end) (none of them an LSTM) as one graph. The input is the codes when `codes` is

@@ -21,6 +21,7 @@
 #endif
 
 #include "arch.h"
+#include "encodec-weights.h"
 #include "error.h"
 #include "ggml-log.h"
 
@@ -919,6 +920,7 @@ std::unique_ptr<model> load_model(const std::string& path, const load_params& pa
     if (!(mapping && !m->backends.gpu && place_mapped(*m, f, mapping))) {
         place_copied(*m, f, path, mapping.get(), params);
     }
+    encodec_prepare_decoder_matrices(*m);
     report(params, 1.0f);
     return m;
 }

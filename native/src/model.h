@@ -74,6 +74,7 @@ struct musicgen_lm {
 struct encodec_conv {
     ggml_tensor* weight = nullptr;  // {encoder,decoder}.layers.{i}.conv (or block.{j}.conv) weight_g/weight_v
     ggml_tensor* bias = nullptr;    // ... .conv.bias, [out]
+    ggml_tensor* matrix = nullptr;  // decoder only: `weight` as an F32 matrix product operand (encodec-weights.h)
     int kernel = 0;
     int stride = 1;
     int dilation = 1;
@@ -113,6 +114,8 @@ struct encodec {
     std::vector<ggml_tensor*> rvq;       // quantizer.layers.{q}.codebook.embed, [hidden, codebook_size]
     std::vector<encodec_stage> encoder;  // audio -> embeddings, in execution order
     std::vector<encodec_stage> decoder;  // embeddings -> audio, in execution order
+    ggml_context_ptr matrices_ctx;       // the decoder convolutions' `matrix` tensors (metadata)
+    ggml_backend_buffer_ptr matrices;    // ... and their memory
 };
 
 // Keeps the model file mapped while the CPU backend reads weights straight from it.

@@ -1,0 +1,71 @@
+// npm run build:ts && node dist/bench/decode-bench.js [--model bench/.cache/small-f16.gguf] [--threads 2]
+//   [--frames 500] [--reps 5] [--chunk 25]
+// EnCodec decode speed alone (x real time = audio seconds / decode seconds), whole clip (decodeCodes) and streaming
+// (the stream decoder fed `chunk` frames per push, as gen.stream() does), on random codes. Prints every repetition
+// and the median: the development machine is shared, so single runs are noisy. The model comes from `npm run
+// bench` (bench/.cache).
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { native } from '../lib/native';
+
+const root = path.join(__dirname, '..', '..');
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      model: { type: 'string', default: path.join(root, 'bench', '.cache', 'small-f16.gguf') },
+      threads: { type: 'string', default: '2' },
+      frames: { type: 'string', default: '500' },
+      reps: { type: 'string', default: '5' },
+      chunk: { type: 'string', default: '25' },
+      mode: { type: 'string', default: 'both' },
+    },
+  });
+  const frames = Number(values.frames);
+  const reps = Number(values.reps);
+  const chunk = Number(values.chunk);
+  const model = await native().loadModel(values.model, { backend: 'cpu', threads: Number(values.threads) });
+  const info = model.info();
+  const { codebookSize, hopLength, sampleRate } = info.hparams.codec;
+  const codebooks = info.codebooks / info.channels;
+  const codes = new Int32Array(codebooks * frames);
+  let state = 12345;
+  for (let i = 0; i < codes.length; i++) {
+    state = (state * 1103515245 + 12345) >>> 0;
+    codes[i] = state % codebookSize;
+  }
+  const audioSeconds = (frames * hopLength) / sampleRate;
+
+  const runs: Array<[string, () => Promise<unknown>]> = [];
+  if (values.mode !== 'stream') runs.push(['whole clip', () => native().decodeCodes(model, codes, codebooks, frames)]);
+  if (values.mode !== 'whole') {
+    runs.push([
+      `stream (${chunk}-frame pushes)`,
+      () => native().decodeCodesStreaming(model, codes, codebooks, frames, chunk),
+    ]);
+  }
+  for (const [name, run] of runs) {
+    await run(); // warm-up: first graphs of a process pay one-time setup
+    const xrt: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      const started = performance.now();
+      await run();
+      xrt.push((audioSeconds * 1000) / (performance.now() - started));
+    }
+    console.log(
+      `${name}: ${audioSeconds} s audio, ${values.threads} threads, x RT median ${median(xrt).toFixed(2)} ` +
+        `(runs ${xrt.map((x) => x.toFixed(2)).join(' ')})`,
+    );
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
