@@ -5,20 +5,21 @@
 #include <algorithm>
 #include <string>
 
+#include "encodec-elu.h"
 #include "encodec-weights.h"
 #include "error.h"
 
 namespace mg {
 
-ggml_tensor* encodec_gather_inputs::add(ggml_context* ctx, std::vector<int32_t> rows) {
+ggml_tensor* encodec_decoder_graph::rows(ggml_context* ctx, std::vector<int32_t> rows) {
     ggml_tensor* t = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, static_cast<int64_t>(rows.size()));
     ggml_set_input(t);
-    inputs_.emplace_back(t, std::move(rows));
+    rows_.emplace_back(t, std::move(rows));
     return t;
 }
 
-void encodec_gather_inputs::upload() const {
-    for (const auto& [tensor, rows] : inputs_) ggml_backend_tensor_set(tensor, rows.data(), 0, ggml_nbytes(tensor));
+void encodec_decoder_graph::upload() const {
+    for (const auto& [tensor, values] : rows_) ggml_backend_tensor_set(tensor, values.data(), 0, ggml_nbytes(tensor));
 }
 
 // Which input frame position p (relative to the unpadded signal, p in [-left, length + right)) reads under HF's
@@ -33,7 +34,7 @@ static int32_t reflected(int64_t p, int64_t length, int64_t max_pad) {
 }
 
 ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x,
-                                    encodec_gather_inputs& gathers) {
+                                    encodec_decoder_graph& graph) {
     const int64_t in = x->ne[0];
     const int64_t length = x->ne[1];
     const int64_t stride = conv.stride;
@@ -57,7 +58,7 @@ ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv,
         }
         const bool reads_zero = std::find(rows.begin(), rows.end(), length) != rows.end();
         ggml_tensor* source = reads_zero ? ggml_pad(ctx, x, 0, 1, 0, 0) : x;  // the zero frame at index `length`
-        columns = ggml_reshape_2d(ctx, ggml_get_rows(ctx, source, gathers.add(ctx, std::move(rows))), in * conv.kernel,
+        columns = ggml_reshape_2d(ctx, ggml_get_rows(ctx, source, graph.rows(ctx, std::move(rows))), in * conv.kernel,
                                   out_length);
     }
     return ggml_add(ctx, ggml_mul_mat(ctx, conv.matrix, columns), conv.bias);  // [out, T']
@@ -93,17 +94,18 @@ ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_c
 }
 
 ggml_tensor* encodec_decoder_stage(ggml_context* ctx, const encodec_stage& stage, ggml_tensor* x,
-                                   encodec_gather_inputs& gathers) {
+                                   encodec_decoder_graph& graph) {
     switch (stage.kind) {
         case encodec_stage_kind::conv:
             return stage.conv.transposed ? encodec_decoder_conv_transpose1d(ctx, stage.conv, x)
-                                         : encodec_decoder_conv1d(ctx, stage.conv, x, gathers);
+                                         : encodec_decoder_conv1d(ctx, stage.conv, x, graph);
         case encodec_stage_kind::elu:
-            return ggml_elu(ctx, x);
+            return encodec_elu(ctx, x, graph.cpu());
         case encodec_stage_kind::resblock: {
             // x + conv2(ELU(conv1(ELU(x)))).
-            ggml_tensor* hidden = encodec_decoder_conv1d(ctx, stage.res.conv1, ggml_elu(ctx, x), gathers);
-            return ggml_add(ctx, x, encodec_decoder_conv1d(ctx, stage.res.conv2, ggml_elu(ctx, hidden), gathers));
+            ggml_tensor* hidden = encodec_decoder_conv1d(ctx, stage.res.conv1, encodec_elu(ctx, x, graph.cpu()), graph);
+            return ggml_add(ctx, x,
+                            encodec_decoder_conv1d(ctx, stage.res.conv2, encodec_elu(ctx, hidden, graph.cpu()), graph));
         }
         case encodec_stage_kind::lstm:
             break;

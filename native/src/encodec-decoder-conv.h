@@ -17,20 +17,23 @@
 
 namespace mg {
 
-// Index tensors a decoder graph gathers with: their values are known when the graph is built and uploaded (by
-// upload()) before it runs.
-class encodec_gather_inputs {
+// What building one decoder graph needs besides the stages: the index tensors its gathers read (values known
+// when the graph is built, uploaded by upload() before it runs) and whether it runs on the CPU alone.
+class encodec_decoder_graph {
   public:
-    ggml_tensor* add(ggml_context* ctx, std::vector<int32_t> rows);
+    explicit encodec_decoder_graph(bool cpu) : cpu_(cpu) {}
+    ggml_tensor* rows(ggml_context* ctx, std::vector<int32_t> rows);
     void upload() const;
+    bool cpu() const { return cpu_; }
 
   private:
-    std::vector<std::pair<ggml_tensor*, std::vector<int32_t>>> inputs_;
+    bool cpu_;
+    std::vector<std::pair<ggml_tensor*, std::vector<int32_t>>> rows_;
 };
 
 // Non-causal Conv1d with HF's reflect padding (short inputs included): [in, T] -> [out, ceil(T / stride)].
 ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x,
-                                    encodec_gather_inputs& gathers);
+                                    encodec_decoder_graph& graph);
 
 // ConvTranspose1d trimmed like HF (kernel - stride, the odd sample on the left): [in, T] -> [out, T * stride].
 ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x);
@@ -38,6 +41,6 @@ ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_c
 // One convolution, ELU or residual-block stage of the decoder: [C, T] -> [C', T']. Throws mg::error(backend) for
 // an LSTM stage, which runs outside these graphs (encodec-lstm.h).
 ggml_tensor* encodec_decoder_stage(ggml_context* ctx, const encodec_stage& stage, ggml_tensor* x,
-                                   encodec_gather_inputs& gathers);
+                                   encodec_decoder_graph& graph);
 
 }  // namespace mg

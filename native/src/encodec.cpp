@@ -83,7 +83,7 @@ void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t
     const std::vector<encodec_stage>& stages = m.codec.decoder;
     ggml_tensor* input = nullptr;
     ggml_tensor* output = nullptr;
-    encodec_gather_inputs gathers;
+    encodec_decoder_graph stage_graph(!m.backends.gpu);
     std::vector<pending_tap> pending;
 
     runner.run(
@@ -106,7 +106,7 @@ void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t
             };
             if (codes) tap(encodec_tap_quantized, x);
             for (size_t s = begin; s < end; ++s) {
-                x = encodec_decoder_stage(ctx, stages[s], x, gathers);
+                x = encodec_decoder_stage(ctx, stages[s], x, stage_graph);
                 tap(static_cast<int>(s), x);
             }
             output = x;
@@ -124,7 +124,7 @@ void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t
             } else {
                 ggml_backend_tensor_set(input, act.data.data(), 0, ggml_nbytes(input));
             }
-            gathers.upload();
+            stage_graph.upload();
         },
         [&] {
             act.channels = output->ne[0];
