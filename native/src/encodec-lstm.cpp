@@ -1,6 +1,7 @@
 #include "encodec-lstm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "error.h"
@@ -34,9 +35,34 @@ struct layer_state_tensors {
     ggml_tensor* c = nullptr;
 };
 
-// One layer over a chunk: x [C, n] -> hidden states [C, n].
-static ggml_tensor* lstm_layer(ggml_context* ctx, const encodec_lstm_layer& w, ggml_tensor* x,
-                               layer_state_tensors& st) {
+// The cell update of one step on the CPU, fused into one node (ggml's ops take seven, each a thread barrier, for
+// vectors of a few thousand elements): gates = W_hh h + projection in PyTorch order i, f, g, o, and c_prev ->
+// dst[0, C) = h, dst[C, 2C) = c.
+static void lstm_cell(ggml_tensor* dst, const ggml_tensor* recurrent, const ggml_tensor* projected,
+                      const ggml_tensor* c_prev, int ith, int nth, void*) {
+    const int64_t channels = c_prev->ne[0];
+    const int64_t per_thread = (channels + nth - 1) / nth;
+    const int64_t begin = std::min(channels, per_thread * ith);
+    const int64_t end = std::min(channels, begin + per_thread);
+    const float* r = static_cast<const float*>(recurrent->data);
+    const float* p = static_cast<const float*>(projected->data);
+    const float* c0 = static_cast<const float*>(c_prev->data);
+    float* out = static_cast<float*>(dst->data);
+    auto sigmoid = [](float x) { return 1.0f / (1.0f + std::exp(-x)); };
+    for (int64_t j = begin; j < end; ++j) {
+        const float i = sigmoid(r[j] + p[j]);
+        const float f = sigmoid(r[channels + j] + p[channels + j]);
+        const float g = std::tanh(r[2 * channels + j] + p[2 * channels + j]);
+        const float o = sigmoid(r[3 * channels + j] + p[3 * channels + j]);
+        const float c = f * c0[j] + i * g;
+        out[j] = o * std::tanh(c);
+        out[channels + j] = c;
+    }
+}
+
+// One layer over a chunk: x [C, n] -> hidden states [C, n]. `cpu`: the graph runs on the CPU alone.
+static ggml_tensor* lstm_layer(ggml_context* ctx, const encodec_lstm_layer& w, ggml_tensor* x, layer_state_tensors& st,
+                               bool cpu) {
     const int64_t channels = x->ne[0];
     // Input projections of every step in one mat-mat, both biases folded in: [4C, n].
     ggml_tensor* projected = ggml_add(ctx, ggml_add(ctx, ggml_mul_mat(ctx, w.w_ih, x), w.b_ih), w.b_hh);
@@ -48,13 +74,21 @@ static ggml_tensor* lstm_layer(ggml_context* ctx, const encodec_lstm_layer& w, g
     ggml_tensor* c = st.c0;
     std::vector<ggml_tensor*> outputs;
     for (int64_t t = 0; t < x->ne[1]; ++t) {
-        ggml_tensor* gates = ggml_add(ctx, ggml_mul_mat(ctx, w.w_hh, h),
-                                      ggml_view_1d(ctx, projected, 4 * channels, t * projected->nb[1]));
-        // One sigmoid over all four blocks (i, f, o use it) is one node instead of three.
-        ggml_tensor* sig = ggml_sigmoid(ctx, gates);
-        ggml_tensor* candidate = ggml_tanh(ctx, gate(gates, 2));
-        c = ggml_add(ctx, ggml_mul(ctx, gate(sig, 1), c), ggml_mul(ctx, gate(sig, 0), candidate));
-        h = ggml_mul(ctx, gate(sig, 3), ggml_tanh(ctx, c));
+        ggml_tensor* recurrent = ggml_mul_mat(ctx, w.w_hh, h);
+        ggml_tensor* step_projection = ggml_view_1d(ctx, projected, 4 * channels, t * projected->nb[1]);
+        if (cpu) {
+            ggml_tensor* cell =
+                ggml_map_custom3(ctx, recurrent, step_projection, c, lstm_cell, GGML_N_TASKS_MAX, nullptr);
+            h = gate(cell, 0);
+            c = gate(cell, 1);
+        } else {
+            ggml_tensor* gates = ggml_add(ctx, recurrent, step_projection);
+            // One sigmoid over all four blocks (i, f, o use it) is one node instead of three.
+            ggml_tensor* sig = ggml_sigmoid(ctx, gates);
+            ggml_tensor* candidate = ggml_tanh(ctx, gate(gates, 2));
+            c = ggml_add(ctx, ggml_mul(ctx, gate(sig, 1), c), ggml_mul(ctx, gate(sig, 0), candidate));
+            h = ggml_mul(ctx, gate(sig, 3), ggml_tanh(ctx, c));
+        }
         outputs.push_back(h);
     }
     st.h = h;
@@ -63,7 +97,7 @@ static ggml_tensor* lstm_layer(ggml_context* ctx, const encodec_lstm_layer& w, g
 }
 
 void encodec_lstm_forward(graph_runner& runner, const encodec_lstm& lstm, int64_t channels, std::vector<float>& x,
-                          encodec_lstm_state& state) {
+                          encodec_lstm_state& state, bool cpu) {
     const size_t n_layers = lstm.layers.size();
     const int64_t frames = static_cast<int64_t>(x.size()) / channels;
     if (runner.max_nodes() < nodes_per_chunk + nodes_per_step * n_layers) {
@@ -92,7 +126,7 @@ void encodec_lstm_forward(graph_runner& runner, const encodec_lstm& lstm, int64_
                     st[l].c0 = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, channels);
                     ggml_set_input(st[l].h0);
                     ggml_set_input(st[l].c0);
-                    y = lstm_layer(ctx, lstm.layers[l], y, st[l]);
+                    y = lstm_layer(ctx, lstm.layers[l], y, st[l], cpu);
                     ggml_set_output(st[l].h);
                     ggml_set_output(st[l].c);
                     ggml_build_forward_expand(graph, st[l].c);

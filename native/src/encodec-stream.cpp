@@ -125,7 +125,8 @@ struct encodec_stream::impl {
                 st.lstm = encodec_lstm_initial_state(m.codec.decoder[st.index].lstm, in.channels);
                 st.lstm_started = true;
             }
-            encodec_lstm_forward(runner, m.codec.decoder[st.index].lstm, in.channels, in.data, st.lstm);
+            encodec_lstm_forward(runner, m.codec.decoder[st.index].lstm, in.channels, in.data, st.lstm,
+                                 !m.backends.gpu);
             return in;
         }
         if (in.length > 0) {

@@ -159,7 +159,7 @@ std::vector<float> encodec_decode(const model& m, graph_runner& runner, const in
         if (!first && stages[next].kind == encodec_stage_kind::lstm) {
             const encodec_lstm& lstm = stages[next].lstm;
             encodec_lstm_state state = encodec_lstm_initial_state(lstm, act.channels);
-            encodec_lstm_forward(runner, lstm, act.channels, act.data, state);
+            encodec_lstm_forward(runner, lstm, act.channels, act.data, state, !m.backends.gpu);
             if (encodec_tap* tap = find_tap(taps, static_cast<int>(next))) tap_activations(*tap, act);
             ++next;
             continue;
