@@ -64,8 +64,11 @@ static void lstm_cell(ggml_tensor* dst, const ggml_tensor* recurrent, const ggml
 static ggml_tensor* lstm_layer(ggml_context* ctx, const encodec_lstm_layer& w, ggml_tensor* x, layer_state_tensors& st,
                                bool cpu) {
     const int64_t channels = x->ne[0];
-    // Input projections of every step in one mat-mat, both biases folded in: [4C, n].
-    ggml_tensor* projected = ggml_add(ctx, ggml_add(ctx, ggml_mul_mat(ctx, w.w_ih, x), w.b_ih), w.b_hh);
+    // Input projections of every step in one mat-mat, both biases folded in: [4C, n]. A single frame gets a zero
+    // column beside it: ggml's tinyBLAS skips one-column products, whose fallback sums in another order, and
+    // streaming (often one frame per chunk) must stay bitwise equal to whole-clip decoding.
+    ggml_tensor* frames = x->ne[1] == 1 ? ggml_pad(ctx, x, 0, 1, 0, 0) : x;
+    ggml_tensor* projected = ggml_add(ctx, ggml_add(ctx, ggml_mul_mat(ctx, w.w_ih, frames), w.b_ih), w.b_hh);
     auto gate = [&](ggml_tensor* v, int k) {  // slice k of the i, f, g, o blocks
         return ggml_view_1d(ctx, v, channels, k * channels * ggml_element_size(v));
     };
