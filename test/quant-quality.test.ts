@@ -3,7 +3,16 @@
 // perturbation must give the known numbers.
 import * as path from 'node:path';
 import t from 'tap';
-import { compareCodes, compareLogits, discoverFixtures, markdown, measureFixture } from '../tools/quant-quality';
+import {
+  CHECKPOINT_SEED,
+  compareCodes,
+  compareLogits,
+  discoverFixtures,
+  markdown,
+  measureFixture,
+  parseOptions,
+  pseudoRandomDelayedIds,
+} from '../tools/quant-quality';
 
 t.test('metrics on known inputs', async (t) => {
   const reference = Float32Array.from([0, 1, 2, 3, 2, 1]);
@@ -58,4 +67,38 @@ t.test('one fixture: report structure, f32 vs f32 has zero error', async (t) => 
     t.match(g.vsGolden, { agreement: 1, firstDivergentStep: null }, `${g.run}: f32 codes identical to HF`);
   }
   t.match(markdown([report]), /\| q8_0 \|/, 'markdown has a q8_0 row');
+});
+
+t.test('options: fixture mode by default, --checkpoint with --steps and --gguf-dir', async (t) => {
+  t.match(parseOptions([]), { types: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k'], threads: 2, checkpoint: undefined });
+  t.same(parseOptions(['--checkpoint', 'ckpt', '--types', 'f32,q4_k']).checkpoint, {
+    dir: 'ckpt',
+    steps: 50,
+    ggufDir: undefined,
+  });
+  t.same(parseOptions(['--checkpoint', 'ckpt', '--steps', '8', '--gguf-dir', 'out']).checkpoint, {
+    dir: 'ckpt',
+    steps: 8,
+    ggufDir: 'out',
+  });
+  t.throws(() => parseOptions(['--steps', '8']), /--steps needs --checkpoint/);
+  t.throws(() => parseOptions(['--checkpoint', 'c', '--steps', '0']), /--steps must be a positive integer/);
+  t.throws(() => parseOptions(['--checkpoint', 'c', '--fixtures', 'f']), /exclude each other/);
+  t.throws(() => parseOptions(['--types', 'q5_k']), /unknown --types q5_k/);
+});
+
+t.test('pseudo-random delayed ids: deterministic, delay pattern of generate()', async (t) => {
+  const shape = { batch: 1, codebooks: 4, positions: 7, channels: 1, vocab: 2048, pad: 2048 };
+  const ids = pseudoRandomDelayedIds(shape);
+  t.same(ids, pseudoRandomDelayedIds(shape, CHECKPOINT_SEED), 'same seed, same ids');
+  t.notSame(ids, pseudoRandomDelayedIds(shape, CHECKPOINT_SEED + 1), 'another seed, other ids');
+  for (let k = 0; k < 4; k++) {
+    for (let s = 0; s < 7; s++) {
+      const id = ids[k * 7 + s]!;
+      // Row k: BOS at 0, pad up to position k, then 3 codes (positions - codebooks), then pad.
+      if (s >= k + 1 && s < k + 4) t.ok(id >= 0 && id < 2048, `code at [${k}, ${s}]`);
+      else t.equal(id, 2048, `pad at [${k}, ${s}]`);
+    }
+  }
+  t.throws(() => pseudoRandomDelayedIds({ ...shape, positions: 4 }), /more than 4 positions/);
 });

@@ -1,9 +1,15 @@
 #!/usr/bin/env node
 /**
  * npm run quant-quality -- [--json out.json] [--fixtures DIR] [--types f32,f16,q8_0,q4_0,q4_k] [--threads N]
+ * npm run quant-quality -- --checkpoint DIR [--steps N] [--gguf-dir DIR] [--json out.json] [--types ...] [--threads N]
  * Quality cost of quantisation, reported, never asserted: every MusicGen LM checkpoint found in the fixtures folder
  * is converted to each type, and its teacher-forced guided logits and greedy codes are compared with the f32 GGUF
  * and with the Hugging Face goldens. Prints markdown tables, writes JSON; exits 1 on any error.
+ *
+ * --checkpoint measures one HF checkpoint without goldens instead (e.g. a random-weight musicgen-small, whose real
+ * widths quantise every matrix): teacher-forced guided logits over pseudo-random codes (seed CHECKPOINT_SEED, N
+ * positions) and N greedy LM steps, both with one prompt and CFG 3, compared with the f32 GGUF only. --gguf-dir
+ * keeps the converted GGUFs (`<checkpoint name>-<type>.gguf`) and reuses those already there without checking them.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -43,7 +49,8 @@ export interface TypeReport {
   bytesByType: Record<string, number>;
   logitPathBytesByType: Record<string, number>;
   teacherForced: { vsF32: LogitError; vsGolden: LogitError | null };
-  greedy: Array<{ run: string; vsF32: CodeAgreement; vsGolden: CodeAgreement }>;
+  /** vsGolden is null in --checkpoint mode (no goldens). */
+  greedy: Array<{ run: string; vsF32: CodeAgreement; vsGolden: CodeAgreement | null }>;
 }
 
 export interface FixtureReport {
@@ -132,7 +139,8 @@ interface GreedyRun {
   run: string;
   guidanceScale: number;
   shape: number[];
-  expected: number[];
+  /** Golden codes; null without goldens (--checkpoint). */
+  expected: number[] | null;
   newFrames: number;
   promptFrames: number;
   /** Audio-prompt codes: the golden output's leading frames (HF returns prompt + new frames). */
@@ -199,7 +207,7 @@ function readFixture(dir: string) {
       if (promptFrames > 0) {
         const data = new Int32Array(B * K * promptFrames);
         for (let r = 0; r < B * K; r++) {
-          for (let j = 0; j < promptFrames; j++) data[r * promptFrames + j] = run.expected[r * frames + j]!;
+          for (let j = 0; j < promptFrames; j++) data[r * promptFrames + j] = run.expected![r * frames + j]!;
         }
         run.promptCodes = { data, frames: promptFrames };
       }
@@ -234,6 +242,93 @@ function readFixture(dir: string) {
   return { prompts: promptsOf(describe('text_input_ids')), channels, greedy, tf };
 }
 
+type Workload = ReturnType<typeof readFixture>;
+
+/** --checkpoint mode: the seed of its pseudo-random teacher-forcing codes, its prompt and guidance scale. */
+export const CHECKPOINT_SEED = 20261121;
+export const CHECKPOINT_PROMPT = '80s synthwave, driving bass and bright arpeggios';
+export const CHECKPOINT_GUIDANCE = 3;
+
+/** mulberry32: a small deterministic PRNG, uniform in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Delayed decoder ids [batch, codebooks, positions] over pseudo-random codes, laid out as generate() and the
+ * fixtures' tf_decoder_input_ids: row k holds codes[k, s - k - 1] at position s (the code of codebook k at frame
+ * j is delayed by k, after the BOS column), `pad` (= BOS) elsewhere. Delays are per channel pair for stereo
+ * (k / channels), as in generation. Needs positions > codebooks / channels.
+ */
+export function pseudoRandomDelayedIds(
+  shape: { batch: number; codebooks: number; positions: number; channels: number; vocab: number; pad: number },
+  seed: number = CHECKPOINT_SEED,
+): Int32Array {
+  const { batch, codebooks, positions, channels, vocab, pad } = shape;
+  const delays = codebooks / channels;
+  const frames = positions - delays;
+  if (!Number.isInteger(delays) || frames < 1)
+    throw new Error(`need more than ${delays} positions for ${codebooks} codebooks / ${channels} channels`);
+  const random = mulberry32(seed);
+  const ids = new Int32Array(batch * codebooks * positions).fill(pad);
+  for (let b = 0; b < batch; b++) {
+    for (let k = 0; k < codebooks; k++) {
+      const delay = Math.floor(k / channels);
+      for (let j = 0; j < frames; j++) {
+        ids[(b * codebooks + k) * positions + j + delay + 1] = Math.floor(random() * vocab);
+      }
+    }
+  }
+  return ids;
+}
+
+/** The --checkpoint workload: no goldens, one prompt, CFG 3, `steps` teacher-forced positions and greedy steps. */
+function checkpointWorkload(dir: string, steps: number): Workload {
+  const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as {
+    model_type: string;
+    decoder: { audio_channels?: number; num_codebooks: number; vocab_size: number; pad_token_id?: number };
+  };
+  if (config.model_type !== 'musicgen') throw new Error(`${dir}: --checkpoint takes a text-to-music (musicgen) model`);
+  const channels = config.decoder.audio_channels ?? 1;
+  const codebooks = config.decoder.num_codebooks;
+  const vocab = config.decoder.vocab_size;
+  const pad = config.decoder.pad_token_id ?? vocab;
+  const delays = codebooks / channels;
+  // steps = newFrames + delays - 1 LM steps (see compareCodes).
+  const newFrames = steps + 1 - delays;
+  if (newFrames < 1) throw new Error(`--steps must be at least ${delays} for ${codebooks} codebooks`);
+  const ids = pseudoRandomDelayedIds({ batch: 1, codebooks, positions: steps, channels, vocab, pad });
+  const run = `greedy_cfg${CHECKPOINT_GUIDANCE}`;
+  return {
+    prompts: [CHECKPOINT_PROMPT],
+    channels,
+    greedy: [
+      {
+        run,
+        guidanceScale: CHECKPOINT_GUIDANCE,
+        shape: [1, codebooks, newFrames],
+        expected: null,
+        newFrames,
+        promptFrames: 0,
+      },
+    ],
+    tf: {
+      ids,
+      source: `pseudo-random codes, seed ${CHECKPOINT_SEED}`,
+      golden: null,
+      goldenName: null,
+      guidanceScale: CHECKPOINT_GUIDANCE,
+    },
+  };
+}
+
 function byteFractions(file: string, include: (name: string) => boolean): Record<string, number> {
   const bytes: Record<string, number> = {};
   let total = 0;
@@ -251,14 +346,32 @@ export interface MeasureOptions {
   types?: readonly OutputType[];
   threads?: number;
   log?: (message: string) => void;
+  /** Keep the GGUFs here (`<name>-<type>.gguf`), reusing those that exist; default: a temporary folder. */
+  ggufDir?: string;
 }
 
 export async function measureFixture(dir: string, options: MeasureOptions = {}): Promise<FixtureReport> {
+  return measureWorkload(dir, readFixture(dir), options);
+}
+
+/**
+ * One checkpoint without goldens (--checkpoint): `steps` (default 50) teacher-forced positions over pseudo-random
+ * codes and `steps` greedy LM steps, one prompt, CFG 3, compared with the f32 GGUF only (vsGolden null).
+ */
+export async function measureCheckpoint(
+  dir: string,
+  options: MeasureOptions & { steps?: number } = {},
+): Promise<FixtureReport> {
+  return measureWorkload(dir, checkpointWorkload(dir, options.steps ?? 50), options);
+}
+
+async function measureWorkload(dir: string, workload: Workload, options: MeasureOptions): Promise<FixtureReport> {
   const types = options.types ?? OUTPUT_TYPES;
   const log = options.log ?? (() => {});
-  const { prompts, channels, greedy, tf } = readFixture(dir);
+  const { prompts, channels, greedy, tf } = workload;
   const name = path.basename(dir);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-quant-quality-'));
+  if (options.ggufDir) fs.mkdirSync(options.ggufDir, { recursive: true });
+  const tmp = options.ggufDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-quant-quality-'));
   const load = (file: string) => native().loadModel(file, { backend: 'cpu', threads: options.threads ?? 2 });
   const run = async (model: NativeModel) => {
     const forward = await native().lmForward(model, prompts, tf.ids, tf.guidanceScale, tf.chroma);
@@ -274,7 +387,10 @@ export async function measureFixture(dir: string, options: MeasureOptions = {}):
     const files: Partial<Record<OutputType, string>> = {};
     const convert = async (type: OutputType) => {
       files[type] ??= path.join(tmp, `${name}-${type}.gguf`);
-      if (!fs.existsSync(files[type])) await convertCheckpoint(dir, files[type], { type });
+      if (!fs.existsSync(files[type])) {
+        log(`${name}: converting to ${type}`);
+        await convertCheckpoint(dir, files[type], { type });
+      }
       return files[type];
     };
     // The reference is its own load and run of the f32 file, so the f32 row below measures repeatability too.
@@ -302,7 +418,7 @@ export async function measureFixture(dir: string, options: MeasureOptions = {}):
           return {
             run: g.run,
             vsF32: compareCodes(out.codes[i]!, reference.codes[i]!, shape),
-            vsGolden: compareCodes(out.codes[i]!, g.expected, shape),
+            vsGolden: g.expected ? compareCodes(out.codes[i]!, g.expected, shape) : null,
           };
         }),
       });
@@ -320,7 +436,7 @@ export async function measureFixture(dir: string, options: MeasureOptions = {}):
       types: reports,
     };
   } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    if (!options.ggufDir) fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 
@@ -331,8 +447,10 @@ const fractions = (f: Record<string, number>) =>
     .sort((a, b) => b[1] - a[1])
     .map(([t, x]) => `${t} ${pct(x)}`)
     .join(', ');
-const codes = (c: CodeAgreement) =>
-  `${pct(c.agreement)} (${c.identical}/${c.total}), ${c.firstDivergentStep === null ? '-' : c.firstDivergentStep}`;
+const codes = (c: CodeAgreement | null) =>
+  c === null
+    ? 'n/a'
+    : `${pct(c.agreement)} (${c.identical}/${c.total}), ${c.firstDivergentStep === null ? '-' : c.firstDivergentStep}`;
 
 export function markdown(reports: FixtureReport[]): string {
   const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
@@ -381,32 +499,85 @@ export function markdown(reports: FixtureReport[]): string {
   return lines.join('\n');
 }
 
-async function main(): Promise<void> {
+export interface CliOptions {
+  json?: string;
+  types: OutputType[];
+  threads: number;
+  /** Fixture mode: the folder searched for fixture checkpoints. */
+  fixtures: string;
+  /** --checkpoint mode: the HF checkpoint folder, the steps, where GGUFs are kept. */
+  checkpoint?: { dir: string; steps: number; ggufDir?: string };
+}
+
+export function parseOptions(args: string[]): CliOptions {
   const { values } = parseArgs({
+    args,
     options: {
       json: { type: 'string' },
       fixtures: { type: 'string' },
       types: { type: 'string' },
       threads: { type: 'string' },
+      checkpoint: { type: 'string' },
+      steps: { type: 'string' },
+      'gguf-dir': { type: 'string' },
     },
   });
   const types = (values.types?.split(',') ?? [...OUTPUT_TYPES]) as OutputType[];
   const unknown = types.filter((t) => !(OUTPUT_TYPES as readonly string[]).includes(t));
   if (unknown.length) throw new Error(`unknown --types ${unknown.join(', ')} (expected ${OUTPUT_TYPES.join(', ')})`);
-  const threads = values.threads === undefined ? 2 : Number(values.threads);
-  if (!Number.isInteger(threads) || threads < 1) throw new Error(`--threads must be a positive integer`);
-  const dirs = discoverFixtures(values.fixtures ?? FIXTURES);
-  if (dirs.length === 0) throw new Error(`no MusicGen fixture checkpoints in ${values.fixtures ?? FIXTURES}`);
+  const integer = (name: string, value: string | undefined, fallback: number) => {
+    const n = value === undefined ? fallback : Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
+    return n;
+  };
+  const threads = integer('threads', values.threads, 2);
+  const options: CliOptions = { json: values.json, types, threads, fixtures: values.fixtures ?? FIXTURES };
+  if (values.checkpoint === undefined) {
+    for (const name of ['steps', 'gguf-dir'] as const) {
+      if (values[name] !== undefined) throw new Error(`--${name} needs --checkpoint`);
+    }
+    return options;
+  }
+  if (values.fixtures !== undefined) throw new Error('--fixtures and --checkpoint exclude each other');
+  const steps = integer('steps', values.steps, 50);
+  options.checkpoint = { dir: values.checkpoint, steps, ggufDir: values['gguf-dir'] };
+  return options;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const { types, threads, checkpoint } = options;
+  const log = (m: string) => process.stderr.write(`${m}\n`);
   const reports: FixtureReport[] = [];
-  for (const dir of dirs) {
-    reports.push(await measureFixture(dir, { types, threads, log: (m) => process.stderr.write(`${m}\n`) }));
+  if (checkpoint) {
+    reports.push(await measureCheckpoint(checkpoint.dir, { types, threads, log, ...checkpoint }));
+  } else {
+    const dirs = discoverFixtures(options.fixtures);
+    if (dirs.length === 0) throw new Error(`no MusicGen fixture checkpoints in ${options.fixtures}`);
+    for (const dir of dirs) reports.push(await measureFixture(dir, { types, threads, log }));
   }
   process.stdout.write(`${markdown(reports)}\n`);
-  if (values.json) {
+  if (options.json) {
     const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, ggml: native().ggmlVersion };
     const addon = process.env.MUSICGEN_NATIVE_ADDON ?? null;
-    const json = { date: new Date().toISOString(), machine, addon, threads, fixtures: reports };
-    fs.writeFileSync(values.json, `${JSON.stringify(json, null, 2)}\n`);
+    const json = checkpoint
+      ? {
+          date: new Date().toISOString(),
+          machine,
+          addon,
+          threads,
+          checkpoint: {
+            dir: path.resolve(checkpoint.dir),
+            steps: checkpoint.steps,
+            seed: CHECKPOINT_SEED,
+            prompt: CHECKPOINT_PROMPT,
+            guidanceScale: CHECKPOINT_GUIDANCE,
+            reference: 'f32 GGUF of the same checkpoint (no HF goldens)',
+          },
+          fixtures: reports,
+        }
+      : { date: new Date().toISOString(), machine, addon, threads, fixtures: reports };
+    fs.writeFileSync(options.json, `${JSON.stringify(json, null, 2)}\n`);
   }
 }
 
