@@ -73,10 +73,16 @@ if (!built) {
   process.exit(1);
 }
 fs.mkdirSync(dest, { recursive: true });
-fs.copyFileSync(built, path.join(dest, 'musicgen.node'));
-for (const lib of [...sharedLibraries(path.dirname(built)), ...openmpRuntime()]) {
-  fs.copyFileSync(lib.file, path.join(dest, lib.name));
+// Copy, then rename over the old file: overwriting a loaded shared library in place changes the pages every process
+// using it has mapped, and a test or conversion running beside the rebuild dies with SIGSEGV/SIGBUS.
+function install(from, name) {
+  const to = path.join(dest, name);
+  const staging = `${to}.tmp-${process.pid}`;
+  fs.copyFileSync(from, staging);
+  fs.renameSync(staging, to);
 }
+install(built, 'musicgen.node');
+for (const lib of [...sharedLibraries(path.dirname(built)), ...openmpRuntime()]) install(lib.file, lib.name);
 console.log(`musicgen-native: built ${path.relative(root, path.join(dest, 'musicgen.node'))}`);
 
 // Portable Linux builds: the OpenMP runtime the CPU modules link (GCC's libgomp; its runtime library exception
