@@ -13,12 +13,12 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cuda="${CUDA_HOME:-/usr/local/cuda}"
 work="${WORK:-/tmp/musicgen-cuda-check}"
 deb="$work/deb" stage="$work/cublas-root" merged="$work/cuda-merged"
-mkdir -p "$deb" "$work/apt/lists/partial"
+mkdir -p "$deb" "$work/apt/lists/partial" "$work/apt/cache/archives/partial"
 
 if [ ! -e "$stage/usr/include/cublas_v2.h" ]; then
   echo "deb http://deb.debian.org/debian bookworm main contrib non-free non-free-firmware" >"$work/apt/sources.list"
   apt_opts=(-oDir::Etc::SourceList="$work/apt/sources.list" -oDir::Etc::SourceParts=/dev/null
-    -oDir::State::Lists="$work/apt/lists")
+    -oDir::State::Lists="$work/apt/lists" -oDir::Cache="$work/apt/cache")
   apt-get "${apt_opts[@]}" update -qq
   # nvidia-cuda-dev (774 MB) only for the cuBLAS headers and the libcuda.so stub; its other 2.8 GB stay packed.
   (cd "$deb" && apt-get "${apt_opts[@]}" download libcublas11 libcublaslt11 nvidia-cuda-dev)
