@@ -240,6 +240,11 @@ function ensureModel(preset: string, type: string): string {
   return gguf;
 }
 
+/** A figure for the tables; '-' where it was not measured (NaN becomes null through the child's JSON). */
+function fixed(value: number | null, digits: number): string {
+  return value !== null && Number.isFinite(value) ? value.toFixed(digits) : '-';
+}
+
 function markdown(header: string[], lines: string[][]): string {
   return [header, header.map(() => '---'), ...lines].map((l) => `| ${l.join(' | ')} |`).join('\n');
 }
@@ -270,21 +275,21 @@ function table(rows: Measurement[]): string {
       r.preset,
       r.type,
       String(r.threads),
-      r.lmMsPerStep.toFixed(1),
-      r.lmStepsPerSec.toFixed(2),
-      (r.weightBytesPerStep / 1e6).toFixed(0),
-      r.copyGBps.toFixed(1),
-      r.bandwidthFloorMs.toFixed(1),
-      r.productsMs.toFixed(1),
-      r.stepOverFloor.toFixed(2),
-      r.achievedGBps.toFixed(1),
-      r.t5Ms.toFixed(1),
-      r.decodeTimesRealTime.toFixed(2),
-      r.realTimeFactor.toFixed(3),
-      r.firstChunkMs.toFixed(0),
-      r.interChunkMs.toFixed(0),
-      r.loadMs.toFixed(0),
-      r.peakRssMiB.toFixed(0),
+      fixed(r.lmMsPerStep, 1),
+      fixed(r.lmStepsPerSec, 2),
+      fixed(r.weightBytesPerStep / 1e6, 0),
+      fixed(r.copyGBps, 1),
+      fixed(r.bandwidthFloorMs, 1),
+      fixed(r.productsMs, 1),
+      fixed(r.stepOverFloor, 2),
+      fixed(r.achievedGBps, 1),
+      fixed(r.t5Ms, 1),
+      fixed(r.decodeTimesRealTime, 2),
+      fixed(r.realTimeFactor, 3),
+      fixed(r.firstChunkMs, 0),
+      fixed(r.interChunkMs, 0),
+      fixed(r.loadMs, 0),
+      fixed(r.peakRssMiB, 0),
     ]),
   );
 }
@@ -297,10 +302,10 @@ function batchTable(rows: BatchMeasurement[]): string {
       r.type,
       String(r.threads),
       String(r.batch),
-      r.lmMsPerStep.toFixed(1),
-      r.lmStepsPerSec.toFixed(2),
-      r.audioSecondsPerSec.toFixed(3),
-      r.peakRssMiB.toFixed(0),
+      fixed(r.lmMsPerStep, 1),
+      fixed(r.lmStepsPerSec, 2),
+      fixed(r.audioSecondsPerSec, 3),
+      fixed(r.peakRssMiB, 0),
     ]),
   );
 }
