@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "error.h"
-#include "normalizer.h"
+#include "runtime/error.h"
+#include "tokenizer/normalizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 4) return 0;

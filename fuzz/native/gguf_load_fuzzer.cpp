@@ -9,9 +9,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "error.h"
-#include "loader.h"
-#include "tokenizer.h"
+#include "runtime/error.h"
+#include "model/loader.h"
+#include "tokenizer/tokenizer.h"
 
 static std::string model_path;
 

@@ -8,9 +8,9 @@
 #include <memory>
 #include <string>
 
-#include "error.h"
-#include "loader.h"
-#include "tokenizer.h"
+#include "runtime/error.h"
+#include "model/loader.h"
+#include "tokenizer/tokenizer.h"
 
 static std::unique_ptr<mg::model> model;
 

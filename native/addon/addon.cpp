@@ -2,7 +2,7 @@
 
 #include <ggml.h>
 
-#include "ggml-log.h"
+#include "runtime/ggml-log.h"
 #include "promise-worker.h"
 
 namespace mg_addon {

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "addon.h"
-#include "backend.h"
+#include "runtime/backend.h"
 #include "promise-worker.h"
 
 namespace mg_addon {

@@ -1,6 +1,6 @@
 // chromaFeatures(pcm, params) and the diagnostics chromaFilterBank(params): MusicGen-Melody's chroma front end
 // (native/src/chroma.h). lib/melody.ts decodes, downmixes and resamples before calling in.
-#include "chroma.h"
+#include "melody/chroma.h"
 
 #include <algorithm>
 #include <string>

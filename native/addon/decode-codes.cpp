@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "addon.h"
-#include "encodec.h"
-#include "error.h"
-#include "model.h"
+#include "codec/decoder.h"
+#include "runtime/error.h"
+#include "model/model.h"
 #include "promise-worker.h"
 
 namespace mg_addon {

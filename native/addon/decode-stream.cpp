@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "addon.h"
-#include "encodec-stream.h"
-#include "error.h"
-#include "model.h"
-#include "openmp-threads.h"
+#include "codec/stream.h"
+#include "runtime/error.h"
+#include "model/model.h"
+#include "runtime/openmp-threads.h"
 
 namespace mg_addon {
 

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "addon.h"
-#include "encodec-encoder.h"
-#include "encodec.h"
-#include "model.h"
+#include "codec/encoder.h"
+#include "codec/decoder.h"
+#include "model/model.h"
 #include "promise-worker.h"
 
 namespace mg_addon {

@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "addon.h"
-#include "error.h"
+#include "runtime/error.h"
 #include "promise-worker.h"
-#include "t5-encoder.h"
-#include "text-conditioning.h"
+#include "text/t5-encoder.h"
+#include "text/text-conditioning.h"
 
 namespace mg_addon {
 

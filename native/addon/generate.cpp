@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "addon.h"
-#include "error.h"
+#include "runtime/error.h"
 #include "generation-args.h"
-#include "generation.h"
-#include "openmp-threads.h"
+#include "lm/generation.h"
+#include "runtime/openmp-threads.h"
 #include "promise-worker.h"
-#include "sampling.h"
+#include "lm/sampling.h"
 
 namespace mg_addon {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "generation.h"
-#include "model.h"
+#include "lm/generation.h"
+#include "model/model.h"
 
 namespace mg_addon {
 

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "addon.h"
-#include "error.h"
-#include "loader.h"
+#include "runtime/error.h"
+#include "model/loader.h"
 #include "promise-worker.h"
 
 namespace mg_addon {

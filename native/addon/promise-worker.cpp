@@ -2,7 +2,7 @@
 
 #include <new>
 
-#include "error.h"
+#include "runtime/error.h"
 
 namespace mg_addon {
 

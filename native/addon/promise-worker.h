@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "openmp-threads.h"
+#include "runtime/openmp-threads.h"
 
 namespace mg_addon {
 

@@ -22,11 +22,11 @@
 #include <vector>
 
 #include "addon.h"
-#include "encodec-stream.h"
-#include "error.h"
+#include "codec/stream.h"
+#include "runtime/error.h"
 #include "generation-args.h"
-#include "generation.h"
-#include "model.h"
+#include "lm/generation.h"
+#include "model/model.h"
 #include "promise-worker.h"
 
 namespace mg_addon {

@@ -1,6 +1,6 @@
 // createTokenizer(vocab) -> { encode(text) }: the SentencePiece tokenizer built from the GGUF's tokenizer.ggml.*
 // values (or straight from a spiece.model read in TypeScript).
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #include <cmath>
 #include <limits>
@@ -8,7 +8,7 @@
 #include <string>
 
 #include "addon.h"
-#include "error.h"
+#include "runtime/error.h"
 
 namespace mg_addon {
 

@@ -1,0 +1,98 @@
+#include "lm-floor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/error.h"
+#include "runtime/graph-runner.h"
+
+namespace mg {
+
+namespace {
+
+double elapsed_ms(std::chrono::steady_clock::time_point since) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
+}
+
+}  // namespace
+
+lm_products_timing time_lm_products(const model& m, int32_t n_rows, int32_t n_cond, int32_t reps) {
+    const lm_hparams& hp = m.hparams.lm;
+    if (n_rows < 1 || n_cond < 1 || n_cond > n_rows || reps < 1) {
+        throw error(error_code::invalid_argument, "time_lm_products: needs 1 <= n_cond <= n_rows and reps >= 1");
+    }
+    lm_products_timing timing;
+    graph_runner runner(m.backends, 64 + 16 * size_t{hp.n_layer} + 4 * size_t{hp.n_codebooks});
+    std::vector<ggml_tensor*> inputs;
+    runner.prepare([&](ggml_context* ctx) {
+        ggml_cgraph* graph = ggml_new_graph_custom(ctx, runner.max_nodes(), false);
+        // One input per distinct (width, columns): the products only need the right shapes.
+        const auto input = [&](int64_t width, int64_t columns) {
+            for (ggml_tensor* t : inputs) {
+                if (t->ne[0] == width && t->ne[1] == columns) return t;
+            }
+            ggml_tensor* t = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, width, columns);
+            ggml_set_input(t);
+            inputs.push_back(t);
+            return t;
+        };
+        const auto product = [&](ggml_tensor* w, int64_t columns) {
+            if (!w) return;
+            ggml_build_forward_expand(graph, ggml_mul_mat(ctx, w, input(w->ne[0], columns)));
+            timing.weight_bytes += static_cast<double>(ggml_nbytes(w));
+            ++timing.n_products;
+        };
+        for (const lm_layer& layer : m.lm.layers) {
+            for (ggml_tensor* w : {layer.attn_q, layer.attn_k, layer.attn_v, layer.attn_o}) product(w, n_rows);
+            product(layer.cross_attn_q, n_cond);
+            product(layer.cross_attn_o, n_cond);
+            product(layer.ffn_up, n_rows);
+            product(layer.ffn_down, n_rows);
+        }
+        for (ggml_tensor* head : m.lm.output) product(head, n_rows);
+        return graph;
+    });
+    // Inputs of ones: the values do not change the cost of a dense product.
+    for (ggml_tensor* t : inputs) {
+        const std::vector<float> ones(static_cast<size_t>(ggml_nelements(t)), 1.0f);
+        ggml_backend_tensor_set(t, ones.data(), 0, ggml_nbytes(t));
+    }
+    runner.compute();  // warm-up: first-touch of compute buffers, thread start
+    std::vector<double> ms;
+    for (int32_t i = 0; i < reps; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        runner.compute();
+        ms.push_back(elapsed_ms(start));
+    }
+    std::sort(ms.begin(), ms.end());
+    timing.median_ms = ms[ms.size() / 2];
+    timing.min_ms = ms.front();
+    return timing;
+}
+
+double measure_copy_bandwidth(size_t bytes, int n_threads, int reps) {
+    if (bytes < 1024 || n_threads < 1 || reps < 1) {
+        throw error(error_code::invalid_argument, "measure_copy_bandwidth: needs >= 1 KiB, threads >= 1, reps >= 1");
+    }
+    std::vector<uint8_t> src(bytes, 1), dst(bytes, 0);  // touched here, so page faults are not timed
+    const size_t slice = (bytes / n_threads + 63) / 64 * 64;
+    double best_ms = 0;
+    for (int r = 0; r < reps; ++r) {
+        const auto start = std::chrono::steady_clock::now();
+        std::vector<std::thread> threads;
+        for (int t = 0; t < n_threads; ++t) {
+            const size_t begin = std::min(bytes, t * slice), end = std::min(bytes, begin + slice);
+            threads.emplace_back([&, begin, end] { std::memcpy(dst.data() + begin, src.data() + begin, end - begin); });
+        }
+        for (std::thread& t : threads) t.join();
+        const double ms = elapsed_ms(start);
+        if (r == 0 || ms < best_ms) best_ms = ms;
+    }
+    return 2.0 * static_cast<double>(bytes) / (best_ms / 1000.0);
+}
+
+}  // namespace mg

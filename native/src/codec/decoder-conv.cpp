@@ -1,0 +1,116 @@
+#include "codec/decoder-conv.h"
+
+#include <ggml-backend.h>
+
+#include <algorithm>
+#include <string>
+
+#include "codec/elu.h"
+#include "model/codec-matrices.h"
+#include "runtime/error.h"
+
+namespace mg {
+
+ggml_tensor* encodec_decoder_graph::rows(ggml_context* ctx, std::vector<int32_t> rows) {
+    ggml_tensor* t = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, static_cast<int64_t>(rows.size()));
+    ggml_set_input(t);
+    rows_.emplace_back(t, std::move(rows));
+    return t;
+}
+
+void encodec_decoder_graph::upload() const {
+    for (const auto& [tensor, values] : rows_) ggml_backend_tensor_set(tensor, values.data(), 0, ggml_nbytes(tensor));
+}
+
+// Which input frame position p (relative to the unpadded signal, p in [-left, length + right)) reads under HF's
+// _pad1d reflect padding. torch can only reflect when the signal is longer than the pad, so a short signal is
+// zero-extended to max_pad + 1 frames first (and the mirror image of those zeros cut off again): its positions
+// from `length` on read the zero frame, index `length`.
+static int32_t reflected(int64_t p, int64_t length, int64_t max_pad) {
+    const int64_t extended = length > max_pad ? length : max_pad + 1;
+    if (p < 0) p = -p;
+    if (p >= extended) p = 2 * (extended - 1) - p;
+    return static_cast<int32_t>(std::min(p, length));
+}
+
+ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x,
+                                    encodec_decoder_graph& graph) {
+    const int64_t in = x->ne[0];
+    const int64_t length = x->ne[1];
+    const int64_t stride = conv.stride;
+    const int64_t k_eff = int64_t{conv.kernel - 1} * conv.dilation + 1;
+    const int64_t pad_total = k_eff - stride;
+    // HF's get_extra_padding_for_conv1d: pad the right end so that the last window is complete.
+    const int64_t n_frames = (length + stride - 1) / stride - 1;  // ceil((length - k_eff + pad_total) / s + 1) - 1
+    const int64_t extra = n_frames * stride + k_eff - pad_total - length;
+    const int64_t right = pad_total / 2 + extra;
+    const int64_t left = pad_total - pad_total / 2;
+    const int64_t out_length = n_frames + 1;
+
+    ggml_tensor* columns = x;
+    if (conv.kernel != 1 || stride != 1 || left != 0 || right != 0) {
+        const int64_t max_pad = std::max(left, right);
+        std::vector<int32_t> rows(static_cast<size_t>(out_length * conv.kernel));
+        for (int64_t t = 0; t < out_length; ++t) {
+            for (int64_t k = 0; k < conv.kernel; ++k) {
+                rows[t * conv.kernel + k] = reflected(t * stride + k * conv.dilation - left, length, max_pad);
+            }
+        }
+        const bool reads_zero = std::find(rows.begin(), rows.end(), length) != rows.end();
+        ggml_tensor* source = reads_zero ? ggml_pad(ctx, x, 0, 1, 0, 0) : x;  // the zero frame at index `length`
+        columns = ggml_reshape_2d(ctx, ggml_get_rows(ctx, source, graph.rows(ctx, std::move(rows))), in * conv.kernel,
+                                  out_length);
+    }
+    return ggml_add(ctx, ggml_mul_mat(ctx, conv.matrix, columns), conv.bias);  // [out, T']
+}
+
+ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x) {
+    const int64_t length = x->ne[1];
+    const int64_t stride = conv.stride;
+    const int64_t taps = encodec_transposed_taps(conv);
+    const int64_t shifts = taps / stride;  // input frames that overlap in one output frame block
+    const int64_t out = conv.matrix->ne[1] / taps;
+
+    // Zero frames on both sides let every shift read a full-length view: products [out, taps, length + 2 shifts - 2].
+    ggml_tensor* padded =
+        shifts > 1 ? ggml_pad_ext(ctx, x, 0, 0, static_cast<int>(shifts - 1), static_cast<int>(shifts - 1), 0, 0, 0, 0)
+                   : x;
+    ggml_tensor* products = ggml_mul_mat(ctx, conv.matrix, padded);
+    // Untrimmed output block u (samples u * stride + r, r < stride) = sum over h of tap h * stride + r of input
+    // frame u - h, i.e. product column u - h + shifts - 1.
+    const int64_t blocks = length + shifts - 1;
+    const size_t row = static_cast<size_t>(out) * sizeof(float);
+    ggml_tensor* full = nullptr;
+    for (int64_t h = 0; h < shifts; ++h) {
+        ggml_tensor* view = ggml_view_3d(ctx, products, out, stride, blocks, row, products->nb[1],
+                                         static_cast<size_t>(h * stride) * row + (shifts - 1 - h) * products->nb[1]);
+        full = full ? ggml_add(ctx, full, view) : view;
+    }
+    // The trimmed samples start at trim_left, and the view is contiguous (frames are rows of `out` channels).
+    const int64_t pad_total = conv.kernel - stride;
+    const int64_t trim_left = pad_total - pad_total / 2;
+    ggml_tensor* trimmed = ggml_view_2d(ctx, full, out, length * stride, row, static_cast<size_t>(trim_left) * row);
+    return ggml_add(ctx, trimmed, conv.bias);
+}
+
+ggml_tensor* encodec_decoder_stage(ggml_context* ctx, const encodec_stage& stage, ggml_tensor* x,
+                                   encodec_decoder_graph& graph) {
+    switch (stage.kind) {
+        case encodec_stage_kind::conv:
+            return stage.conv.transposed ? encodec_decoder_conv_transpose1d(ctx, stage.conv, x)
+                                         : encodec_decoder_conv1d(ctx, stage.conv, x, graph);
+        case encodec_stage_kind::elu:
+            return encodec_elu(ctx, x, graph.cpu());
+        case encodec_stage_kind::resblock: {
+            // x + conv2(ELU(conv1(ELU(x)))).
+            ggml_tensor* hidden = encodec_decoder_conv1d(ctx, stage.res.conv1, encodec_elu(ctx, x, graph.cpu()), graph);
+            return ggml_add(ctx, x,
+                            encodec_decoder_conv1d(ctx, stage.res.conv2, encodec_elu(ctx, hidden, graph.cpu()), graph));
+        }
+        case encodec_stage_kind::lstm:
+            break;
+    }
+    throw error(error_code::backend, "codec stage " + std::to_string(stage.index) + " is not a convolution stage");
+}
+
+}  // namespace mg

@@ -1,0 +1,56 @@
+// EnCodec 32 kHz decoding: codes [n_q, frames] -> mono waveform (REFERENCE_NOTES §10).
+// The decoder runs as a few ggml graphs: one per run of convolution stages (RVQ decode included in the first),
+// and the LSTM stages in between as chunks of unrolled time steps (encodec-lstm.h). Activations cross graph
+// boundaries through host memory in channel-fastest layout ([frames][channels]), which is also where a future
+// streaming decoder would keep its carried state (LSTM h/c per layer, convolution context per stage).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "runtime/graph-runner.h"
+#include "model/model.h"
+
+namespace mg {
+
+// Graph size (nodes) a runner for encodec_decode should be created with: the convolution graphs need a few
+// hundred nodes, the LSTM fills the rest with as many unrolled time steps per graph as fit.
+constexpr size_t encodec_graph_nodes = 8192;
+
+// An intermediate result read back for parity checks against the reference implementation.
+struct encodec_tap {
+    int stage = 0;  // index into model.codec.decoder, or encodec_tap_quantized for the RVQ sum
+    int64_t channels = 0;
+    int64_t length = 0;
+    std::vector<float> data;  // [channels][length], PyTorch's [C, T] order
+};
+constexpr int encodec_tap_quantized = -1;
+
+// Host activations between graphs: [T][C], channel fastest (the LSTM's natural layout).
+struct encodec_activations {
+    std::vector<float> data;
+    int64_t channels = 0;
+    int64_t length = 0;
+};
+
+// Throws mg::error(invalid_argument) unless 1 <= n_q <= the quantizer count and every code of codes[n_q * frames]
+// is in [0, codebook_size).
+void encodec_check_codes(const codec_hparams& hp, const int32_t* codes, int32_t n_q, int32_t frames);
+
+// Appends one convolution, ELU or residual-block stage of the encoder to a graph: [T, C] -> [T', C'].
+// Throws mg::error(backend) for an LSTM stage, which runs outside graphs of this kind (encodec-lstm.h), and for a
+// transposed convolution (decoder stages are built by encodec-decoder-conv.h).
+ggml_tensor* encodec_apply_stage(ggml_context* ctx, const encodec_stage& stage, ggml_tensor* x);
+
+// Runs decoder stages [begin, end) (none of them an LSTM) as one graph. The input is the codes when `codes` is
+// set (the RVQ decode leads the graph), otherwise `act`; `act` receives the result. `taps` as for encodec_decode.
+void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q, int32_t frames,
+                             size_t begin, size_t end, encodec_activations& act, std::vector<encodec_tap>* taps);
+
+// Decodes codes[q * frames + t] (q < n_q <= quantizer count, every code in [0, codebook_size)) into
+// frames * hop_length samples. `taps`, when given, names the stages to capture (stage set by the caller,
+// the rest filled in). Throws mg::error(invalid_argument) for bad codes/sizes, mg::error(backend) when
+// ggml fails.
+std::vector<float> encodec_decode(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q,
+                                  int32_t frames, std::vector<encodec_tap>* taps = nullptr);
+
+}  // namespace mg

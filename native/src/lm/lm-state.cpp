@@ -1,0 +1,147 @@
+#include "lm/lm-state.h"
+
+#include <ggml-backend.h>
+
+#include <cfloat>
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "runtime/error.h"
+
+namespace mg {
+
+lm_session::lm_session(const model& m, int32_t n_cond, bool guided, int32_t n_ctx, const text_states& text,
+                       const std::vector<float>& text_mask)
+    : m_(m), runner_(m.backends, lm_graph_nodes(m)) {
+    const lm_hparams& hp = m.hparams.lm;
+    if (hp.variant != lm_variant::text) {
+        throw error(error_code::invalid_argument,
+                    "a MusicGen-Melody LM is conditioned through a prefix, not text states");
+    }
+    if (n_cond < 1) throw error(error_code::invalid_argument, "at least one prompt is needed");
+    if (n_ctx < 1 || static_cast<uint32_t>(n_ctx) > hp.max_position) {
+        throw error(error_code::invalid_argument, "the LM can attend to at most " + std::to_string(hp.max_position) +
+                                                      " positions, " + std::to_string(n_ctx) + " requested");
+    }
+    if (text.n_batch != n_cond || text.n_tokens < 1 || text.n_embd != static_cast<int32_t>(hp.n_embd) ||
+        text.data.size() != static_cast<size_t>(n_cond) * text.n_tokens * hp.n_embd ||
+        text_mask.size() != static_cast<size_t>(n_cond) * text.n_tokens) {
+        throw error(error_code::invalid_argument, "text states do not match the LM (width " +
+                                                      std::to_string(hp.n_embd) + ", " + std::to_string(n_cond) +
+                                                      " prompts)");
+    }
+    const int32_t n_rows = guided ? 2 * n_cond : n_cond;
+    cache_ = new_lm_cache(m, n_rows, n_cond, n_ctx, text.n_tokens);
+    text_mask_ = text_mask;
+
+    lm_cross_kv_graph g;
+    runner_.run([&](ggml_context* ctx) { return (g = build_lm_cross_kv(ctx, m_, cache_)).graph; },
+                [&] { ggml_backend_tensor_set(g.states, text.data.data(), 0, ggml_nbytes(g.states)); }, [] {});
+}
+
+lm_session::lm_session(const model& m, int32_t n_cond, bool guided, int32_t n_ctx, melody_prefix prefix)
+    : m_(m), runner_(m.backends, lm_graph_nodes(m)), prefix_(std::move(prefix)) {
+    const lm_hparams& hp = m.hparams.lm;
+    if (hp.variant != lm_variant::melody) {
+        throw error(error_code::invalid_argument, "prefix conditioning needs a MusicGen-Melody model");
+    }
+    if (n_cond < 1) throw error(error_code::invalid_argument, "at least one prompt is needed");
+    const int32_t n_rows = guided ? 2 * n_cond : n_cond;
+    if (prefix_.n_rows != n_rows || prefix_.n_tokens < 1 || prefix_.n_embd != static_cast<int32_t>(hp.n_embd) ||
+        prefix_.data.size() != static_cast<size_t>(n_rows) * prefix_.n_tokens * hp.n_embd) {
+        throw error(error_code::invalid_argument, "the conditioning prefix does not match the LM (width " +
+                                                      std::to_string(hp.n_embd) + ", " + std::to_string(n_rows) +
+                                                      " rows)");
+    }
+    // Positions run over prefix and codes together (REFERENCE_NOTES §11.2).
+    const int64_t n_total = int64_t{prefix_.n_tokens} + n_ctx;
+    if (n_ctx < 1 || n_total > hp.max_position) {
+        throw error(error_code::invalid_argument, "the LM can attend to at most " + std::to_string(hp.max_position) +
+                                                      " positions; " + std::to_string(n_total) + " requested (" +
+                                                      std::to_string(prefix_.n_tokens) +
+                                                      " of them the melody and text prefix)");
+    }
+    cache_ = new_lm_cache(m, n_rows, n_cond, static_cast<int32_t>(n_total), 0);
+}
+
+void lm_session::forward(const int32_t* ids, int32_t n_tokens, bool all_logits, bool want_states, lm_outputs& out) {
+    const lm_hparams& hp = m_.hparams.lm;
+    const int32_t K = static_cast<int32_t>(hp.n_codebooks), R = cache_.n_rows, C = cache_.n_cond;
+    // The prefix (melody) enters with the first call, before its code positions.
+    const int32_t n_prefix = prefix_.n_tokens, n_new = n_prefix + n_tokens;
+    const int32_t n_text = cache_.n_text, n_kv = n_past_ + n_new;
+    if (n_tokens < 1 || n_kv > cache_.n_ctx) {
+        throw error(error_code::invalid_argument, "the LM session holds " + std::to_string(cache_.n_ctx) +
+                                                      " positions; " + std::to_string(n_kv) + " requested");
+    }
+
+    // Graph layout: codebook k's ids of (row r, token t) at [k][r * n_tokens + t]; ids are checked here
+    // because get_rows does not.
+    const size_t n_ids = static_cast<size_t>(R) * K * n_tokens;
+    ids_.resize(n_ids);
+    for (int32_t r = 0; r < R; ++r) {
+        for (int32_t k = 0; k < K; ++k) {
+            for (int32_t t = 0; t < n_tokens; ++t) {
+                const int32_t id = ids[(static_cast<size_t>(r) * K + k) * n_tokens + t];
+                if (id < 0 || static_cast<uint32_t>(id) > hp.codebook_size) {
+                    throw error(error_code::invalid_argument, "decoder id " + std::to_string(id) + " of codebook " +
+                                                                  std::to_string(k) + " is outside 0.." +
+                                                                  std::to_string(hp.codebook_size));
+                }
+                ids_[(static_cast<size_t>(k) * R + r) * n_tokens + t] = id;
+            }
+        }
+    }
+    positions_.resize(n_new);
+    for (int32_t t = 0; t < n_new; ++t) positions_[t] = n_past_ + t;
+    if (n_new > 1) {
+        // -inf above the diagonal: every query sees at least itself, so no row is fully masked. The melody
+        // prefix gets no padding mask (HF attends its zeroed text-padding rows too).
+        causal_mask_.resize(static_cast<size_t>(n_kv) * n_new);
+        for (int32_t t = 0; t < n_new; ++t) {
+            for (int32_t j = 0; j < n_kv; ++j) {
+                causal_mask_[static_cast<size_t>(t) * n_kv + j] = j <= n_past_ + t ? 0.0f : -INFINITY;
+            }
+        }
+    }
+    // HF adds finfo(float32).min on padded text keys; every prompt has at least its EOS token unmasked.
+    cross_mask_.resize(static_cast<size_t>(C) * n_tokens * n_text);
+    for (int32_t b = 0; b < C; ++b) {
+        for (int32_t t = 0; t < n_tokens; ++t) {
+            for (int32_t j = 0; j < n_text; ++j) {
+                cross_mask_[(static_cast<size_t>(b) * n_tokens + t) * n_text + j] =
+                    text_mask_[static_cast<size_t>(b) * n_text + j] != 0.0f ? 0.0f : -FLT_MAX;
+            }
+        }
+    }
+
+    const lm_step step{n_tokens, n_past_, all_logits, n_prefix};
+    lm_forward_graph g;
+    runner_.run([&](ggml_context* ctx) { return (g = build_lm_forward(ctx, m_, cache_, step)).graph; },
+                [&] {
+                    ggml_backend_tensor_set(g.ids, ids_.data(), 0, ggml_nbytes(g.ids));
+                    ggml_backend_tensor_set(g.positions, positions_.data(), 0, ggml_nbytes(g.positions));
+                    if (g.prefix) ggml_backend_tensor_set(g.prefix, prefix_.data.data(), 0, ggml_nbytes(g.prefix));
+                    if (g.causal_mask) {
+                        ggml_backend_tensor_set(g.causal_mask, causal_mask_.data(), 0, ggml_nbytes(g.causal_mask));
+                    }
+                    if (g.cross_mask) {
+                        ggml_backend_tensor_set(g.cross_mask, cross_mask_.data(), 0, ggml_nbytes(g.cross_mask));
+                    }
+                },
+                [&] {
+                    out.logits.resize(ggml_nelements(g.logits));
+                    ggml_backend_tensor_get(g.logits, out.logits.data(), 0, ggml_nbytes(g.logits));
+                    if (want_states) {
+                        out.embd.resize(ggml_nelements(g.embd));
+                        out.hidden.resize(ggml_nelements(g.hidden));
+                        ggml_backend_tensor_get(g.embd, out.embd.data(), 0, ggml_nbytes(g.embd));
+                        ggml_backend_tensor_get(g.hidden, out.hidden.data(), 0, ggml_nbytes(g.hidden));
+                    }
+                });
+    n_past_ = n_kv;
+    prefix_ = melody_prefix{};
+}
+
+}  // namespace mg

@@ -1,0 +1,224 @@
+#include "lm/musicgen-lm.h"
+
+#include <ggml-backend.h>
+
+#include <cmath>
+#include <string>
+
+#include "runtime/error.h"
+
+namespace mg {
+
+lm_cache new_lm_cache(const model& m, int32_t n_rows, int32_t n_cond, int32_t n_ctx, int32_t n_text) {
+    const lm_hparams& hp = m.hparams.lm;
+    const int64_t H = hp.n_embd;
+    lm_cache cache;
+    cache.n_rows = n_rows;
+    cache.n_cond = n_cond;
+    cache.n_ctx = n_ctx;
+    cache.n_text = n_text;
+
+    const bool cross = hp.variant == lm_variant::text;
+    const size_t n_tensors = hp.n_layer * (cross ? 4 : 2);
+    ggml_init_params params = {ggml_tensor_overhead() * n_tensors, nullptr, /*no_alloc=*/true};
+    cache.ctx.reset(ggml_init(params));
+    if (!cache.ctx) throw error(error_code::backend, "ggml_init failed for the LM cache");
+    ggml_context* ctx = cache.ctx.get();
+
+    for (uint32_t l = 0; l < hp.n_layer; ++l) {
+        // f32 so incremental decoding reproduces a full teacher-forced pass to float32 rounding.
+        cache.k.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F32, H, n_ctx, n_rows));
+        cache.v.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F32, n_ctx, H, n_rows));
+        ggml_format_name(cache.k.back(), "cache_k_%u", l);
+        ggml_format_name(cache.v.back(), "cache_v_%u", l);
+        if (cross) {
+            cache.cross_k.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F32, H, n_text, n_cond));
+            cache.cross_v.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F32, n_text, H, n_cond));
+            ggml_format_name(cache.cross_k.back(), "cache_cross_k_%u", l);
+            ggml_format_name(cache.cross_v.back(), "cache_cross_v_%u", l);
+        }
+    }
+    cache.buffer.reset(ggml_backend_alloc_ctx_tensors(ctx, m.backends.main_backend()));
+    if (!cache.buffer) {
+        const double values = 2.0 * hp.n_layer * H * (double(n_ctx) * n_rows + double(n_text) * n_cond);
+        const double mib = values * sizeof(float) / (1024.0 * 1024.0);
+        throw error(error_code::backend,
+                    "could not allocate the LM cache (" + std::to_string(mib) + " MiB) on " + m.backends.name());
+    }
+    return cache;
+}
+
+size_t lm_graph_nodes(const model& m) {
+    // ~40 nodes per block plus embeddings and heads; generous because views and reshapes count as tensors
+    // in the graph context too.
+    return 256 + 128 * size_t{m.hparams.lm.n_layer} + 16 * size_t{m.hparams.lm.n_codebooks};
+}
+
+static ggml_tensor* layer_norm(ggml_context* ctx, ggml_tensor* x, ggml_tensor* w, ggml_tensor* b, float eps) {
+    x = ggml_norm(ctx, x, eps);
+    return ggml_add(ctx, ggml_mul(ctx, x, w), b);
+}
+
+// Multi-head attention of q [H, n_q, n_seq] against cached keys [d, n_head, n_kv, n_seq] (as a view with
+// strides of a [H, n_ctx, n_seq] tensor) and transposed values [n_kv, d, n_head, n_seq]. Returns [H, n_q, n_seq].
+static ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, ggml_tensor* mask,
+                              int64_t n_head) {
+    const int64_t H = q->ne[0], n_q = q->ne[1], n_seq = q->ne[2], d = H / n_head;
+    q = ggml_permute(ctx, ggml_reshape_4d(ctx, q, d, n_head, n_q, n_seq), 0, 2, 1, 3);  // [d, n_q, n_head, n_seq]
+    k = ggml_permute(ctx, k, 0, 2, 1, 3);                                               // [d, n_kv, n_head, n_seq]
+    ggml_tensor* kq = ggml_mul_mat(ctx, k, q);                                          // [n_kv, n_q, n_head, n_seq]
+    // HF scales q by head_dim^-0.5 before the product; scaling the product instead differs by rounding only.
+    kq = ggml_soft_max_ext(ctx, kq, mask, 1.0f / std::sqrt(static_cast<float>(d)), 0.0f);
+    ggml_tensor* kqv = ggml_mul_mat(ctx, v, kq);  // [d, n_q, n_head, n_seq]
+    return ggml_cont_3d(ctx, ggml_permute(ctx, kqv, 0, 2, 1, 3), H, n_q, n_seq);
+}
+
+lm_cross_kv_graph build_lm_cross_kv(ggml_context* ctx, const model& m, const lm_cache& cache) {
+    const lm_hparams& hp = m.hparams.lm;
+    lm_cross_kv_graph out;
+    out.graph = ggml_new_graph_custom(ctx, lm_graph_nodes(m), false);
+    out.states = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, hp.n_embd, cache.n_text, cache.n_cond);
+    ggml_set_name(out.states, "text_states");
+    ggml_set_input(out.states);
+    for (uint32_t l = 0; l < hp.n_layer; ++l) {
+        const lm_layer& layer = m.lm.layers[l];
+        ggml_tensor* k = ggml_mul_mat(ctx, layer.cross_attn_k, out.states);
+        ggml_tensor* v = ggml_mul_mat(ctx, layer.cross_attn_v, out.states);
+        ggml_build_forward_expand(out.graph, ggml_cpy(ctx, k, cache.cross_k[l]));
+        ggml_build_forward_expand(out.graph, ggml_cpy(ctx, ggml_transpose(ctx, v), cache.cross_v[l]));
+    }
+    return out;
+}
+
+lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_cache& cache, const lm_step& step) {
+    const lm_hparams& hp = m.hparams.lm;
+    const int64_t H = hp.n_embd, n_head = hp.n_head, d = H / n_head, K = hp.n_codebooks, V = hp.codebook_size;
+    // T counts every new position (prefix + codes), T_codes the code positions whose outputs are returned.
+    const int64_t T_codes = step.n_tokens, P = step.n_prefix, T = P + T_codes;
+    const int64_t R = cache.n_rows, C = cache.n_cond, n_kv = step.n_past + T;
+    const float eps = hp.eps;
+
+    lm_forward_graph g;
+    g.graph = ggml_new_graph_custom(ctx, lm_graph_nodes(m), false);
+
+    g.ids = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, T_codes * R, K);
+    ggml_set_name(g.ids, "codes");
+    ggml_set_input(g.ids);
+    g.positions = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+    ggml_set_name(g.positions, "positions");
+    ggml_set_input(g.positions);
+    if (T > 1) {
+        g.causal_mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, n_kv, T);
+        ggml_set_name(g.causal_mask, "causal_mask");
+        ggml_set_input(g.causal_mask);
+    }
+
+    // x = sum_k embed_tokens[k][ids_k] (summed in codebook order, as HF) + positions.
+    ggml_tensor* x = nullptr;
+    for (int64_t k = 0; k < K; ++k) {
+        ggml_tensor* ids_k = ggml_view_1d(ctx, g.ids, T_codes * R, k * g.ids->nb[1]);
+        ggml_tensor* e = ggml_get_rows(ctx, m.lm.tok_embd[k], ids_k);
+        x = x ? ggml_add(ctx, x, e) : e;
+    }
+    x = ggml_reshape_3d(ctx, x, H, T_codes, R);
+    if (P > 0) {
+        g.prefix = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, H, P, R);
+        ggml_set_name(g.prefix, "prefix");
+        ggml_set_input(g.prefix);
+        x = ggml_concat(ctx, g.prefix, x, 1);
+    }
+    x = ggml_add(ctx, x, ggml_get_rows(ctx, m.lm.pos_embd, g.positions));
+    // The code positions (the last T_codes of every row), contiguous so they can be read back.
+    const auto codes_of = [&](ggml_tensor* t) {
+        return P > 0 ? ggml_cont(ctx, ggml_view_3d(ctx, t, H, T_codes, R, t->nb[1], t->nb[2], P * t->nb[1])) : t;
+    };
+    g.embd = codes_of(x);
+    ggml_set_name(g.embd, "inp_embd");
+    ggml_set_output(g.embd);
+
+    for (uint32_t l = 0; l < hp.n_layer; ++l) {
+        const lm_layer& layer = m.lm.layers[l];
+        ggml_tensor* cache_k = cache.k[l];
+        ggml_tensor* cache_v = cache.v[l];
+
+        // Causal self-attention; this step's keys/values go into the cache first, then attention reads
+        // positions 0..n_kv-1 from it.
+        ggml_tensor* cur = layer_norm(ctx, x, layer.attn_norm_w, layer.attn_norm_b, eps);
+        ggml_tensor* q = ggml_mul_mat(ctx, layer.attn_q, cur);
+        ggml_tensor* k = ggml_mul_mat(ctx, layer.attn_k, cur);
+        ggml_tensor* v = ggml_mul_mat(ctx, layer.attn_v, cur);
+        ggml_tensor* k_dst =
+            ggml_view_3d(ctx, cache_k, H, T, R, cache_k->nb[1], cache_k->nb[2], step.n_past * cache_k->nb[1]);
+        ggml_tensor* v_dst =
+            ggml_view_3d(ctx, cache_v, T, H, R, cache_v->nb[1], cache_v->nb[2], step.n_past * cache_v->nb[0]);
+        ggml_build_forward_expand(g.graph, ggml_cpy(ctx, k, k_dst));
+        ggml_build_forward_expand(g.graph, ggml_cpy(ctx, ggml_transpose(ctx, v), v_dst));
+
+        ggml_tensor* k_all =
+            ggml_view_4d(ctx, cache_k, d, n_head, n_kv, R, d * cache_k->nb[0], cache_k->nb[1], cache_k->nb[2], 0);
+        ggml_tensor* v_all =
+            ggml_view_4d(ctx, cache_v, n_kv, d, n_head, R, cache_v->nb[1], d * cache_v->nb[1], cache_v->nb[2], 0);
+        cur = attention(ctx, q, k_all, v_all, g.causal_mask, n_head);
+        cur = ggml_mul_mat(ctx, layer.attn_o, cur);
+        x = ggml_add(ctx, x, cur);
+        ggml_format_name(x, "self_attn_out_%u", l);
+
+        // Cross-attention for the conditional rows only; the unconditional rows' output is exactly zero
+        // (REFERENCE_NOTES §7), so they get zero padding instead of a fully masked softmax.
+        if (layer.cross_attn_q) {
+            if (!g.cross_mask) {
+                g.cross_mask = ggml_new_tensor_4d(ctx, GGML_TYPE_F32, cache.n_text, T, 1, C);
+                ggml_set_name(g.cross_mask, "cross_mask");
+                ggml_set_input(g.cross_mask);
+            }
+            ggml_tensor* x_cond = ggml_view_3d(ctx, x, H, T, C, x->nb[1], x->nb[2], 0);
+            cur = layer_norm(ctx, x_cond, layer.cross_attn_norm_w, layer.cross_attn_norm_b, eps);
+            q = ggml_mul_mat(ctx, layer.cross_attn_q, cur);
+            ggml_tensor* ck = cache.cross_k[l];
+            ggml_tensor* cv = cache.cross_v[l];
+            ggml_tensor* ck_all =
+                ggml_view_4d(ctx, ck, d, n_head, cache.n_text, C, d * ck->nb[0], ck->nb[1], ck->nb[2], 0);
+            ggml_tensor* cv_all =
+                ggml_view_4d(ctx, cv, cache.n_text, d, n_head, C, cv->nb[1], d * cv->nb[1], cv->nb[2], 0);
+            cur = attention(ctx, q, ck_all, cv_all, g.cross_mask, n_head);
+            cur = ggml_mul_mat(ctx, layer.cross_attn_o, cur);
+            if (C < R) cur = ggml_pad(ctx, cur, 0, 0, static_cast<int>(R - C), 0);
+            x = ggml_add(ctx, x, cur);
+            ggml_format_name(x, "cross_attn_out_%u", l);
+        }
+
+        cur = layer_norm(ctx, x, layer.ffn_norm_w, layer.ffn_norm_b, eps);
+        cur = ggml_mul_mat(ctx, layer.ffn_up, cur);
+        cur = ggml_gelu_erf(ctx, cur);
+        cur = ggml_mul_mat(ctx, layer.ffn_down, cur);
+        x = ggml_add(ctx, x, cur);
+        ggml_format_name(x, "layer_out_%u", l);
+    }
+
+    x = layer_norm(ctx, x, m.lm.output_norm_w, m.lm.output_norm_b, eps);
+    x = codes_of(x);
+    g.hidden = x;
+    ggml_set_name(g.hidden, "last_hidden");
+    ggml_set_output(g.hidden);
+
+    // While generating only the last position's logits are needed.
+    const int64_t n_out = step.all_logits ? T_codes : 1;
+    if (n_out != T_codes) {
+        x = ggml_cont(ctx, ggml_view_3d(ctx, x, H, 1, R, x->nb[1], x->nb[2], (T_codes - 1) * x->nb[1]));
+    }
+    // Heads stacked as [V, n_out, K, R]: read back as HF's [rows, K, positions, V] in one copy.
+    ggml_tensor* logits = nullptr;
+    for (int64_t k = 0; k < K; ++k) {
+        ggml_tensor* lk = ggml_reshape_4d(ctx, ggml_mul_mat(ctx, m.lm.output[k], x), V, n_out, 1, R);
+        logits = logits ? ggml_concat(ctx, logits, lk, 2) : lk;
+    }
+    g.logits = logits;
+    ggml_set_name(g.logits, "logits");
+    ggml_set_output(g.logits);
+    ggml_build_forward_expand(g.graph, g.logits);
+    ggml_build_forward_expand(g.graph, g.hidden);
+    ggml_build_forward_expand(g.graph, g.embd);
+    return g;
+}
+
+}  // namespace mg

@@ -1,0 +1,21 @@
+// The EnCodec decoder's convolution weights re-laid out once, at load, as F32 matrices, so that every decoder
+// convolution is one matrix product over channel-fastest activations (encodec-decoder-conv.h):
+//  * Conv1d [kernel, in, out] -> [in * kernel, out], input channel fastest: the rows of the gathered columns.
+//  * ConvTranspose1d [kernel, out, in] -> [in, out * kernel'], output channel fastest, kernel' the kernel rounded
+//    up to a multiple of the stride with zero taps, so that the overlap-add is a sum of kernel' / stride views.
+// F32 because ggml's F16 matrix product rounds the activations to F16 as well: upcasting F16 weights once keeps
+// the activations at full precision and runs ggml's faster F32 dot products (the weights are small: ~46 MiB at
+// musicgen-small's size). The LSTM keeps its stored weights: its mat-vecs are bound by reading them.
+#pragma once
+#include "model/model.h"
+
+namespace mg {
+
+// Fills `matrix` of every decoder convolution, in one buffer on the model's main backend.
+// Throws mg::error(backend) when that buffer cannot be allocated.
+void encodec_prepare_decoder_matrices(model& m);
+
+// Kernel taps of a ConvTranspose1d's matrix: the kernel rounded up to a multiple of the stride.
+int encodec_transposed_taps(const encodec_conv& conv);
+
+}  // namespace mg

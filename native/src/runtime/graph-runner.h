@@ -1,0 +1,47 @@
+// Runs ggml graphs of one model component on the model's backends through ggml_backend_sched.
+// Whisper.cpp-style: the caller builds the graph into a scratch no-alloc context (build), the
+// scheduler allocates it, the caller uploads inputs (set_inputs), ggml computes, the caller reads
+// outputs (read_outputs) before the next run reuses the memory. Each runner computes on its own backend
+// instances (backend_set::clone), so concurrent runs on one model never share scratch memory.
+#pragma once
+#include <ggml-backend.h>
+#include <ggml-cpp.h>
+#include <ggml.h>
+
+#include <functional>
+#include <vector>
+
+#include "runtime/backend.h"
+
+namespace mg {
+
+class graph_runner {
+  public:
+    graph_runner(const backend_set& model_backends, size_t max_nodes);
+
+    // Builds, allocates and computes one graph. Throws mg::error(backend) when allocation or compute fails.
+    void run(const std::function<ggml_cgraph*(ggml_context*)>& build, const std::function<void()>& set_inputs,
+             const std::function<void()>& read_outputs);
+
+    // For a graph computed many times with new input values but the same shapes: builds and allocates it
+    // once; compute() then runs it without any per-call build or allocation. The graph (and the tensors the
+    // builder returned) stay valid until the next prepare() or run().
+    void prepare(const std::function<ggml_cgraph*(ggml_context*)>& build);
+    void compute();
+    bool prepared() const { return prepared_ != nullptr; }
+
+    size_t max_nodes() const { return max_nodes_; }
+
+  private:
+    backend_set backends_;  // this runner's own instances of the model's devices
+    size_t max_nodes_;
+    std::vector<uint8_t> meta_;  // scratch for tensor/graph metadata of the graph being built
+    ggml_backend_sched_ptr sched_;
+    ggml_context_ptr ctx_;             // metadata of the prepared graph (in meta_)
+    ggml_cgraph* prepared_ = nullptr;  // the graph prepare() allocated, or null
+
+    ggml_cgraph* build_and_alloc(const std::function<ggml_cgraph*(ggml_context*)>& build);
+    void compute(ggml_cgraph* graph);
+};
+
+}  // namespace mg
