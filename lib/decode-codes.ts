@@ -1,8 +1,10 @@
-// Codes -> waveform through the model's EnCodec decoder (native/src/encodec.cpp). EnCodec is mono: a stereo
-// model's codebook rows interleave the channels (row 2q = left quantizer q, row 2q + 1 = right, REFERENCE_NOTES
-// §12), so each channel's rows are gathered and decoded on their own.
+// Codes -> waveform through the model's EnCodec decoder: the codes are checked here (the contract), then decoded
+// natively per audio channel by the generation pipeline's own decoder stage (native/src/pipeline/pipeline.h
+// decode_channels, where a stereo model's interleaved rows are split).
 import { fromNative } from './native-errors';
-import { native, type NativeModel } from './native';
+import { asContext, type ModelContext } from './model-context';
+import type { NativeModel } from './native';
+import { native } from './native';
 import { integerIn, invalid, plainObject } from './validate';
 
 /** Undelayed codes: [codebooks, frames] row-major. */
@@ -13,8 +15,9 @@ export interface CodeMatrix {
 }
 
 /** One Float32Array of frames * hopLength samples per audio channel (1 mono, 2 stereo: [left, right]). */
-export async function decodeCodes(handle: NativeModel, codes: CodeMatrix): Promise<Float32Array[]> {
-  const info = handle.info();
+export async function decodeCodes(model: ModelContext | NativeModel, codes: CodeMatrix): Promise<Float32Array[]> {
+  const context = asContext(model);
+  const { info } = context;
   const opts = plainObject('codes', codes);
   const { codebookSize } = info.hparams.codec;
   const codebooks = opts.codebooks;
@@ -35,21 +38,9 @@ export async function decodeCodes(handle: NativeModel, codes: CodeMatrix): Promi
     }
   }
 
-  const channels = info.channels;
-  const perChannel = codebooks / channels;
-  const audio: Float32Array[] = [];
-  // One channel after the other: decodes of one model share its compute backend.
-  for (let channel = 0; channel < channels; channel++) {
-    const rows = new Int32Array(perChannel * frames);
-    for (let q = 0; q < perChannel; q++) {
-      const row = q * channels + channel;
-      rows.set(data.subarray(row * frames, (row + 1) * frames), q * frames);
-    }
-    try {
-      audio.push(await native().decodeCodes(handle, rows, perChannel, frames));
-    } catch (error) {
-      throw fromNative(error);
-    }
+  try {
+    return await native().decodeAudio(context.handle(), data, frames);
+  } catch (error) {
+    throw fromNative(error);
   }
-  return audio;
 }

@@ -1,17 +1,25 @@
-// Text-to-codes generation: option checks and defaults, then the native LM loop (delay pattern,
-// classifier-free guidance, sampling) on a worker thread. Audio comes from the EnCodec decoder afterwards.
+// Options of generate() and stream(), resolved once into the request the native pipeline runs
+// (native/src/pipeline/pipeline.h): length, sampling, long-form windows, chunking, the prompts' T5 tokens and the
+// memory check. Everything here is pure (the default seed is drawn once, by the caller, and passed in); running
+// the request is lib/generation-job.ts.
 import { randomInt } from 'node:crypto';
 import type { ConditioningOptions } from './conditioning';
-import type { LongFormOptions } from './long-form';
 import { MusicGenError } from './errors';
+import { checkMemory, estimateMemory, memoryBudgetOption, STREAM_BUFFERED_CHUNKS } from './memory-budget';
+import type { ModelContext } from './model-context';
+import type { NativeGenerateOptions, NativeModelInfo } from './native';
 import { fromNative } from './native-errors';
-import { native, type NativeChromaFeatures, type NativeGenerateOptions, type NativeModel } from './native';
-import type { PromptCodes } from './encode-audio';
 import { integerIn, invalid, numberIn, plainObject, promptList } from './validate';
-import { checkMemory, estimateMemory, memoryBudgetOption, modelBudget } from './memory-budget';
+
+export interface LongFormOptions {
+  /** Seconds per window (default: the model's maxDuration, 30 s for the released checkpoints). */
+  window?: number;
+  /** New seconds per extension (default 18, audiocraft's extend_stride); the rest of the window is context. */
+  stride?: number;
+}
 
 export interface GenerateOptions extends ConditioningOptions {
-  /** Seconds of audio; frames = round(duration * frameRate). Give this or `frames`. */
+  /** Seconds of audio; frames = round(duration * frameRate). Give this or `frames`. Default 10 s. */
   duration?: number;
   /** Codec frames to generate (frameRate per second). Give this or `duration`. */
   frames?: number;
@@ -25,11 +33,11 @@ export interface GenerateOptions extends ConditioningOptions {
   guidanceScale?: number;
   /** Sampling seed, a non-negative safe integer; the same seed gives the same codes. Default random. */
   seed?: number;
-  /** Beyond the model's window (30 s): how windows overlap (generate() only; see docs/long-form.md). */
+  /** Beyond the model's window (30 s): how windows overlap (see docs/long-form.md). */
   longForm?: LongFormOptions;
   /** Aborting rejects the generation with ERR_MUSICGEN_ABORTED within one LM step. */
   signal?: AbortSignal;
-  /** Called after every LM step (totalSteps = frames + codebook groups - 1). */
+  /** Called after every LM step (totalSteps over all windows: frames + codebook groups - 1 per window). */
   onProgress?: (progress: GenerateProgress) => void;
   /**
    * Bytes this request may allocate (default: the model's, from MusicGen.load; Infinity = no limit). Requests
@@ -53,100 +61,49 @@ export interface GeneratedCodes {
   seed: number;
 }
 
-/** Longest prompt the native T5 encoder takes, in tokens (native/src/text-conditioning.cpp max_prompt_tokens). */
+/** Longest prompt the native T5 encoder takes, in tokens (native/src/text/text-conditioning.cpp max_prompt_tokens). */
 export const MAX_PROMPT_TOKENS = 2048;
-
-/**
- * T5 tokens (EOS included) of the longest prompt, i.e. the batch's padded text length. Prompts are never
- * truncated: one over MAX_PROMPT_TOKENS is refused here, naming it, before any work.
- */
-export function promptTokens(handle: NativeModel, prompts: string | string[]): number {
-  const list = promptList(prompts);
-  let longest = 0;
-  list.forEach((prompt, i) => {
-    let tokens: number;
-    try {
-      tokens = handle.tokenize(prompt).length;
-    } catch (error) {
-      throw fromNative(error);
-    }
-    if (tokens > MAX_PROMPT_TOKENS) {
-      const name = typeof prompts === 'string' ? 'prompts' : `prompts[${i}]`;
-      throw new MusicGenError(
-        'ERR_MUSICGEN_INVALID_OPTION',
-        `Expected a prompt of at most ${MAX_PROMPT_TOKENS} T5 tokens for ${name} but received ${tokens} tokens ` +
-          `(${prompt.length} characters); prompts are not truncated, shorten it`,
-      );
-    }
-    longest = Math.max(longest, tokens);
-  });
-  return longest;
-}
-
-/** The byte budget of a request: its memoryBudget option, else the model's. */
-export function requestBudget(handle: NativeModel, opts: Record<string, unknown>): number {
-  return opts.memoryBudget === undefined ? modelBudget(handle) : memoryBudgetOption('memoryBudget', opts.memoryBudget);
-}
-
-/**
- * Refuses (ERR_MUSICGEN_MEMORY_BUDGET) a generate() request whose estimated peak memory exceeds its budget:
- * `windowFrames` LM positions (audio prompt + new frames, or the long-form window) and `outputFrames` frames of
- * audio per prompt, decoded whole.
- */
-export function checkGenerateMemory(
-  handle: NativeModel,
-  prompts: string | string[],
-  opts: Record<string, unknown>,
-  guidanceScale: number,
-  windowFrames: number,
-  outputFrames: number,
-): void {
-  const budget = requestBudget(handle, opts);
-  const estimate = estimateMemory(handle.info(), {
-    prompts: promptList(prompts).length,
-    textTokens: promptTokens(handle, prompts),
-    guided: guidanceScale > 1,
-    windowFrames,
-    outputFrames,
-    decode: 'whole',
-  });
-  checkMemory(estimate, budget, 'generate()');
-}
-
-/** Disposal signal of each model (set by MusicGen): dispose() ends a running generation with its reason. */
-export const disposals = new WeakMap<NativeModel, AbortSignal>();
+/** Longest music one call may ask for, in seconds (a bound on memory and time, not on the method). */
+export const MAX_LONG_FORM_SECONDS = 3600;
+/** audiocraft's default extend stride. */
+export const DEFAULT_STRIDE_SECONDS = 18;
+/** Length when neither duration nor frames is given, in seconds. */
+export const DEFAULT_DURATION = 10;
 
 // The largest seed randomInt can draw (its range must stay below 2^48).
 const RANDOM_SEED_LIMIT = 2 ** 48 - 1;
 
+/** A fresh random seed: drawn once per request, by the caller of resolveRequest. */
+export function drawSeed(): number {
+  return randomInt(RANDOM_SEED_LIMIT);
+}
+
 /** The maximum number of frames the model's position table allows (the last of frames + groups - 1 steps
  * must stay inside it). */
-export function maxFrames(handle: NativeModel): number {
-  const info = handle.info();
+export function maxFrames(info: NativeModelInfo): number {
   return info.hparams.lm.maxPosition - info.codebooks / info.channels + 1;
 }
 
-/**
- * Checks the length and sampling options shared by generate() and stream() and fills the defaults (random
- * seed included). Throws ERR_MUSICGEN_INVALID_OPTION naming the first bad option.
- */
-export function resolveGenerateRequest(
-  handle: NativeModel,
+/** Length and sampling options, checked, with their defaults; no seed (see drawSeed). */
+export function resolveSampling(
+  info: NativeModelInfo,
   opts: Record<string, unknown>,
-  limit = maxFrames(handle),
-): NativeGenerateOptions {
-  const info = handle.info();
+  limit = maxFrames(info),
+): Omit<NativeGenerateOptions, 'seed'> & { frames: number; guidanceScale: number } {
   const { lm } = info.hparams;
-  if ((opts.duration === undefined) === (opts.frames === undefined)) {
-    throw invalid('duration/frames', 'exactly one of duration (seconds) or frames', opts.duration ?? opts.frames);
+  if (opts.duration !== undefined && opts.frames !== undefined) {
+    throw invalid('duration/frames', 'exactly one of duration (seconds) or frames', opts.duration);
   }
   let frames: number;
-  if (opts.duration !== undefined) {
-    const duration = numberIn('duration', opts.duration, 0, limit / info.frameRate, { minExclusive: true });
+  if (opts.frames !== undefined) {
+    frames = integerIn('frames', opts.frames, 1, limit);
+  } else {
+    const duration =
+      opts.duration === undefined
+        ? DEFAULT_DURATION
+        : numberIn('duration', opts.duration, 0, limit / info.frameRate, { minExclusive: true });
     frames = Math.round(duration * info.frameRate);
     if (frames < 1) throw invalid('duration', `at least one frame (${1 / info.frameRate} s)`, duration);
-  } else {
-    frames = integerIn('frames', opts.frames, 1, limit);
   }
   return {
     frames,
@@ -158,105 +115,130 @@ export function resolveGenerateRequest(
         : numberIn('temperature', opts.temperature, 0, Number.MAX_VALUE, { minExclusive: true }),
     guidanceScale:
       opts.guidanceScale === undefined ? 3 : numberIn('guidanceScale', opts.guidanceScale, 0, Number.MAX_VALUE),
-    seed:
-      opts.seed === undefined ? randomInt(RANDOM_SEED_LIMIT) : integerIn('seed', opts.seed, 0, Number.MAX_SAFE_INTEGER),
   };
 }
 
-/** Adds audio-prompt codes and/or chroma (one per prompt) to a native request, checking counts and length. */
-export function addConditioning(
-  handle: NativeModel,
-  count: number,
-  request: NativeGenerateOptions,
-  promptCodes?: PromptCodes,
-  chroma?: Array<NativeChromaFeatures | null>,
-): void {
-  if (promptCodes !== undefined) {
-    const { codebooks } = handle.info();
-    if (promptCodes.data.length !== count * codebooks * promptCodes.frames) {
-      throw invalid('audioPrompt', `one audio prompt per text prompt (${count})`, promptCodes.data.length);
-    }
-    const limit = maxFrames(handle) - promptCodes.frames;
-    if (request.frames > limit) {
-      const what = limit < 1 ? 'a shorter audio prompt' : `at most ${limit} new frames after the audio prompt`;
-      throw invalid('duration/frames', what, request.frames);
-    }
-    request.promptCodes = promptCodes.data;
-    request.promptFrames = promptCodes.frames;
-  }
-  if (chroma !== undefined) {
-    if (chroma.length !== count) throw invalid('melody', `one entry per prompt (${count})`, chroma.length);
-    request.chroma = chroma;
-  }
+/** The seed option, checked; undefined when absent (the caller draws one). */
+export function seedOption(opts: Record<string, unknown>): number | undefined {
+  return opts.seed === undefined ? undefined : integerIn('seed', opts.seed, 0, Number.MAX_SAFE_INTEGER);
 }
 
-export function aborted(signal: AbortSignal): MusicGenError {
-  return new MusicGenError('ERR_MUSICGEN_ABORTED', 'The generation was aborted', { cause: signal.reason });
+export interface LongFormPlan {
+  /** New frames in all. */
+  frames: number;
+  window: number;
+  stride: number;
+}
+
+/** The long-form plan for these options, or undefined when one window is enough. */
+export function longFormPlan(info: NativeModelInfo, opts: Record<string, unknown>): LongFormPlan | undefined {
+  const frameLimit = Math.round(MAX_LONG_FORM_SECONDS * info.frameRate);
+  const { frames } = resolveSampling(info, opts, frameLimit);
+  const longForm = plainObject('longForm', opts.longForm);
+  const maxWindow = Math.min(maxFrames(info), Math.round(info.maxDuration * info.frameRate));
+  const window =
+    longForm.window === undefined
+      ? maxWindow
+      : Math.round(
+          numberIn('longForm.window', longForm.window, 0, maxWindow / info.frameRate, { minExclusive: true }) *
+            info.frameRate,
+        );
+  if (frames <= window) return undefined;
+  const strideSeconds = longForm.stride ?? Math.min(DEFAULT_STRIDE_SECONDS, (window - 1) / info.frameRate);
+  const stride = Math.round(
+    numberIn('longForm.stride', strideSeconds, 0, window / info.frameRate, { minExclusive: true }) * info.frameRate,
+  );
+  if (stride < 1 || stride >= window)
+    throw invalid('longForm.stride', `between 1 frame and the window (${window} frames)`, strideSeconds);
+  return { frames, window, stride };
+}
+
+/** T5 token ids of each prompt (EOS included): the one tokenization of a request. Over-long prompts are refused. */
+export function tokenizePrompts(context: ModelContext, prompts: string | string[]): Int32Array[] {
+  const handle = context.handle();
+  return promptList(prompts).map((prompt, i) => {
+    let tokens: Int32Array;
+    try {
+      tokens = handle.tokenize(prompt);
+    } catch (error) {
+      throw fromNative(error);
+    }
+    if (tokens.length > MAX_PROMPT_TOKENS) {
+      const name = typeof prompts === 'string' ? 'prompts' : `prompts[${i}]`;
+      throw new MusicGenError(
+        'ERR_MUSICGEN_INVALID_OPTION',
+        `Expected a prompt of at most ${MAX_PROMPT_TOKENS} T5 tokens for ${name} but received ${tokens.length} tokens ` +
+          `(${prompt.length} characters); prompts are not truncated, shorten it`,
+      );
+    }
+    return tokens;
+  });
+}
+
+/** How the pipeline hands its audio over: one chunk with the codes (generate()), chunks (stream()), codes only. */
+export type Delivery = { kind: 'whole' } | { kind: 'chunks'; chunkFrames: number } | { kind: 'codes' };
+
+/** A request resolved once: what the native job gets, and what the facade needs to check and report it. */
+export interface ResolvedRequest {
+  tokens: Int32Array[];
+  native: NativeGenerateOptions;
+  seed: number;
+  delivery: Delivery;
+  longForm?: LongFormPlan;
+  budget: number;
 }
 
 /**
- * Generates audio codes for one prompt or a batch (one entry per prompt, in order). Runs off the JS thread.
- * Invalid options throw ERR_MUSICGEN_INVALID_OPTION before any work starts. With `promptCodes` (internal: one
- * encoded audio prompt per text prompt, lib/encode-audio.ts) generation continues them: each result holds the
- * prompt frames followed by the new ones. `chroma` (internal, lib/melody.ts: one entry per prompt, null = none)
- * conditions a MusicGen-Melody model on melodies; the native core rejects it for text models.
+ * Checks every option of a generate() / stream() request once and fills the defaults; `seed` is the default
+ * seed, used when the options give none. Throws ERR_MUSICGEN_INVALID_OPTION naming the first bad option and
+ * ERR_MUSICGEN_MEMORY_BUDGET when the request would not fit (checked again once an audio prompt's length is known).
  */
-export async function generateCodes(
-  handle: NativeModel,
+export function resolveRequest(
+  context: ModelContext,
   prompts: string | string[],
-  options: GenerateOptions,
-  promptCodes?: PromptCodes,
-  chroma?: Array<NativeChromaFeatures | null>,
-): Promise<GeneratedCodes[]> {
-  const list = promptList(prompts);
-  const opts = plainObject('options', options);
-  const request = resolveGenerateRequest(handle, opts);
-  addConditioning(handle, list.length, request, promptCodes, chroma);
-  const promptFrames = request.promptFrames ?? 0;
-  checkGenerateMemory(
-    handle,
-    prompts,
-    opts,
-    request.guidanceScale as number,
-    promptFrames + request.frames,
-    promptFrames + request.frames,
-  );
-  const onProgress = opts.onProgress;
-  if (onProgress !== undefined && typeof onProgress !== 'function')
-    throw invalid('onProgress', 'a function', onProgress);
-  const signal = opts.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal', 'an AbortSignal', signal);
-  if (signal?.aborted) throw aborted(signal);
-  const disposal = disposals.get(handle);
-  if (disposal?.aborted) throw disposal.reason;
-
-  const started = performance.now();
-  const report = onProgress as ((progress: GenerateProgress) => void) | undefined;
-  const job = native().generate(
-    handle,
-    list,
-    request,
-    report && ((step, totalSteps) => report({ step, totalSteps, elapsedMs: performance.now() - started })),
-  );
-  const onAbort = () => job.abort();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  disposal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    const result = await job;
-    const perPrompt = result.codebooks * result.frames;
-    return Array.from({ length: result.batch }, (_, b) => ({
-      data: result.codes.slice(b * perPrompt, (b + 1) * perPrompt),
-      codebooks: result.codebooks,
-      frames: result.frames,
-      seed: request.seed as number,
-    }));
-  } catch (error) {
-    const code = (error as { code?: unknown } | null)?.code;
-    if (disposal?.aborted && code === 'ERR_MUSICGEN_ABORTED') throw disposal.reason;
-    if (signal?.aborted && code === 'ERR_MUSICGEN_ABORTED') throw aborted(signal);
-    throw fromNative(error);
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    disposal?.removeEventListener('abort', onAbort);
+  opts: Record<string, unknown>,
+  delivery: Delivery,
+  seed: number,
+): ResolvedRequest {
+  const { info } = context;
+  const plan = longFormPlan(info, opts);
+  const sampling = resolveSampling(info, plan ? { ...opts, duration: undefined, frames: 1 } : opts);
+  const given = seedOption(opts);
+  const request: ResolvedRequest = {
+    tokens: tokenizePrompts(context, prompts),
+    native: { ...sampling, seed: given ?? seed },
+    seed: given ?? seed,
+    delivery,
+    budget:
+      opts.memoryBudget === undefined ? context.memoryBudget : memoryBudgetOption('memoryBudget', opts.memoryBudget),
+  };
+  if (plan) {
+    request.longForm = plan;
+    request.native.frames = plan.window;
+    request.native.longForm = { window: plan.window, stride: plan.stride, total: plan.frames };
   }
+  checkRequestMemory(context, request, 0);
+  return request;
 }
+
+/** Refuses (ERR_MUSICGEN_MEMORY_BUDGET) a request whose estimated peak memory exceeds its budget. */
+export function checkRequestMemory(context: ModelContext, request: ResolvedRequest, promptFrames: number): void {
+  const { native, longForm, delivery } = request;
+  const newFrames = longForm ? longForm.frames : native.frames;
+  const guided = (native.guidanceScale ?? 3) > 1;
+  checkMemory(
+    estimateMemory(context.info, {
+      prompts: request.tokens.length,
+      textTokens: Math.max(...request.tokens.map((t) => t.length)),
+      guided,
+      windowFrames: longForm ? longForm.window : promptFrames + native.frames,
+      outputFrames: promptFrames + newFrames,
+      decode: delivery.kind === 'chunks' ? 'stream' : 'whole',
+      ...(delivery.kind === 'chunks' && { chunkFrames: delivery.chunkFrames }),
+    }),
+    request.budget,
+    delivery.kind === 'chunks' ? 'stream()' : 'generate()',
+  );
+}
+
+export { STREAM_BUFFERED_CHUNKS };

@@ -4,14 +4,11 @@
 // The formulas follow the native allocations; docs/bad-input.md#memory-budget lists what is and is not counted.
 import * as os from 'node:os';
 import { MemoryBudgetError } from './errors';
-import type { NativeModel, NativeModelInfo } from './native';
+import type { NativeModelInfo } from './native';
 import { invalid } from './validate';
 
 const F32 = 4;
 const I32 = 4;
-
-// The budget each loaded model checks its requests against (set by MusicGen.load).
-const budgets = new WeakMap<NativeModel, number>();
 
 /** The default budget: the machine's total RAM. */
 export function defaultMemoryBudget(): number {
@@ -24,14 +21,6 @@ export function memoryBudgetOption(name: string, value: unknown): number {
     throw invalid(name, 'a positive number of bytes (or Infinity for no limit)', value);
   }
   return value;
-}
-
-export function setModelBudget(handle: NativeModel, bytes: number): void {
-  budgets.set(handle, bytes);
-}
-
-export function modelBudget(handle: NativeModel): number {
-  return budgets.get(handle) ?? defaultMemoryBudget();
 }
 
 /** The shape of a request, as far as memory goes. */

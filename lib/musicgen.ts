@@ -3,20 +3,14 @@
 import { decodeCodes, type CodeMatrix } from './decode-codes';
 import { encodeText, type EncodedText } from './encode-text';
 import { MusicGenError } from './errors';
-import {
-  checkGenerateMemory,
-  disposals,
-  generateCodes,
-  resolveGenerateRequest,
-  type GenerateOptions,
-} from './generate';
-import { defaultMemoryBudget, memoryBudgetOption, setModelBudget } from './memory-budget';
+import type { GenerateOptions } from './generate';
+import { runToEnd } from './generation-job';
+import { defaultMemoryBudget, memoryBudgetOption } from './memory-budget';
+import { createModelContext, type ModelContext } from './model-context';
 import { native, type NativeHparams, type NativeModel, type NativeModelInfo, type NativeTensorInfo } from './native';
 import { fromNative } from './native-errors';
 import { AudioStream, type StreamOptions } from './stream';
-import { integerIn, oneOf, plainObject, promptList, string } from './validate';
-import { resolveConditioning } from './conditioning';
-import { generateLongCodes, longFormPlan } from './long-form';
+import { integerIn, oneOf, plainObject, string } from './validate';
 
 export const BACKENDS = ['auto', 'cpu', 'cuda', 'metal'] as const;
 export type Backend = (typeof BACKENDS)[number];
@@ -84,18 +78,14 @@ export interface GenerationResult {
 }
 
 export class MusicGen {
-  #model: NativeModel | undefined;
-  readonly #info: ModelInfo;
-  // cancel() of every running stream, so dispose() ends them with ERR_MUSICGEN_DISPOSED.
-  readonly #streams = new Set<(error: MusicGenError) => void>();
-  // Aborted by dispose() with ERR_MUSICGEN_DISPOSED: ends running generate() calls (lib/generate.ts).
-  readonly #disposal = new AbortController();
+  readonly #context: ModelContext;
+  readonly #dispose: () => void;
+  #disposed = false;
 
   private constructor(model: NativeModel, memoryBudget: number) {
-    this.#model = model;
-    this.#info = Object.freeze(model.info()) as ModelInfo;
-    setModelBudget(model, memoryBudget);
-    disposals.set(model, this.#disposal.signal);
+    const { context, dispose } = createModelContext(model, memoryBudget);
+    this.#context = context;
+    this.#dispose = dispose;
   }
 
   /** Loads a GGUF file written by musicgen-convert; the file is read on a worker thread. */
@@ -127,7 +117,7 @@ export class MusicGen {
   /** What the model is, derived from the file's metadata. */
   get info(): ModelInfo {
     this.#handle();
-    return this.#info;
+    return this.#context.info as ModelInfo;
   }
 
   /** T5 token ids of a prompt exactly as Hugging Face's T5Tokenizer gives them (EOS appended). */
@@ -151,27 +141,11 @@ export class MusicGen {
     prompts: string | string[],
     options: GenerateOptions = {},
   ): Promise<GenerationResult | GenerationResult[]> {
-    const model = this.#handle();
-    const withLength =
-      options?.duration === undefined && options?.frames === undefined ? { ...options, duration: 10 } : options;
-    const count = promptList(prompts).length;
-    const opts = plainObject('options', withLength);
-    // Every option is checked and the memory estimated before any native work (melody and audio-prompt
-    // encoding included). An audio prompt's frames are not known yet: generateCodes checks again with them.
-    const plan = longFormPlan(model, opts);
-    const { guidanceScale } = resolveGenerateRequest(model, { ...opts, duration: undefined, frames: 1 });
-    const frames = plan ? plan.frames : resolveGenerateRequest(model, opts).frames;
-    checkGenerateMemory(model, prompts, opts, guidanceScale as number, plan?.window ?? frames, frames);
-    const conditioning = await resolveConditioning(model, count, plainObject('options', options));
-    const { promptCodes, chroma } = conditioning;
-    const generated = plan
-      ? await generateLongCodes(model, promptList(prompts), withLength, plan, conditioning)
-      : await generateCodes(model, prompts, withLength, promptCodes, chroma);
-    const results: GenerationResult[] = [];
-    for (const { seed, ...codes } of generated) {
-      const channels = await decodeCodes(this.#handle(), codes);
-      results.push({ sampleRate: this.#info.sampleRate, channels, codes, seed });
-    }
+    this.#handle();
+    const { sampleRate } = this.#context.info;
+    const results = (await runToEnd(this.#context, prompts, options, true)).map(
+      ({ channels, codes: { seed, ...codes } }): GenerationResult => ({ sampleRate, channels, codes, seed }),
+    );
     return typeof prompts === 'string' ? results[0]! : results;
   }
 
@@ -183,17 +157,7 @@ export class MusicGen {
    */
   stream(prompts: string | string[], options?: StreamOptions): AudioStream {
     this.#handle();
-    return new AudioStream(
-      {
-        handle: () => this.#handle(),
-        track: (cancel) => {
-          this.#streams.add(cancel);
-          return () => this.#streams.delete(cancel);
-        },
-      },
-      prompts,
-      options,
-    );
+    return new AudioStream(this.#context, prompts, options);
   }
 
   /** T5 encoder states of the prompts (raw and projected to the LM width) with their mask, as HF computes them. */
@@ -203,16 +167,14 @@ export class MusicGen {
 
   /** Audio of undelayed codes ([codebooks, frames]) through the model's EnCodec decoder. */
   async decodeCodes(codes: CodeMatrix): Promise<{ sampleRate: number; channels: Float32Array[] }> {
-    return { sampleRate: this.#info.sampleRate, channels: await decodeCodes(this.#handle(), codes) };
+    return { sampleRate: this.#context.info.sampleRate, channels: await decodeCodes(this.#context, codes) };
   }
 
   /** Frees the weights and backends. Idempotent; any later use throws ERR_MUSICGEN_DISPOSED. */
   dispose(): void {
-    const disposed = new MusicGenError('ERR_MUSICGEN_DISPOSED', 'This MusicGen model has been disposed');
-    for (const cancel of [...this.#streams]) cancel(disposed);
-    if (!this.#disposal.signal.aborted) this.#disposal.abort(disposed);
-    this.#model?.dispose();
-    this.#model = undefined;
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#dispose();
   }
 
   [Symbol.dispose](): void {
@@ -224,7 +186,6 @@ export class MusicGen {
   }
 
   #handle(): NativeModel {
-    if (!this.#model) throw new MusicGenError('ERR_MUSICGEN_DISPOSED', 'This MusicGen model has been disposed');
-    return this.#model;
+    return this.#context.handle();
   }
 }

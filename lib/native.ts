@@ -117,6 +117,16 @@ export interface NativeGenerateOptions {
   promptFrames?: number;
   /** Melody models: chroma one-hots per prompt (null = none: the text-only null chroma); text models reject it. */
   chroma?: Array<NativeChromaFeatures | null>;
+  /** Frames per chunk; 0 (default) = one chunk of everything, decoded in one pass. */
+  chunkFrames?: number;
+  /** Chunks produced ahead of pull() (default 1). */
+  highWaterMark?: number;
+  /** Deliver the codes with the final chunk. */
+  codes?: boolean;
+  /** false: codes only, no decoding (diagnostics, tools). */
+  audio?: boolean;
+  /** Frames: window length, new frames per extension, new frames in all; chroma per later window. */
+  longForm?: { window: number; stride: number; total: number; chroma?: Array<Array<NativeChromaFeatures | null>> };
 }
 
 /** One prompt's chroma one-hots [frames, numChroma] row-major (MusicGen-Melody conditioning). */
@@ -125,26 +135,18 @@ export interface NativeChromaFeatures {
   frames: number;
 }
 
-/** Undelayed codes [batch, codebooks, frames], row-major. */
-export interface NativeGeneratedCodes {
-  codes: Int32Array;
-  batch: number;
-  codebooks: number;
-  frames: number;
-}
-
-/** A running generation: a promise plus abort(), which stops it before its next LM step (ERR_MUSICGEN_ABORTED). */
-export type NativeGenerateJob = Promise<NativeGeneratedCodes> & { abort(): void };
-
 /** Audio samples that became final: audio[prompt][channel], all of the same length, from startSample on. */
-export interface NativeStreamChunk {
+export interface NativeChunk {
   audio: Float32Array[][];
   startSample: number;
   final: boolean;
+  /** With `codes: true`, on the final chunk: undelayed codes [batch, codebooks, frames], row-major. */
+  codes?: Int32Array;
+  frames?: number;
 }
 
-/** A running stream: pull(n) grants n more chunks (one per chunk consumed), abort() cancels it. */
-export interface NativeStreamJob {
+/** A running job: pull(n) grants n more chunks (one per chunk consumed), abort() cancels it. */
+export interface NativeGenerationJob {
   pull(n: number): void;
   abort(): void;
 }
@@ -212,29 +214,22 @@ export interface NativeAddon {
   encodeText(model: NativeModel, prompts: string[]): Promise<EncodedText>;
   /** T5's bidirectional relative-position bucket of each `key - query` offset. */
   t5RelativeBucket(rel: Int32Array, numBuckets: number, maxDistance: number): Int32Array;
-  /** Text-to-codes generation on a worker thread; onStep(step, total) after every LM step. */
+  /**
+   * The one generation job (native/addon/generation-job.cpp, native/src/pipeline/pipeline.h), on a thread of its
+   * own: T5 once, the LM loop (long-form windows included), the EnCodec decoder. onMessage gets chunks
+   * ([prompt][channel] samples; the codes on the final one when asked) and nothing after `final`, (step, total)
+   * after every LM step when reportSteps, or a coded Error (aborts included). At most `highWaterMark` chunks are
+   * produced ahead of pull() calls.
+   */
   generate(
     model: NativeModel,
-    prompts: string[],
+    tokens: Int32Array[],
     options: NativeGenerateOptions,
-    onStep?: (step: number, total: number) => void,
-  ): NativeGenerateJob;
-  /**
-   * Streaming generation on a thread of its own (native/addon/stream.cpp): onMessage gets audio chunks
-   * ([prompt][channel] samples) as frames are decoded, then nothing after `final`; a failure (aborts included)
-   * arrives as a coded Error instead. At most `highWaterMark` chunks are produced ahead of pull() calls.
-   */
-  stream(
-    model: NativeModel,
-    prompts: string[],
-    options: NativeGenerateOptions & {
-      chunkFrames: number;
-      highWaterMark: number;
-      /** Frames: window length, new frames per extension, new frames in all; chroma per later window. */
-      longForm?: { window: number; stride: number; total: number; chroma?: Array<Array<NativeChromaFeatures | null>> };
-    },
-    onMessage: (message: NativeStreamChunk | Error) => void,
-  ): NativeStreamJob;
+    onMessage: (message: NativeChunk | Error | number, total?: number) => void,
+    reportSteps?: boolean,
+  ): NativeGenerationJob;
+  /** One prompt's codes [codebooks, frames] (stereo rows interleaved) decoded in one pass, one array per channel. */
+  decodeAudio(model: NativeModel, codes: Int32Array, frames: number): Promise<Float32Array[]>;
   /**
    * Diagnostics API: a teacher-forced LM pass over delayed decoder ids [batch, codebooks, T] (column 0 = BOS),
    * with the unconditional half when guidanceScale > 1, as HF's model(...) call. Not for generation.

@@ -1,37 +1,28 @@
-// Streaming generation: audio chunks as the LM makes them, as an AsyncIterable (plus Node Readable and web
-// ReadableStream adapters). The native side (native/addon/stream.cpp) runs the LM on its own thread, decodes
-// each finished frame with exact streaming EnCodec decoders and hands over final samples every chunkFrames
-// frames; it only produces while this side holds credits (HIGH_WATER_MARK chunks ahead of the consumer).
+// The one generation job seen from JS: AudioStream runs the native pipeline (native/addon/generation-job.cpp) and
+// yields its chunks as an AsyncIterable. MusicGen.stream() returns it; MusicGen.generate() is the same job asked
+// for one chunk with the codes, collected (lib/generation-job.ts). The native side only produces while this side
+// holds credits (highWaterMark chunks ahead of the consumer). Node Readable and web ReadableStream adapters too.
 import { Readable } from 'node:stream';
 import { ReadableStream } from 'node:stream/web';
-import { MusicGenError } from './errors';
 import { resolveConditioning, type Conditioning } from './conditioning';
-import { longFormPlan } from './long-form';
+import { MusicGenError } from './errors';
 import {
-  addConditioning,
-  aborted,
+  checkRequestMemory,
+  drawSeed,
   maxFrames,
-  promptTokens,
-  requestBudget,
-  resolveGenerateRequest,
+  resolveRequest,
+  STREAM_BUFFERED_CHUNKS,
+  type Delivery,
   type GenerateOptions,
+  type ResolvedRequest,
 } from './generate';
-import { checkMemory, estimateMemory, STREAM_BUFFERED_CHUNKS } from './memory-budget';
-import {
-  native,
-  type NativeChromaFeatures,
-  type NativeGenerateOptions,
-  type NativeModel,
-  type NativeStreamChunk,
-} from './native';
+import type { ModelContext } from './model-context';
+import { native, type NativeChunk, type NativeGenerationJob } from './native';
 import { fromNative } from './native-errors';
 import { integerIn, invalid, numberIn, plainObject, promptList } from './validate';
 
 /** Default chunk size: 25 frames = 0.5 s at 50 Hz, so the first audio comes quickly. */
 export const DEFAULT_CHUNK_FRAMES = 25;
-// Chunks produced ahead of the consumer. Memory bound: HIGH_WATER_MARK * prompts * channels * chunkFrames *
-// hopLength * 4 bytes, e.g. 2 * 1 * 1 * 25 * 640 * 4 = 128 KB for one mono prompt at the default chunk size.
-const HIGH_WATER_MARK = STREAM_BUFFERED_CHUNKS;
 
 export interface StreamOptions extends Omit<GenerateOptions, 'onProgress'> {
   /** Codec frames per chunk (at 50 Hz, 25 = 0.5 s; the default). Give this or `chunkSeconds`. */
@@ -59,42 +50,32 @@ export interface AudioChunk {
   prompt?: number;
 }
 
-// Generate's checks and defaults plus the chunk size.
-interface StreamRequest extends NativeGenerateOptions {
-  chunkFrames: number;
-  highWaterMark: number;
-  longForm?: { window: number; stride: number; total: number; chroma?: Array<Array<NativeChromaFeatures | null>> };
+/** How a job was asked for (generate(), stream() or codes only) beyond the public options. */
+export interface JobKind {
+  delivery: Delivery;
+  /** After every LM step (generate()'s onProgress). */
+  onStep?: (step: number, total: number) => void;
+  /** Internal callers that already hold the conditioning (tests, tools): used instead of melody/audioPrompt. */
+  conditioning?: Conditioning;
+  /** Receives the codes of the final chunk ([prompt, codebook, frames]). */
+  onCodes?: (codes: Int32Array, frames: number) => void;
 }
 
-function nativeOptions(handle: NativeModel, opts: Record<string, unknown>): StreamRequest {
-  const limit = maxFrames(handle);
-  const { frameRate } = handle.info();
+function aborted(signal: AbortSignal): MusicGenError {
+  return new MusicGenError('ERR_MUSICGEN_ABORTED', 'The generation was aborted', { cause: signal.reason });
+}
+
+function chunkFramesOption(context: ModelContext, opts: Record<string, unknown>): number {
+  const limit = maxFrames(context.info);
+  const { frameRate } = context.info;
   if (opts.chunkFrames !== undefined && opts.chunkSeconds !== undefined) {
     throw invalid('chunkFrames/chunkSeconds', 'at most one of chunkFrames or chunkSeconds', opts.chunkFrames);
   }
-  const chunkFrames =
-    opts.chunkSeconds !== undefined
-      ? Math.max(
-          1,
-          Math.round(
-            numberIn('chunkSeconds', opts.chunkSeconds, 0, limit / frameRate, { minExclusive: true }) * frameRate,
-          ),
-        )
-      : opts.chunkFrames !== undefined
-        ? integerIn('chunkFrames', opts.chunkFrames, 1, limit)
-        : DEFAULT_CHUNK_FRAMES;
-  const plan = longFormPlan(handle, opts);
-  if (!plan) return { ...resolveGenerateRequest(handle, opts), chunkFrames, highWaterMark: HIGH_WATER_MARK };
-  // Beyond one window: the native job chains windows (lib/long-form.ts explains how); `frames` is the first
-  // window's new frames, set again once an audio prompt's length is known.
-  const request = resolveGenerateRequest(handle, { ...opts, duration: undefined, frames: plan.window });
-  const longForm: {
-    window: number;
-    stride: number;
-    total: number;
-    chroma?: Array<Array<NativeChromaFeatures | null>>;
-  } = { window: plan.window, stride: plan.stride, total: plan.frames };
-  return { ...request, chunkFrames, highWaterMark: HIGH_WATER_MARK, longForm };
+  if (opts.chunkSeconds !== undefined) {
+    const seconds = numberIn('chunkSeconds', opts.chunkSeconds, 0, limit / frameRate, { minExclusive: true });
+    return Math.max(1, Math.round(seconds * frameRate));
+  }
+  return opts.chunkFrames !== undefined ? integerIn('chunkFrames', opts.chunkFrames, 1, limit) : DEFAULT_CHUNK_FRAMES;
 }
 
 // Start times (seconds) of the windows after the first, for `total` output frames (audio prompt included).
@@ -106,26 +87,18 @@ function laterWindowStarts(window: number, stride: number, total: number, frameR
   return starts;
 }
 
-/** What MusicGen.stream() needs from its model: the handle, and a way to be told about dispose(). */
-export interface StreamOwner {
-  handle(): NativeModel;
-  /** Registers cancel(error) to run on dispose(); returns the unregister function. */
-  track(cancel: (error: MusicGenError) => void): () => void;
-}
-
 /**
- * The stream behind MusicGen.stream(): validates at once, starts the native job at the first next().
- * Leaving a `for await` early (return()) aborts the job; a failure rejects the pending next() once, after
+ * The stream behind MusicGen.stream() (and generate()): validates at once, starts the native job at the first
+ * next(). Leaving a `for await` early (return()) aborts the job; a failure rejects the pending next() once, after
  * the chunks already received, and the iterator is done afterwards.
  */
 export class AudioStream implements AsyncIterableIterator<AudioChunk> {
-  readonly #owner: StreamOwner;
-  readonly #prompts: string[];
+  readonly #context: ModelContext;
   readonly #single: boolean;
-  readonly #request: ReturnType<typeof nativeOptions>;
-  readonly #sampleRate: number;
+  readonly #request: ResolvedRequest;
+  readonly #kind: JobKind;
   readonly #signal: AbortSignal | undefined;
-  #job: ReturnType<ReturnType<typeof native>['stream']> | undefined;
+  #job: NativeGenerationJob | undefined;
   // Chunks received but not taken; `credit` marks the last chunk of a native message (taking it grants one).
   readonly #ready: Array<{ chunk: AudioChunk; credit: boolean }> = [];
   readonly #waiting: Array<{ resolve(r: IteratorResult<AudioChunk>): void; reject(e: unknown): void }> = [];
@@ -135,44 +108,31 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
   // Resolves melody / audioPrompt (file reads, chroma, EnCodec encoding) before the native job starts.
   #conditioning: (() => Promise<Conditioning>) | undefined;
   #preparing = false;
-  // Memory budget of this request and the padded T5 length of its prompts (lib/memory-budget.ts).
-  readonly #budget: number;
-  readonly #textTokens: number;
   readonly #onAbort = () => this.#cancel(aborted(this.#signal!));
 
-  constructor(owner: StreamOwner, prompts: string | string[], options: StreamOptions = {}) {
-    this.#owner = owner;
-    this.#prompts = promptList(prompts);
+  constructor(context: ModelContext, prompts: string | string[], options: StreamOptions = {}, kind?: JobKind) {
+    this.#context = context;
     this.#single = typeof prompts === 'string';
+    const count = promptList(prompts).length;
     const opts = plainObject('options', options);
-    if (opts.onProgress !== undefined)
+    if (!kind && opts.onProgress !== undefined)
       throw invalid('onProgress', 'no onProgress (chunks report progress)', opts.onProgress);
-    const handle = owner.handle();
-    this.#sampleRate = handle.info().sampleRate;
-    const withLength = opts.duration === undefined && opts.frames === undefined ? { ...opts, duration: 10 } : opts;
-    this.#request = nativeOptions(handle, withLength);
-    this.#textTokens = promptTokens(handle, prompts);
-    this.#budget = requestBudget(handle, opts);
-    this.#checkMemory(handle, 0); // an audio prompt's frames are checked again once it is encoded
-    if (opts.melody !== undefined || opts.audioPrompt !== undefined) {
-      const count = this.#prompts.length;
-      const longForm = this.#request.longForm;
-      this.#conditioning = async () => {
-        const conditioning = await resolveConditioning(handle, count, opts);
-        if (longForm && conditioning.chromaAt) {
-          const { frameRate } = handle.info();
-          const total = (conditioning.promptCodes?.frames ?? 0) + longForm.total;
-          const starts = laterWindowStarts(longForm.window, longForm.stride, total, frameRate);
-          longForm.chroma = [];
-          for (const start of starts)
-            longForm.chroma.push(await conditioning.chromaAt(start, longForm.window / frameRate));
-        }
-        return conditioning;
-      };
-    }
+    this.#kind = kind ?? { delivery: { kind: 'chunks', chunkFrames: chunkFramesOption(context, opts) } };
+    this.#request = resolveRequest(context, prompts, opts, this.#kind.delivery, drawSeed());
     const signal = opts.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal', 'an AbortSignal', signal);
     this.#signal = signal;
+    const given = this.#kind.conditioning;
+    if (given) {
+      this.#conditioning = async () => given;
+    } else if (opts.melody !== undefined || opts.audioPrompt !== undefined) {
+      this.#conditioning = () => resolveConditioning(context.handle(), count, opts);
+    }
+  }
+
+  /** The seed the job samples with (the option, or the default drawn for this request). */
+  get seed(): number {
+    return this.#request.seed;
   }
 
   [Symbol.asyncIterator](): this {
@@ -209,22 +169,40 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
     throw error;
   }
 
-  // Refuses (ERR_MUSICGEN_MEMORY_BUDGET) a stream whose LM session and buffered chunks exceed the budget.
-  #checkMemory(handle: NativeModel, promptFrames: number): void {
-    const { frames, longForm, chunkFrames, guidanceScale } = this.#request;
-    checkMemory(
-      estimateMemory(handle.info(), {
-        prompts: this.#prompts.length,
-        textTokens: this.#textTokens,
-        guided: (guidanceScale as number) > 1,
-        windowFrames: longForm ? longForm.window : promptFrames + frames,
-        outputFrames: promptFrames + (longForm ? longForm.total : frames),
-        decode: 'stream',
-        chunkFrames,
-      }),
-      this.#budget,
-      'stream()',
-    );
+  // Adds the audio prompt and chroma to the native request, checking counts, length and memory again.
+  async #condition(conditioning: Conditioning): Promise<void> {
+    const { promptCodes, chroma, chromaAt } = conditioning;
+    const { native: request, longForm, tokens } = this.#request;
+    const { info } = this.#context;
+    if (promptCodes !== undefined) {
+      if (promptCodes.data.length !== tokens.length * info.codebooks * promptCodes.frames) {
+        throw invalid('audioPrompt', `one audio prompt per text prompt (${tokens.length})`, promptCodes.data.length);
+      }
+      if (longForm) {
+        if (promptCodes.frames >= longForm.window)
+          throw invalid('audioPrompt', `shorter than the window (${longForm.window} frames)`, promptCodes.frames);
+      } else {
+        const limit = maxFrames(info) - promptCodes.frames;
+        if (request.frames > limit) {
+          const what = limit < 1 ? 'a shorter audio prompt' : `at most ${limit} new frames after the audio prompt`;
+          throw invalid('duration/frames', what, request.frames);
+        }
+      }
+      request.promptCodes = promptCodes.data;
+      request.promptFrames = promptCodes.frames;
+    }
+    if (chroma !== undefined) {
+      if (chroma.length !== tokens.length)
+        throw invalid('melody', `one entry per prompt (${tokens.length})`, chroma.length);
+      request.chroma = chroma;
+    }
+    if (longForm && chromaAt && request.longForm) {
+      const total = (promptCodes?.frames ?? 0) + longForm.frames;
+      request.longForm.chroma = [];
+      for (const start of laterWindowStarts(longForm.window, longForm.stride, total, info.frameRate))
+        request.longForm.chroma.push(await chromaAt(start, longForm.window / info.frameRate));
+    }
+    checkRequestMemory(this.#context, this.#request, promptCodes?.frames ?? 0);
   }
 
   #start(): void {
@@ -237,63 +215,77 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
     if (prepare) {
       this.#conditioning = undefined;
       this.#preparing = true;
-      prepare().then(
-        ({ promptCodes, chroma }) => {
-          this.#preparing = false;
-          if (this.#ended) return;
-          try {
-            if (this.#request.longForm && promptCodes) {
-              this.#request.frames = Math.max(1, this.#request.longForm.window - promptCodes.frames);
-            }
-            addConditioning(this.#owner.handle(), this.#prompts.length, this.#request, promptCodes, chroma);
-            this.#checkMemory(this.#owner.handle(), promptCodes?.frames ?? 0);
-          } catch (error) {
+      prepare()
+        .then((conditioning) => this.#condition(conditioning))
+        .then(
+          () => {
+            this.#preparing = false;
+            if (!this.#ended) this.#start();
+          },
+          (error: unknown) => {
+            this.#preparing = false;
+            if (this.#ended) return;
             this.#ended = true;
-            this.#fail(error);
-            return;
-          }
-          this.#start();
-        },
-        (error: unknown) => {
-          this.#preparing = false;
-          if (this.#ended) return;
-          this.#ended = true;
-          this.#fail(fromNative(error));
-        },
-      );
+            this.#fail(fromNative(error));
+          },
+        );
       return;
     }
-    let handle: NativeModel;
+    const { delivery, onStep } = this.#kind;
+    const options = {
+      ...this.#request.native,
+      chunkFrames: delivery.kind === 'chunks' ? delivery.chunkFrames : 0,
+      highWaterMark: delivery.kind === 'chunks' ? STREAM_BUFFERED_CHUNKS : 1,
+      codes: delivery.kind !== 'chunks',
+      audio: delivery.kind !== 'codes',
+    };
     try {
-      handle = this.#owner.handle();
-      this.#job = native().stream(handle, this.#prompts, this.#request, (message) => this.#receive(message));
+      this.#job = native().generate(
+        this.#context.handle(),
+        this.#request.tokens,
+        options,
+        (message, total) => this.#receive(message, total),
+        onStep !== undefined,
+      );
     } catch (error) {
       this.#ended = true;
       this.#fail(fromNative(error));
       return;
     }
-    this.#untrack = this.#owner.track((error) => this.#cancel(error));
+    this.#untrack = this.#context.track((error) => this.#cancel(error));
     this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
-  #receive(message: NativeStreamChunk | Error): void {
+  #receive(message: NativeChunk | Error | number, total?: number): void {
     if (this.#ended) return; // cancelled meanwhile: the job's own abort error or late chunks
+    if (typeof message === 'number') {
+      try {
+        this.#kind.onStep?.(message, total!);
+      } catch (error) {
+        // A throwing progress callback stops the run and becomes its rejection.
+        this.#finish();
+        this.#fail(error);
+      }
+      return;
+    }
     if (message instanceof Error) {
       this.#finish();
       this.#fail(fromNative(message));
       return;
     }
-    const frames = message.audio[0]![0]!.length;
-    message.audio.forEach((channels, prompt) => {
+    if (message.codes) this.#kind.onCodes?.(message.codes, message.frames!);
+    const { sampleRate } = this.#context.info;
+    const prompts = message.audio.length > 0 ? message.audio : this.#request.tokens.map(() => []);
+    prompts.forEach((channels, prompt) => {
       const chunk: AudioChunk = {
         channels,
-        sampleRate: this.#sampleRate,
+        sampleRate,
         startSample: message.startSample,
-        frames,
+        frames: channels[0]?.length ?? 0,
         final: message.final,
       };
       if (!this.#single) chunk.prompt = prompt;
-      const credit = prompt === message.audio.length - 1;
+      const credit = prompt === prompts.length - 1;
       const waiter = this.#waiting.shift();
       if (!waiter) {
         this.#ready.push({ chunk, credit });

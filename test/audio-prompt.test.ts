@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import t from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { encodeAudio, encodeAudioPrompt } from '../lib/encode-audio';
-import { generateCodes, maxFrames } from '../lib/generate';
+import { maxFrames } from '../lib/generate';
+import { generateCodes } from '../lib/generation-job';
 import { native, type NativeModel } from '../lib/native';
 import { readNpy } from './helpers/npy';
 
@@ -100,9 +101,15 @@ t.test('bad audio prompts are typed errors', async (t) => {
   await t.rejects(encodeAudioPrompt(model, [[clip(0), clip(1)]]), invalidOption, 'stereo clip for a mono model');
   const prompt = await encodeAudioPrompt(model, [[clip(0)]]);
   await t.rejects(generateCodes(model, ['a', 'b'], { frames: 1 }, prompt), invalidOption, 'one clip, two prompts');
-  // Allowed without a prompt, one too many after it.
-  const frames = maxFrames(model) - prompt.frames + 1;
-  await t.rejects(generateCodes(model, ['a'], { frames }, prompt), invalidOption, 'prompt + new frames too long');
+  // Beyond one window generation goes long-form, where each window continues the last: the audio prompt must leave
+  // room for new frames in the first window.
+  const frames = maxFrames(model.info()) - prompt.frames + 1;
+  const window = prompt.frames / model.info().frameRate;
+  await t.rejects(
+    generateCodes(model, ['a'], { frames, longForm: { window } }, prompt),
+    { ...invalidOption, message: /shorter than the window/ },
+    'an audio prompt as long as the window',
+  );
   const bad = { data: prompt.data.map(() => 5000), frames: prompt.frames };
   await t.rejects(generateCodes(model, ['a'], { frames: 1 }, bad), invalidOption, 'codes out of range');
 });

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { MusicGen } from '../lib';
-import { generateCodes } from '../lib/generate';
+import { generateCodes } from '../lib/generation-job';
 import { native, type NativeModel } from '../lib/native';
 import { fixture } from './helpers/fixture';
 import { maxAbsDiff } from './helpers/npy';

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import { convertCheckpoint } from '../convert/convert';
-import { generateCodes } from '../lib/generate';
+import { generateCodes } from '../lib/generation-job';
 import { native, type NativeChromaFeatures, type NativeModel } from '../lib/native';
 import { maxAbsDiff, readNpy } from './helpers/npy';
 

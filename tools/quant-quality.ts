@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { convertCheckpoint } from '../convert/convert';
 import { OUTPUT_TYPES, type OutputType } from '../convert/quant-policy';
-import { generateCodes } from '../lib/generate';
+import { generateCodes } from '../lib/generation-job';
 import { native, type NativeChromaFeatures, type NativeModel } from '../lib/native';
 import { FIXTURES, numberIn, promptsOf } from '../test/helpers/fixture';
 import { readNpy, type NpyArray } from '../test/helpers/npy';

@@ -22,7 +22,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
     mg_addon::register_encode_audio(env, exports);
     mg_addon::register_decode_stream(env, exports);
     mg_addon::register_generate(env, exports);
-    mg_addon::register_stream(env, exports);
+    mg_addon::register_diagnostics(env, exports);
     mg_addon::register_chroma(env, exports);
     mg_addon::register_backends(env, exports);
     mg_addon::register_bench(env, exports);

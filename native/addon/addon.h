@@ -27,7 +27,7 @@ void register_decode_codes(Napi::Env env, Napi::Object exports);
 void register_encode_audio(Napi::Env env, Napi::Object exports);
 void register_decode_stream(Napi::Env env, Napi::Object exports);
 void register_generate(Napi::Env env, Napi::Object exports);
-void register_stream(Napi::Env env, Napi::Object exports);
+void register_diagnostics(Napi::Env env, Napi::Object exports);
 void register_chroma(Napi::Env env, Napi::Object exports);
 void register_backends(Napi::Env env, Napi::Object exports);
 void register_bench(Napi::Env env, Napi::Object exports);

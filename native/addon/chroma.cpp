@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "addon.h"
-#include "generation-args.h"
+#include "js-args.h"
 #include "promise-worker.h"
 
 namespace mg_addon {
@@ -22,7 +22,7 @@ static mg::melody_params melody_params_from_js(Napi::Env env, const Napi::Value&
     auto get = [&](const char* name) {
         if (o.Get(name).IsUndefined())
             throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", std::string(name) + " is required");
-        return static_cast<int64_t>(number_option(env, o, name, 0, 1, 1 << 30, true));
+        return static_cast<int64_t>(number_option(env, o, name, 0, number_kind::int32));
     };
     mg::melody_params p;
     p.sample_rate = get("sampleRate");

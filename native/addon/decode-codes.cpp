@@ -10,6 +10,7 @@
 #include "codec/decoder.h"
 #include "runtime/error.h"
 #include "model/model.h"
+#include "pipeline/pipeline.h"
 #include "promise-worker.h"
 
 namespace mg_addon {
@@ -106,8 +107,55 @@ static Napi::Value decode_codes(const Napi::CallbackInfo& info) {
         ->start();
 }
 
+// The model's audio from one prompt's codes [codebooks, frames] (every codebook, stereo rows interleaved): one
+// waveform per channel, split by the pipeline's own helper (mg::decode_channels).
+class decode_audio_worker : public promise_worker {
+  public:
+    decode_audio_worker(Napi::Env env, std::shared_ptr<mg::model> model, std::vector<int32_t> codes, int32_t frames)
+        : promise_worker(env, "musicgen:decodeAudio", "decoding codes"),
+          model_(std::move(model)),
+          codes_(std::move(codes)),
+          frames_(frames) {}
+
+  protected:
+    void compute() override { audio_ = mg::decode_channels(*model_, codes_.data(), frames_); }
+
+    Napi::Value result(Napi::Env env) override {
+        Napi::Array out = Napi::Array::New(env, audio_.size());
+        for (size_t c = 0; c < audio_.size(); ++c) out.Set(static_cast<uint32_t>(c), to_js(env, audio_[c]));
+        return out;
+    }
+
+  private:
+    std::shared_ptr<mg::model> model_;
+    std::vector<int32_t> codes_;
+    int32_t frames_;
+    std::vector<std::vector<float>> audio_;
+};
+
+// decodeAudio(model, codes: Int32Array [codebooks, frames], frames) -> Promise<Float32Array[]>
+static Napi::Value decode_audio(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[1].IsTypedArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+        throw_error(env, "ERR_INVALID_ARG_TYPE", "decodeAudio(model, codes: Int32Array, frames: number)");
+    }
+    std::shared_ptr<mg::model> model = model_from_js(info[0]);
+    Napi::Int32Array codes = info[1].As<Napi::Int32Array>();
+    const int32_t frames = positive_int(env, info[2], "frames");
+    const double expected = static_cast<double>(model->hparams.lm.n_codebooks) * frames;
+    if (static_cast<double>(codes.ElementLength()) != expected) {
+        throw_error(env, "ERR_INVALID_ARG_TYPE",
+                    "codes has " + std::to_string(codes.ElementLength()) + " elements, expected codebooks x frames = " +
+                        std::to_string(static_cast<int64_t>(expected)));
+    }
+    std::vector<int32_t> copy(codes.Data(), codes.Data() + codes.ElementLength());
+    return (new decode_audio_worker(env, std::move(model), std::move(copy), frames))->start();
+}
+
 void register_decode_codes(Napi::Env env, Napi::Object exports) {
     exports.Set("decodeCodes", Napi::Function::New(env, decode_codes, "decodeCodes"));
+    exports.Set("decodeAudio", Napi::Function::New(env, decode_audio, "decodeAudio"));
 }
 
 }  // namespace mg_addon

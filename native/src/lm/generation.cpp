@@ -1,6 +1,7 @@
 #include "lm/generation.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "lm/delay-pattern.h"
@@ -15,36 +16,40 @@ namespace mg {
 
 // The LM session of a prompt batch, conditioned as the model's variant is: cross-attention to the projected,
 // masked T5 states (text), or the chroma + text prefix (melody), copied to `prefix_out` when given.
-static lm_session open_session(const model& m, const std::vector<std::string>& prompts,
+static lm_session open_session(const model& m, const text_condition& text,
                                const std::vector<chroma_features>& chroma, bool guided, int32_t n_ctx,
                                melody_prefix* prefix_out = nullptr) {
-    check_chroma_fits(m, chroma, prompts.size());
-    graph_runner runner(m.backends, t5_graph_nodes(m.hparams.t5));
-    const text_batch batch = tokenize_batch(m, prompts);
-    const text_states text = project_text(m, runner, encode_t5(m, runner, batch), batch);
-    const auto n_cond = static_cast<int32_t>(prompts.size());
+    const int32_t n_cond = text.batch.n_batch;
+    check_chroma_fits(m, chroma, static_cast<size_t>(n_cond));
     if (m.hparams.lm.variant == lm_variant::melody) {
-        melody_prefix prefix = build_melody_prefix(m, runner, text, chroma, guided);
+        graph_runner runner(m.backends, t5_graph_nodes(m.hparams.t5));
+        melody_prefix prefix = build_melody_prefix(m, runner, text.states, chroma, guided);
         if (prefix_out) *prefix_out = prefix;
         return lm_session(m, n_cond, guided, n_ctx, std::move(prefix));
     }
-    return lm_session(m, n_cond, guided, n_ctx, text, batch.mask);
+    return lm_session(m, n_cond, guided, n_ctx, text.states, text.batch.mask);
 }
 
-generated_codes generate_codes(const model& m, const generation_request& request,
+generated_codes generate_codes(const model& m, const text_condition& text, const generation_request& request,
                                const std::function<void(int32_t, int32_t)>& on_step, const std::atomic<bool>& abort,
                                const frame_callback& on_frame) {
     const lm_hparams& hp = m.hparams.lm;
     const sampling_params& sp = request.sampling;
     if (request.frames < 1) throw error(error_code::invalid_argument, "frames must be at least 1");
-    if (sp.top_k < 0 || sp.top_p < 0.0f || sp.top_p > 1.0f || !(sp.temperature > 0.0f) || sp.guidance_scale < 0.0f) {
-        throw error(error_code::invalid_argument, "sampling parameters out of range");
-    }
+    // The facade's ranges (lib/) are never wider than these: what passes there is representable here.
+    const auto check = [](bool ok, const char* what) {
+        if (!ok) throw error(error_code::invalid_argument, std::string("sampling parameter out of range: ") + what);
+    };
+    check(sp.top_k >= 0, "top_k must be >= 0");
+    check(sp.top_p >= 0.0f && sp.top_p <= 1.0f, "top_p must be in [0, 1]");
+    check(std::isfinite(sp.temperature) && sp.temperature > 0.0f, "temperature must be a finite float > 0");
+    check(std::isfinite(sp.guidance_scale) && sp.guidance_scale >= 0.0f,
+          "guidance_scale must be a finite float >= 0");
     const int32_t F = request.prompt_frames;
-    const size_t prompt_values = request.prompts.size() * hp.n_codebooks * static_cast<size_t>(std::max(F, 0));
+    const size_t prompt_values = static_cast<size_t>(text.batch.n_batch) * hp.n_codebooks * static_cast<size_t>(std::max(F, 0));
     if (F < 0 || request.prompt_codes.size() != prompt_values) {
         throw error(error_code::invalid_argument, "prompt codes must hold [prompts, codebooks, prompt_frames] = [" +
-                                                      std::to_string(request.prompts.size()) + ", " +
+                                                      std::to_string(static_cast<size_t>(text.batch.n_batch)) + ", " +
                                                       std::to_string(hp.n_codebooks) + ", " + std::to_string(F) +
                                                       "] values");
     }
@@ -73,10 +78,10 @@ generated_codes generate_codes(const model& m, const generation_request& request
     pattern.max_length = static_cast<int32_t>(max_length);
 
     if (abort.load()) throw error(error_code::aborted, "generation aborted");
-    const int32_t B = static_cast<int32_t>(request.prompts.size()), K = pattern.codebooks, L = pattern.max_length;
+    const int32_t B = text.batch.n_batch, K = pattern.codebooks, L = pattern.max_length;
     const int32_t V = static_cast<int32_t>(hp.codebook_size);
     const bool guided = sp.guidance_scale > 1.0f;  // HF: CFG only above 1
-    lm_session session = open_session(m, request.prompts, request.chroma, guided, L - 1);
+    lm_session session = open_session(m, text, request.chroma, guided, L - 1);
     const int32_t R = session.n_rows();
 
     // delayed[b][k][t]: column 0 is the BOS column, every other column is filled by step t - 1.
@@ -149,8 +154,8 @@ generated_codes generate_codes(const model& m, const generation_request& request
                 slot = sample_token(logits, V, sp, generator, scratch);
             }
         }
+        if (on_step) on_step(t - F, total - F);  // before the frame: the last step's report precedes the last chunk
         complete_column(t);
-        if (on_step) on_step(t - F, total - F);
     }
 
     generated_codes result;
@@ -178,7 +183,8 @@ teacher_forced_result teacher_forced(const model& m, const std::vector<std::stri
     }
     const bool guided = guidance_scale > 1.0f;
     melody_prefix prefix;
-    lm_session session = open_session(m, prompts, chroma, guided, n_tokens, &prefix);
+    lm_session session =
+        open_session(m, condition_on_text(m, tokenize_batch(m, prompts)), chroma, guided, n_tokens, &prefix);
 
     teacher_forced_result r;
     r.n_batch = B;

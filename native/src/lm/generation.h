@@ -1,5 +1,5 @@
-// Text-to-codes generation (REFERENCE_NOTES §6-8): prompts -> T5 conditioning -> the LM's delayed
-// autoregressive loop with classifier-free guidance and sampling -> undelayed codes [B, K, frames].
+// Codes generation (REFERENCE_NOTES §6-8): the LM's delayed autoregressive loop over a prompt batch's T5
+// conditioning, with classifier-free guidance and sampling -> undelayed codes [B, K, frames].
 // Also a teacher-forced forward pass over given decoder ids, a diagnostics entry used by the parity tests.
 #pragma once
 #include <atomic>
@@ -8,14 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "lm/sampling.h"
 #include "melody/melody-conditioning.h"
 #include "model/model.h"
-#include "lm/sampling.h"
+#include "text/text-conditioning.h"
 
 namespace mg {
 
+// One LM run over a prompt batch whose text conditioning (text_condition) is computed beforehand.
 struct generation_request {
-    std::vector<std::string> prompts;
     int32_t frames = 0;  // new audio frames to produce (LM steps = frames + groups - 1)
     sampling_params sampling;
     // Audio-prompt continuation (REFERENCE_NOTES §9, §12): codes [prompts, K, prompt_frames] (stereo rows
@@ -42,7 +43,7 @@ using frame_callback = std::function<void(int32_t frame, const int32_t* codes)>;
 // frames take no steps); `abort` is polled before each step and a set flag throws mg::error(aborted). `on_frame`
 // (streaming) runs on the calling thread as soon as a frame is final in every codebook, frames in order: prompt
 // frames whose every codebook is forced before the first step, then one per step.
-generated_codes generate_codes(const model& m, const generation_request& request,
+generated_codes generate_codes(const model& m, const text_condition& text, const generation_request& request,
                                const std::function<void(int32_t, int32_t)>& on_step, const std::atomic<bool>& abort,
                                const frame_callback& on_frame = nullptr);
 

@@ -16,33 +16,6 @@ constexpr size_t max_prompt_tokens = 2048;
 // The projection graph: mul_mat, add, mul and the views around them.
 constexpr size_t projection_graph_nodes = 8;
 
-text_batch tokenize_batch(const model& m, const std::vector<std::string>& prompts) {
-    if (prompts.empty()) throw error(error_code::invalid_argument, "at least one prompt is needed");
-    std::vector<std::vector<int32_t>> tokens;
-    tokens.reserve(prompts.size());
-    size_t longest = 0;
-    for (size_t i = 0; i < prompts.size(); ++i) {
-        tokens.push_back(m.vocab->encode(prompts[i]));
-        if (tokens.back().size() > max_prompt_tokens) {
-            throw error(error_code::invalid_argument, "prompt " + std::to_string(i) + " has " +
-                                                          std::to_string(tokens.back().size()) + " tokens; at most " +
-                                                          std::to_string(max_prompt_tokens) + " are supported");
-        }
-        longest = std::max(longest, tokens.back().size());
-    }
-
-    text_batch batch;
-    batch.n_batch = static_cast<int32_t>(prompts.size());
-    batch.n_tokens = static_cast<int32_t>(longest);
-    batch.ids.assign(prompts.size() * longest, m.vocab->pad_id());
-    batch.mask.assign(prompts.size() * longest, 0.0f);
-    for (size_t b = 0; b < tokens.size(); ++b) {
-        std::copy(tokens[b].begin(), tokens[b].end(), batch.ids.begin() + b * longest);
-        std::fill_n(batch.mask.begin() + b * longest, tokens[b].size(), 1.0f);
-    }
-    return batch;
-}
-
 // The batch must describe itself consistently and address only existing embedding rows: get_rows does not check.
 static void check_batch(const model& m, const text_batch& batch) {
     const size_t n = static_cast<size_t>(batch.n_batch) * static_cast<size_t>(batch.n_tokens);
@@ -57,6 +30,39 @@ static void check_batch(const model& m, const text_batch& batch) {
                                                           std::to_string(m.hparams.t5.n_vocab));
         }
     }
+}
+
+
+text_batch tokenize_batch(const model& m, const std::vector<std::string>& prompts) {
+    std::vector<std::vector<int32_t>> tokens;
+    tokens.reserve(prompts.size());
+    for (const std::string& prompt : prompts) tokens.push_back(m.vocab->encode(prompt));
+    return pad_text_batch(m, tokens);
+}
+
+text_batch pad_text_batch(const model& m, const std::vector<std::vector<int32_t>>& tokens) {
+    if (tokens.empty()) throw error(error_code::invalid_argument, "at least one prompt is needed");
+    size_t longest = 0;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        if (tokens[i].empty() || tokens[i].size() > max_prompt_tokens) {
+            throw error(error_code::invalid_argument, "prompt " + std::to_string(i) + " has " +
+                                                          std::to_string(tokens[i].size()) + " tokens; 1 to " +
+                                                          std::to_string(max_prompt_tokens) + " are supported");
+        }
+        longest = std::max(longest, tokens[i].size());
+    }
+
+    text_batch batch;
+    batch.n_batch = static_cast<int32_t>(tokens.size());
+    batch.n_tokens = static_cast<int32_t>(longest);
+    batch.ids.assign(tokens.size() * longest, m.vocab->pad_id());
+    batch.mask.assign(tokens.size() * longest, 0.0f);
+    for (size_t b = 0; b < tokens.size(); ++b) {
+        std::copy(tokens[b].begin(), tokens[b].end(), batch.ids.begin() + b * longest);
+        std::fill_n(batch.mask.begin() + b * longest, tokens[b].size(), 1.0f);
+    }
+    check_batch(m, batch);
+    return batch;
 }
 
 static void check_nodes(const graph_runner& runner, size_t needed, const char* what) {
@@ -158,6 +164,14 @@ text_states project_text(const model& m, graph_runner& runner, const text_states
         },
         [&] { ggml_backend_tensor_get(result, out.data.data(), 0, ggml_nbytes(result)); });
     return out;
+}
+
+text_condition condition_on_text(const model& m, text_batch batch) {
+    graph_runner runner(m.backends, t5_graph_nodes(m.hparams.t5));
+    text_condition c;
+    c.states = project_text(m, runner, encode_t5(m, runner, batch), batch);
+    c.batch = std::move(batch);
+    return c;
 }
 
 }  // namespace mg

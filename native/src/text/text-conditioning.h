@@ -20,6 +20,11 @@ struct text_batch {
 
 text_batch tokenize_batch(const model& m, const std::vector<std::string>& prompts);
 
+// Token ids of each prompt (EOS included, as tokenizer::encode gives them) right-padded into one batch. Throws
+// mg::error(invalid_argument) for no prompts, an empty or over-long prompt (max_prompt_tokens) or an id outside the
+// T5 vocabulary.
+text_batch pad_text_batch(const model& m, const std::vector<std::vector<int32_t>>& tokens);
+
 // Row-major float states [n_batch, n_tokens, n_embd].
 struct text_states {
     int32_t n_batch = 0;
@@ -34,5 +39,14 @@ text_states encode_t5(const model& m, graph_runner& runner, const text_batch& ba
 // enc_to_dec_proj(states) * mask: the cross-attention source of the text variant and the text part of
 // the melody prefix. Identity projection when the checkpoint has none (T5 width == LM width).
 text_states project_text(const model& m, graph_runner& runner, const text_states& states, const text_batch& batch);
+
+// A prompt batch's conditioning, computed once per generation (every long-form window reuses it): the batch and
+// its projected, masked T5 states.
+struct text_condition {
+    text_batch batch;
+    text_states states;
+};
+
+text_condition condition_on_text(const model& m, text_batch batch);
 
 }  // namespace mg

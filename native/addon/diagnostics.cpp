@@ -1,7 +1,6 @@
-// generate(model, prompts, options, onStep?) -> Promise<codes> with an abort() method, and the diagnostics
-// entry lmForward(model, prompts, ids, guidanceScale, chroma?) -> Promise<logits and states>. Both run on a libuv
-// worker thread; progress reaches JS through AsyncProgressQueueWorker, which delivers every queued step
-// before the promise settles.
+// Diagnostics entry points for the parity tests: lmForward(model, prompts, ids, guidanceScale, chroma?) -> Promise<
+// logits and states> (one teacher-forced LM pass on a worker thread), and warpScores (HF's logits warpers as the
+// sampler applies them).
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -11,133 +10,13 @@
 
 #include "addon.h"
 #include "runtime/error.h"
-#include "generation-args.h"
+#include "js-args.h"
 #include "lm/generation.h"
 #include "runtime/openmp-threads.h"
 #include "promise-worker.h"
 #include "lm/sampling.h"
 
 namespace mg_addon {
-
-// ---------------------------------------------------------------------------------------------------------------
-// generate
-
-struct step_progress {
-    int32_t step;
-    int32_t total;
-};
-
-class generate_worker : public Napi::AsyncProgressQueueWorker<step_progress> {
-  public:
-    generate_worker(Napi::Env env, std::shared_ptr<mg::model> model, mg::generation_request request,
-                    Napi::Value on_step, std::shared_ptr<std::atomic<bool>> abort)
-        : Napi::AsyncProgressQueueWorker<step_progress>(env, "musicgen:generate"),
-          deferred_(Napi::Promise::Deferred::New(env)),
-          model_(std::move(model)),
-          request_(std::move(request)),
-          abort_(std::move(abort)) {
-        if (on_step.IsFunction()) on_step_ = Napi::Persistent(on_step.As<Napi::Function>());
-    }
-
-    Napi::Promise promise() const { return deferred_.Promise(); }
-
-  protected:
-    void Execute(const ExecutionProgress& progress) override {
-        const mg::openmp_threads_release release;
-        const bool report = !on_step_.IsEmpty();
-        std::string message;
-        const bool ok = capture_error(
-            [&] {
-                result_ = mg::generate_codes(
-                    *model_, request_,
-                    [&](int32_t step, int32_t total) {
-                        if (report) {
-                            const step_progress p{step, total};
-                            progress.Send(&p, 1);
-                        }
-                    },
-                    *abort_);
-            },
-            "generating", code_, message);
-        if (!ok) SetError(message);
-    }
-
-    void OnProgress(const step_progress* data, size_t count) override {
-        if (on_step_.IsEmpty() || !callback_error_.IsEmpty()) return;
-        Napi::HandleScope scope(Env());
-        for (size_t i = 0; i < count; ++i) {
-            try {
-                on_step_.Call({Napi::Number::New(Env(), data[i].step), Napi::Number::New(Env(), data[i].total)});
-            } catch (const Napi::Error& e) {
-                // A throwing callback stops the run and becomes its rejection.
-                callback_error_ = Napi::Persistent(e.Value());
-                abort_->store(true);
-                return;
-            }
-        }
-    }
-
-    void OnOK() override {
-        if (!callback_error_.IsEmpty()) {
-            deferred_.Reject(callback_error_.Value());
-            return;
-        }
-        Napi::Env env = Env();
-        Napi::Object out = Napi::Object::New(env);
-        out.Set("codes", to_js(env, result_.codes));
-        out.Set("batch", result_.n_batch);
-        out.Set("codebooks", result_.n_codebooks);
-        out.Set("frames", result_.n_frames);
-        deferred_.Resolve(out);
-    }
-
-    void OnError(const Napi::Error& e) override {
-        if (!callback_error_.IsEmpty()) {
-            deferred_.Reject(callback_error_.Value());
-            return;
-        }
-        deferred_.Reject(coded_error(Env(), code_, e.Message()).Value());
-    }
-
-  private:
-    Napi::Promise::Deferred deferred_;
-    std::shared_ptr<mg::model> model_;
-    mg::generation_request request_;
-    std::shared_ptr<std::atomic<bool>> abort_;
-    Napi::FunctionReference on_step_;
-    Napi::ObjectReference callback_error_;  // what a throwing onStep threw
-    mg::generated_codes result_;
-    std::string code_;
-};
-
-// generate(model, prompts, { frames, topK, topP, temperature, guidanceScale, seed }, onStep?)
-//   -> Promise<{ codes, batch, codebooks, frames }> & { abort(): void }
-static Napi::Value generate(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (info.Length() < 3 || !info[2].IsObject()) {
-        throw_error(env, "ERR_INVALID_ARG_TYPE", "generate(model, prompts: string[], options: object, onStep?)");
-    }
-    std::shared_ptr<mg::model> model = model_from_js(info[0]);
-    mg::generation_request request = generation_request_from_js(env, *model, info[1], info[2].As<Napi::Object>());
-    if (info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsFunction()) {
-        throw_error(env, "ERR_INVALID_ARG_TYPE", "onStep must be a function");
-    }
-
-    auto abort = std::make_shared<std::atomic<bool>>(false);
-    auto* worker = new generate_worker(env, std::move(model), std::move(request),
-                                       info.Length() > 3 ? info[3] : env.Undefined(), abort);
-    Napi::Promise promise = worker->promise();
-    // Checked before every LM step, so an abort lands within one step.
-    promise.Set("abort", Napi::Function::New(
-                             env,
-                             [abort](const Napi::CallbackInfo& call) {
-                                 abort->store(true);
-                                 return call.Env().Undefined();
-                             },
-                             "abort"));
-    worker->Queue();  // deletes itself when done
-    return promise;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // lmForward (diagnostics)
@@ -245,9 +124,9 @@ static Napi::Value warp_scores(const Napi::CallbackInfo& info) {
     const auto n = static_cast<size_t>(vocab);
     Napi::Object options = info[2].As<Napi::Object>();
     mg::sampling_params sp;
-    sp.top_k = static_cast<int32_t>(number_option(env, options, "topK", 0, 0, vocab, true));
-    sp.top_p = static_cast<float>(number_option(env, options, "topP", 0, 0, 1, false));
-    sp.temperature = static_cast<float>(number_option(env, options, "temperature", 1, 1e-6, 1e6, false));
+    sp.top_k = static_cast<int32_t>(number_option(env, options, "topK", 0, number_kind::int32));
+    sp.top_p = static_cast<float>(number_option(env, options, "topP", 0, number_kind::real));
+    sp.temperature = static_cast<float>(number_option(env, options, "temperature", 1, number_kind::real));
 
     Napi::Float32Array scores = Napi::Float32Array::New(env, in.ElementLength());
     Napi::Float32Array probs = Napi::Float32Array::New(env, in.ElementLength());
@@ -269,8 +148,7 @@ static Napi::Value warp_scores(const Napi::CallbackInfo& info) {
     return out;
 }
 
-void register_generate(Napi::Env env, Napi::Object exports) {
-    exports.Set("generate", Napi::Function::New(env, generate, "generate"));
+void register_diagnostics(Napi::Env env, Napi::Object exports) {
     exports.Set("lmForward", Napi::Function::New(env, lm_forward, "lmForward"));
     exports.Set("warpScores", Napi::Function::New(env, warp_scores, "warpScores"));
 }
