@@ -1,6 +1,6 @@
 // Melody input for MusicGen-Melody: WAV file or raw channels -> validated, downmixed to mono, resampled to the
 // model's rate (lib/resample.ts, torchaudio's settings in HF's feature extractor) -> native chroma
-// (native/src/chroma.h). See docs/melody.md.
+// (native/src/melody/chroma.h). See docs/melody.md.
 import * as fs from 'node:fs';
 import { WaveFile } from 'wavefile';
 import { MusicGenError } from './errors';

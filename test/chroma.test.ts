@@ -1,4 +1,4 @@
-// Chroma front end of MusicGen-Melody (native/src/chroma.cpp, lib/melody.ts, lib/resample.ts) against the
+// Chroma front end of MusicGen-Melody (native/src/melody/chroma.cpp, lib/melody.ts, lib/resample.ts) against the
 // melody fixture's goldens; no model needed: the parameters come from the fixture's preprocessor_config.json.
 import t from 'tap';
 import * as fs from 'node:fs';

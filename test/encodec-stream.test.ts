@@ -1,4 +1,4 @@
-// The streaming EnCodec decoder (native/src/encodec-stream.h) against the one-shot decoder: for random codes of
+// The streaming EnCodec decoder (native/src/codec/stream.h) against the one-shot decoder: for random codes of
 // several lengths pushed in chunks of several sizes, the concatenated chunks must equal decodeCodes' waveform,
 // every sample must come out as soon as the lookahead allows, and misuse must be refused.
 import * as fs from 'node:fs';

@@ -148,8 +148,7 @@ t.test('stream() over budget throws synchronously; the model budget applies with
     });
     await t.rejects(small.generate('x', { frames: 100 }), { code: 'ERR_MUSICGEN_MEMORY_BUDGET' });
   });
-  t.equal(calls.stream, 0);
-  t.equal(calls.generate, 0);
+  t.equal(calls.generate ?? 0, 0, 'no native job started (stream() and generate() share it)');
   // A per-request budget overrides the model's.
   const result = await small.generate('x', { frames: 3, memoryBudget: Infinity });
   t.equal(result.codes.frames, 3);
