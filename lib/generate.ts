@@ -27,9 +27,9 @@ export interface GenerateOptions extends ConditioningOptions {
   topK?: number;
   /** Nucleus sampling threshold in [0, 1]; 0 (default) disables it. */
   topP?: number;
-  /** Softmax temperature, > 0. Default 1. */
+  /** Softmax temperature, > 0 (at least 1.4e-45 and at most 3.4e38: a float32). Default 1. */
   temperature?: number;
-  /** Classifier-free guidance scale, >= 0; <= 1 disables guidance. Default 3 (paper, audiocraft). */
+  /** Classifier-free guidance scale, 0 to 3.4e38 (a float32); <= 1 disables guidance. Default 3 (paper, audiocraft). */
   guidanceScale?: number;
   /** Sampling seed, a non-negative safe integer; the same seed gives the same codes. Default random. */
   seed?: number;
@@ -84,6 +84,18 @@ export function maxFrames(info: NativeModelInfo): number {
   return info.hparams.lm.maxPosition - info.codebooks / info.channels + 1;
 }
 
+/** The largest float32: the LM samples in single precision, so temperature and guidanceScale must fit one. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+/** The smallest positive float32: a smaller temperature would round to 0. */
+export const FLOAT32_MIN_POSITIVE = 1.401298464324817e-45;
+
+function temperatureOption(value: unknown): number {
+  const t = numberIn('temperature', value, 0, FLOAT32_MAX, { minExclusive: true });
+  if (t < FLOAT32_MIN_POSITIVE)
+    throw invalid('temperature', `a number of at least ${FLOAT32_MIN_POSITIVE} (float32)`, t);
+  return t;
+}
+
 /** Length and sampling options, checked, with their defaults; no seed (see drawSeed). */
 export function resolveSampling(
   info: NativeModelInfo,
@@ -109,12 +121,8 @@ export function resolveSampling(
     frames,
     topK: opts.topK === undefined ? 250 : integerIn('topK', opts.topK, 0, lm.codebookSize),
     topP: opts.topP === undefined ? 0 : numberIn('topP', opts.topP, 0, 1),
-    temperature:
-      opts.temperature === undefined
-        ? 1
-        : numberIn('temperature', opts.temperature, 0, Number.MAX_VALUE, { minExclusive: true }),
-    guidanceScale:
-      opts.guidanceScale === undefined ? 3 : numberIn('guidanceScale', opts.guidanceScale, 0, Number.MAX_VALUE),
+    temperature: opts.temperature === undefined ? 1 : temperatureOption(opts.temperature),
+    guidanceScale: opts.guidanceScale === undefined ? 3 : numberIn('guidanceScale', opts.guidanceScale, 0, FLOAT32_MAX),
   };
 }
 

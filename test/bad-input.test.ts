@@ -254,14 +254,14 @@ const ROWS: Row[] = [
     input: 'temperature',
     form: '`0`',
     code: INVALID,
-    message: 'Expected finite number greater than 0 (no upper limit) for temperature but received 0 of type number',
+    message: 'Expected finite number greater than 0 and at most 3.4028234663852886e+38 for temperature but received 0 of type number',
     run: g({ frames: 2, temperature: 0 }),
   },
   {
     input: 'temperature',
     form: '`-1`',
     code: INVALID,
-    message: 'Expected finite number greater than 0 (no upper limit) for temperature but received -1 of type number',
+    message: 'Expected finite number greater than 0 and at most 3.4028234663852886e+38 for temperature but received -1 of type number',
     run: g({ frames: 2, temperature: -1 }),
   },
   {
@@ -269,21 +269,21 @@ const ROWS: Row[] = [
     form: '`Infinity`',
     code: INVALID,
     message:
-      'Expected finite number greater than 0 (no upper limit) for temperature but received Infinity of type number',
+      'Expected finite number greater than 0 and at most 3.4028234663852886e+38 for temperature but received Infinity of type number',
     run: g({ frames: 2, temperature: Infinity }),
   },
   {
     input: 'guidanceScale',
     form: '`-1`',
     code: INVALID,
-    message: 'Expected finite number of at least 0 (no upper limit) for guidanceScale but received -1 of type number',
+    message: 'Expected finite number between 0 and 3.4028234663852886e+38 for guidanceScale but received -1 of type number',
     run: g({ frames: 2, guidanceScale: -1 }),
   },
   {
     input: 'guidanceScale',
     form: '`NaN`',
     code: INVALID,
-    message: 'Expected finite number of at least 0 (no upper limit) for guidanceScale but received NaN of type number',
+    message: 'Expected finite number between 0 and 3.4028234663852886e+38 for guidanceScale but received NaN of type number',
     run: g({ frames: 2, guidanceScale: NaN }),
   },
   {
