@@ -1,5 +1,5 @@
 // Waveform -> codes through the model's EnCodec encoder (native/src/codec/encoder.cpp), and the audio-prompt
-// code matrix generation continues from (REFERENCE_NOTES §9, §12). EnCodec is mono: a stereo prompt's channels
+// code matrix generation continues from (docs/reference-notes.md §9, §12). EnCodec is mono: a stereo prompt's channels
 // are encoded one after the other and interleaved like the LM's rows (row 2q = left quantizer q, 2q + 1 = right).
 import { fromNative } from './native-errors';
 import { native, type NativeModel } from './native';

@@ -53,18 +53,82 @@ export interface MemoryEstimate {
   codes: number;
   /** generate(): every output sample (f32); stream(): the chunks buffered ahead of the consumer. */
   audio: number;
-  /** generate(): EnCodec decoder working memory of one channel of one clip (a lower bound); 0 for streams. */
+  /**
+   * EnCodec decoders' compute memory: generate() decodes one channel of one clip at a time in one graph; stream()
+   * holds one streaming decoder per prompt and channel, each keeping the compute buffer of its largest window.
+   */
   decode: number;
-  /** Peak: generate() max(LM phase, decode phase); stream() LM + buffered chunks (they run together). */
+  /** Peak: LM + decode + audio; the decoders run inside the LM's frame loop, while its KV cache is held. */
   total: number;
 }
 
 // Chunks a stream produces ahead of its consumer (lib/stream.ts HIGH_WATER_MARK).
 export const STREAM_BUFFERED_CHUNKS = 2;
 
+// ggml's graph allocator places tensors in one buffer with first-fit reuse; its size exceeds the sum of the tensors
+// live at the peak by a little fragmentation (0.1 % for musicgen's EnCodec, measured by test/memory-budget.test.ts).
+const ALLOCATOR_SLACK = 1.01;
+
+type Codec = NativeModelInfo['hparams']['codec'];
+
+// Compute bytes per full-rate sample of the EnCodec decoder's largest graph step: the last convolution (numFilters
+// channels -> 1, lastKernelSize taps, native/src/codec/decoder-conv.cpp) over the full-rate signal, i.e. its
+// gathered F32 columns (numFilters x lastKernelSize per sample), its input (numFilters), its int32 gather indices
+// (lastKernelSize) and its output (1), all live together.
+function lastConvBytesPerSample(codec: Codec): number {
+  return (codec.numFilters * (codec.lastKernelSize + 1) + codec.lastKernelSize + 1) * F32;
+}
+
+// The one-shot decoder runs every stage after the last LSTM as one graph, whose inputs ggml allocates up front:
+// that graph also holds the int32 gather indices of every residual convolution (residualKernelSize per output
+// sample of its upsampling stage).
+function residualIndexBytesPerSample(codec: Codec): number {
+  let rate = 1; // the stage's sample rate relative to the output's
+  let perSample = 0;
+  for (let i = codec.upsamplingRatios.length - 1; i >= 0; i--) {
+    perSample += codec.numResidualLayers * codec.residualKernelSize * rate;
+    rate /= codec.upsamplingRatios[i]!;
+  }
+  return perSample * I32;
+}
+
+// Output samples the streaming decoder's outputs wait for beyond their own frame: each stride-1 convolution's right
+// padding, each ConvTranspose1d's overlap, summed at the output rate (native/src/codec/stream.cpp).
+function decoderDelaySamples(codec: Codec): number {
+  const right = (kernel: number, dilation = 1) => Math.floor(((kernel - 1) * dilation) / 2);
+  let delay = right(codec.kernelSize);
+  for (const r of codec.upsamplingRatios) {
+    delay = delay * r + (r - Math.floor(r / 2));
+    for (let j = 0; j < codec.numResidualLayers; j++) {
+      delay += right(codec.residualKernelSize, codec.dilationGrowthRate ** j);
+    }
+  }
+  return delay + right(codec.lastKernelSize);
+}
+
+/** Compute bytes the one-shot EnCodec decoder of one channel of `frames` frames allocates (its largest graph). */
+export function wholeDecodeBytes(codec: Codec, frames: number): number {
+  const samples = frames * codec.hopLength;
+  return Math.ceil(samples * (lastConvBytesPerSample(codec) + residualIndexBytesPerSample(codec)) * ALLOCATOR_SLACK);
+}
+
+/**
+ * Compute bytes one streaming EnCodec decoder allocates when `frames` frames are pushed `chunkFrames` at a time
+ * (one chunk of all frames when chunkFrames >= frames): its last stage's largest window, which is a chunk (the
+ * first chunk minus the decoder's delay when it is the only one), or what finish() decodes at the end (the delay),
+ * plus that convolution's context.
+ */
+export function streamDecodeBytes(codec: Codec, frames: number, chunkFrames: number): number {
+  const samples = frames * codec.hopLength;
+  const delay = decoderDelaySamples(codec);
+  const pushed = chunkFrames >= frames ? samples - delay : chunkFrames * codec.hopLength;
+  const window = Math.max(pushed, Math.min(delay, samples)) + codec.lastKernelSize - 1;
+  return Math.ceil(window * lastConvBytesPerSample(codec) * ALLOCATOR_SLACK);
+}
+
 /** The memory estimate of a request on a model described by `info`. */
 export function estimateMemory(
-  info: Pick<NativeModelInfo, 'variant' | 'channels' | 'codebooks' | 'fileType' | 'hparams'>,
+  info: Pick<NativeModelInfo, 'variant' | 'channels' | 'codebooks' | 'hparams'>,
   request: MemoryRequest,
 ): MemoryEstimate {
   const { lm, t5, codec, melody } = info.hparams;
@@ -82,25 +146,21 @@ export function estimateMemory(
   const result = request.prompts * info.codebooks * request.outputFrames * I32;
   const codes = delayed + result;
   const hop = codec.hopLength;
-  let audio: number;
-  let decode = 0;
-  let total: number;
   const lmPhase = kvCache + crossAttention + textEncoder + codes;
+  let audio: number;
+  let decode: number;
   if (request.decode === 'stream') {
-    audio = STREAM_BUFFERED_CHUNKS * request.prompts * info.channels * (request.chunkFrames ?? 1) * hop * F32;
-    total = lmPhase + audio;
+    const chunkFrames = request.chunkFrames ?? 1;
+    audio = STREAM_BUFFERED_CHUNKS * request.prompts * info.channels * chunkFrames * hop * F32;
+    // One streaming decoder per prompt and channel, all alive until the stream ends (native/src/pipeline).
+    decode = request.prompts * info.channels * streamDecodeBytes(codec, request.outputFrames, chunkFrames);
   } else {
-    const samples = request.outputFrames * hop;
-    audio = request.prompts * info.channels * samples * F32;
-    // The decoder's last convolution (numFilters -> 1 channel, lastKernelSize taps) runs at the full sample rate:
-    // its im2col columns (in the kernel's type: f32 files keep f32 codec kernels, others f16) and its padded f32
-    // input exist together. Other buffers of that graph come on top, so this is a lower bound.
-    const kernelBytes = info.fileType === 0 ? 4 : 2;
-    const columns = samples * codec.lastKernelSize * codec.numFilters * kernelBytes;
-    const padded = (samples + codec.lastKernelSize - 1) * codec.numFilters * F32;
-    decode = columns + padded;
-    total = Math.max(lmPhase, decode + audio + result);
+    audio = request.prompts * info.channels * request.outputFrames * hop * F32;
+    // One channel of one clip at a time, each in a graph runner of its own that is freed before the next.
+    decode = wholeDecodeBytes(codec, request.outputFrames);
   }
+  // The decoders run inside the LM's frame loop (native/src/pipeline): the KV cache is still held.
+  const total = lmPhase + decode + audio;
   return { kvCache, crossAttention, textEncoder, codes, audio, decode, total };
 }
 
@@ -130,8 +190,8 @@ export function checkMemory(estimate: MemoryEstimate, budget: number, what: 'gen
   ].join(' + ');
   const parts =
     what === 'stream()'
-      ? `${lm} + buffered chunks ${f(estimate.audio)}`
-      : `LM: ${lm}; then decoding: EnCodec working memory ${f(estimate.decode)} + audio ${f(estimate.audio)}`;
+      ? `${lm} + EnCodec decoders ${f(estimate.decode)} + buffered chunks ${f(estimate.audio)}`
+      : `${lm} + EnCodec decoder ${f(estimate.decode)} + audio ${f(estimate.audio)}`;
   throw new MemoryBudgetError(
     `This ${what} request needs about ${f(estimate.total)} (${parts}), over the memory budget of ${f(budget)}. ` +
       'Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',

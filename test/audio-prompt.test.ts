@@ -1,4 +1,4 @@
-// Audio-prompt continuation (REFERENCE_NOTES §9, §12): prompt audio -> EnCodec codes (stereo channels encoded
+// Audio-prompt continuation (docs/reference-notes.md §9, §12): prompt audio -> EnCodec codes (stereo channels encoded
 // separately and interleaved), then greedy generation continuing them with CFG. Codes must equal HF's exactly,
 // mono and stereo. Prompts, lengths and the stereo prompt layout come from the fixture manifests.
 import * as fs from 'node:fs';

@@ -106,8 +106,8 @@ t.test('musicgen-tiny f32: metadata from the configs, tensors copied and weight 
     t.ok(tensorBytes(g, gguf).equals(src.data), `${gguf} == ${hf}`);
   }
 
-  // Weight norm (REFERENCE_NOTES 10.1): W = g * v / ||v|| per index of dim 0 - output channel of a Conv1d, input
-  // channel of a ConvTranspose1d. Tolerance: one float32 rounding of a float64 result (2^-23 relative).
+  // Weight norm (docs/reference-notes.md §10.1): W = g * v / ||v|| per index of dim 0 - output channel of a Conv1d,
+  // input channel of a ConvTranspose1d. Tolerance: one float32 rounding of a float64 result (2^-23 relative).
   let folded = 0;
   for (const x of g.tensors) {
     const m = /^codec\.(enc|dec)\.(\d+)\.(conv|res\.(\d+))\.weight$/.exec(x.name);

@@ -41,7 +41,8 @@ t.test('chord: encoder output, codes, quantized and reconstruction match HF', as
   const embErr = maxAbsDiff(out.embeddings, embRef.data as number[]);
   t.ok(embErr <= relativeTolerance(embRef.data as number[]), `encoder_out max abs err ${embErr.toExponential(2)}`);
 
-  // Exact: every RVQ decision of this golden has a distance gap >= 150x float32 rounding (REFERENCE_NOTES §10.3).
+  // Exact: every RVQ decision of this golden has a distance gap >= 150x float32 rounding
+  // (docs/reference-notes.md §10.3).
   const codesRef = golden('encodec_chord_codes');
   t.equal(out.codebooks, codesRef.shape[1], 'one row per quantizer the LM uses');
   t.same(Array.from(out.codes), codesRef.data, 'codes identical');

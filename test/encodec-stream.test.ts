@@ -40,7 +40,7 @@ function randomCodes(codebooks: number, frames: number, codebookSize: number, se
   });
 }
 
-// Lookahead derived independently from the hyperparameters (REFERENCE_NOTES §10.2): each stride-1 conv with
+// Lookahead derived independently from the hyperparameters (docs/reference-notes.md §10.2): each stride-1 conv with
 // effective kernel k_eff waits for floor((k_eff - 1) / 2) samples on its right, each ConvTranspose1d (kernel 2r,
 // stride r) keeps its last r - floor(r / 2) outputs until the next frame's overlap arrives; the delays add up at
 // the output rate and round up to whole frames.

@@ -58,7 +58,7 @@ t.test('teacher-forced decoder matches HF: embeddings, hidden states, cond/uncon
 });
 
 // HF's per-step scores equal one teacher-forced pass over the final delayed sequence within ~1e-4
-// (REFERENCE_NOTES §6), so the greedy runs' top-5 scores check every step's logits.
+// (docs/reference-notes.md §6), so the greedy runs' top-5 scores check every step's logits.
 for (const run of ['greedy_cfg3', 'greedy_cfg1']) {
   t.test(`${run}: every step's top-5 CFG scores and ids match HF`, async (t) => {
     const delayed = golden(`${run}_delayed_sequence`);

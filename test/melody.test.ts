@@ -1,4 +1,4 @@
-// MusicGen-Melody prefix conditioning against HF goldens (REFERENCE_NOTES §11.2, §7): the chroma + text
+// MusicGen-Melody prefix conditioning against HF goldens (docs/reference-notes.md §11.2, §7): the chroma + text
 // prefix generate() builds, teacher-forced cond/uncond/guided logits over it, and greedy CFG generation with
 // and without chroma. The chroma input is the golden `input_features` (one-hots the goldens used), so this
 // checks the LM side only. Prompts, guidance scales and lengths come from the manifest and golden shapes;

@@ -1,15 +1,22 @@
 // Resource limits (lib/memory-budget.ts): the estimate must match figures computed by hand from the native
-// allocation formulas, requests over the budget must be refused before any native work starts, and requests at
-// or under it must run. Long-form requests are bounded by their window, not their total length.
+// allocation formulas and, for the EnCodec decoders, the compute memory they really allocate; requests over the
+// budget must be refused before any native work starts, and requests at or under it must run. Long-form requests
+// are bounded by their window, not their total length.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { MusicGen, MusicGenError, type ModelInfo } from '../lib';
 import { MemoryBudgetError } from '../lib/errors';
-import { estimateMemory, formatBytes, type MemoryRequest } from '../lib/memory-budget';
-import { native } from '../lib/native';
+import {
+  estimateMemory,
+  formatBytes,
+  streamDecodeBytes,
+  wholeDecodeBytes,
+  type MemoryRequest,
+} from '../lib/memory-budget';
+import { native, type NativeModel } from '../lib/native';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-budget-'));
@@ -72,18 +79,23 @@ t.test('the estimate matches a hand-computed figure (tiny model)', async (t) => 
   t.equal(e.codes, 3328 + 3200);
   // Audio 2 prompts * 1 channel * 64000 samples * 4 bytes.
   t.equal(e.audio, 512000);
-  // Last conv's im2col 64000 * 7 * 2 * 4 + its padded input (64000 + 6) * 2 * 4.
-  t.equal(e.decode, 3584000 + 512048);
-  // Peak: the decode phase (decode + audio + result codes) is larger than the LM phase (316416 + 7680 + 1600 + 6528).
-  t.equal(e.total, 3584000 + 512048 + 512000 + 3200);
-  t.equal(formatBytes(e.total), '4.4 MiB');
+  // One channel's one-shot decode: 64000 samples * (the last convolution: columns 2 filters * 7 taps + input 2
+  // + int32 indices 7 + output 1 = 24 values * 4 bytes, + the residual convolutions' int32 gather indices
+  // 3 taps * (1 + 1/4 + 1/16 + 1/80) * 4 bytes) * 1.01 allocator slack.
+  t.equal(e.decode, Math.ceil(64000 * (24 * 4 + 3.975 * 4) * 1.01));
+  t.equal(e.decode, 7233216);
+  // Peak: the decode runs inside the LM's frame loop, so LM (316416 + 7680 + 1600 + 6528) + decode + audio.
+  t.equal(e.total, 316416 + 7680 + 1600 + 6528 + 7233216 + 512000);
+  t.equal(formatBytes(e.total), '7.7 MiB');
 
   const noCfg = estimateMemory(info, tinyRequest({ guided: false }));
   t.equal(noCfg.kvCache, e.kvCache / 2, 'guidance off halves the KV cache');
   const streamed = estimateMemory(info, tinyRequest({ decode: 'stream', chunkFrames: 25 }));
-  t.equal(streamed.decode, 0, 'streams decode chunk by chunk');
+  // One streaming decoder per prompt and channel, each holding its largest window: a chunk of 25 * 640 samples
+  // plus the last convolution's 6 samples of context, 24 values * 4 bytes each, * 1.01.
+  t.equal(streamed.decode, 2 * Math.ceil((25 * 640 + 6) * 24 * 4 * 1.01), 'streams decode chunk by chunk');
   t.equal(streamed.audio, 2 * 2 * 1 * 25 * 640 * 4, 'two buffered chunks per prompt');
-  t.equal(streamed.total, 316416 + 7680 + 1600 + 6528 + streamed.audio);
+  t.equal(streamed.total, 316416 + 7680 + 1600 + 6528 + streamed.decode + streamed.audio);
 });
 
 t.test('the estimate at real size: musicgen-small, 30 s, f16 (hand-computed)', async (t) => {
@@ -91,20 +103,25 @@ t.test('the estimate at real size: musicgen-small, 30 s, f16 (hand-computed)', a
   Object.assign(small.hparams.lm, { embeddingLength: 1024, blockCount: 24 });
   Object.assign(small.hparams.t5, { headCount: 12 });
   Object.assign(small.hparams.codec, { numFilters: 64, lastKernelSize: 7, hopLength: 640 });
-  const e = estimateMemory(
-    { ...small, fileType: 1 },
-    { prompts: 1, textTokens: 12, guided: true, windowFrames: 1500, outputFrames: 1500, decode: 'whole' },
-  );
+  const f16 = { ...small, fileType: 1 };
+  const request: MemoryRequest = {
+    prompts: 1,
+    textTokens: 12,
+    guided: true,
+    windowFrames: 1500,
+    outputFrames: 1500,
+    decode: 'whole',
+  };
+  const e = estimateMemory(f16, request);
   t.equal(e.kvCache, 24 * 2 * 1024 * 1503 * 2 * 4); // 563.6 MiB
   t.equal(formatBytes(e.kvCache), '563.6 MiB');
-  // f16 kernels: 960000 samples * 7 * 64 * 2 bytes + (960000 + 6) * 64 * 4.
-  t.equal(e.decode, 960000 * 7 * 64 * 2 + 960006 * 64 * 4);
-  t.equal(formatBytes(e.decode), '1.0 GiB');
-  const f32 = estimateMemory(
-    { ...small, fileType: 0 },
-    { ...tinyRequest(), prompts: 1, windowFrames: 1500, outputFrames: 1500 },
-  );
-  t.equal(f32.decode - 960006 * 64 * 4, 960000 * 7 * 64 * 4, 'f32 kernels: the ~1.7 GB im2col of a 30 s clip');
+  // The decoder's matrices are F32 whatever the file type: 960000 samples * (the last convolution's columns
+  // 64 * 7, input 64, int32 indices 7, output 1 = 520 values + residual gather indices 3.975) * 4 bytes * 1.01.
+  t.equal(e.decode, Math.ceil(960000 * (520 + 3.975) * 4 * 1.01));
+  t.equal(formatBytes(e.decode), '1.9 GiB');
+  const f32 = { ...small, fileType: 0 };
+  t.equal(estimateMemory(f32, request).decode, e.decode, 'f32 and f16 files decode alike');
+  t.equal(formatBytes(e.total), '2.4 GiB');
 });
 
 t.test('generate() over a tiny budget is refused before any native call', async (t) => {
@@ -116,7 +133,7 @@ t.test('generate() over a tiny budget is refused before any native call', async 
   });
   t.type(error, MemoryBudgetError);
   t.equal((error as MusicGenError).code, 'ERR_MUSICGEN_MEMORY_BUDGET');
-  t.match((error as Error).message, /^This generate\(\) request needs about 4\.2 MiB \(LM: KV cache/);
+  t.match((error as Error).message, /^This generate\(\) request needs about 7\.3 MiB \(KV cache/);
   t.match((error as Error).message, /over the memory budget of 97\.7 KiB\. Ask for a shorter duration/);
   t.equal((error as MemoryBudgetError).budget, 100_000);
   t.ok((error as MemoryBudgetError).needed > 100_000);
@@ -238,4 +255,74 @@ t.test('memoryBudget options are validated', async (t) => {
   });
   await t.rejects(gen.generate('x', { frames: 2, memoryBudget: NaN }), { code: 'ERR_MUSICGEN_INVALID_OPTION' });
   t.throws(() => gen.stream('x', { frames: 2, memoryBudget: -5 }), { code: 'ERR_MUSICGEN_INVALID_OPTION' });
+});
+
+// The EnCodec part of the estimate against what the decoders really allocate: the compute buffer of the graph
+// runner a decode ran in (ggml's graph allocator keeps the largest graph's), read back by the diagnostics API.
+// The estimate must never be below the measurement and at most 25 % above it, for the one-shot decoder
+// (generate()'s decode: 'whole') and the streaming one, with chunks and with one chunk of all frames.
+t.test('the decode estimate matches the compute memory the decoders allocate', async (t) => {
+  const FACTOR = 1.25;
+  type Measured = { computeBytes: number };
+  const decodeCodes = native().decodeCodes as unknown as (
+    m: NativeModel,
+    codes: Int32Array,
+    codebooks: number,
+    frames: number,
+    stages: number[],
+  ) => Promise<Measured>;
+  const decodeStreaming = native().decodeCodesStreaming as unknown as (
+    m: NativeModel,
+    codes: Int32Array,
+    codebooks: number,
+    frames: number,
+    chunkFrames: number,
+  ) => Promise<Measured>;
+  const within = (t: Test, estimate: number, measured: number, what: string) => {
+    const ratio = estimate / measured;
+    t.ok(
+      measured > 0 && ratio >= 1 && ratio <= FACTOR,
+      `${what}: estimate ${estimate}, measured ${measured} (x${ratio.toFixed(3)})`,
+    );
+  };
+  for (const [fixture, type] of [
+    ['musicgen-tiny', 'f32'],
+    ['musicgen-tiny', 'f16'],
+    ['musicgen-stereo-tiny', 'f32'],
+  ] as const) {
+    const gguf = path.join(tmp, `${fixture}-${type}.gguf`);
+    if (!fs.existsSync(gguf)) await convertCheckpoint(path.join(fixtures, fixture), gguf, { type });
+    const model = await native().loadModel(gguf, { backend: 'cpu', threads: 1 });
+    t.teardown(() => model.dispose());
+    const info = model.info();
+    const codec = info.hparams.codec;
+    const codebooks = info.codebooks / info.channels; // one channel's decoder
+    for (const frames of [10, 50, 150]) {
+      let state = frames;
+      const codes = Int32Array.from({ length: codebooks * frames }, () => {
+        state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+        return state % codec.codebookSize;
+      });
+      const label = `${fixture} ${type}, ${frames} frames`;
+      const whole = await decodeCodes(model, codes, codebooks, frames, []);
+      within(t, wholeDecodeBytes(codec, frames), whole.computeBytes, `${label}, one-shot decode`);
+      for (const chunkFrames of [frames, 25, 1]) {
+        const streamed = await decodeStreaming(model, codes, codebooks, frames, chunkFrames);
+        within(
+          t,
+          streamDecodeBytes(codec, frames, chunkFrames),
+          streamed.computeBytes,
+          `${label}, chunks of ${chunkFrames}`,
+        );
+      }
+      // The request-level figures: one one-shot decoder at a time for generate(), one streaming decoder per prompt
+      // and channel for stream().
+      const request = { prompts: 2, textTokens: 5, guided: true, windowFrames: frames, outputFrames: frames };
+      t.equal(estimateMemory(info, { ...request, decode: 'whole' }).decode, wholeDecodeBytes(codec, frames));
+      t.equal(
+        estimateMemory(info, { ...request, decode: 'stream', chunkFrames: 25 }).decode,
+        2 * info.channels * streamDecodeBytes(codec, frames, 25),
+      );
+    }
+  }
 });

@@ -1,4 +1,4 @@
-// Text conditioning (REFERENCE_NOTES §2-4) against HF goldens: processor batch, T5 relative-position buckets,
+// Text conditioning (docs/reference-notes.md §2-4) against HF goldens: processor batch, T5 relative-position buckets,
 // T5 last_hidden_state, enc_to_dec_proj * mask, and the text rows of the melody prefix.
 import * as fs from 'node:fs';
 import * as os from 'node:os';

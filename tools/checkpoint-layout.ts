@@ -2,7 +2,7 @@ import { ENCODEC_QUANTIZERS, ENCODEC_UPSAMPLING_RATIOS, ModelSpec } from './pres
 
 /**
  * Every tensor of a Hugging Face MusicGen state dict (names and shapes exactly as save_pretrained writes them,
- * see test/fixtures/REFERENCE_NOTES.md section 1) together with how to fill it with random values.
+ * see docs/reference-notes.md §1) together with how to fill it with random values.
  *
  * Scales follow the fixtures' recipe (test/fixtures/README.md, "Random initialisation") so activations stay
  * O(1) through every layer: linear weights N(0, fan_in^-1/2), norms around 1, weight-norm gains chosen so each
@@ -13,7 +13,7 @@ export type Init =
   | { kind: 'normal'; mean: number; std: number }
   | { kind: 'uniform'; low: number; high: number }
   | { kind: 'constant'; value: number }
-  /** MusicGen's sinusoidal position table (REFERENCE_NOTES section 5). */
+  /** MusicGen's sinusoidal position table (docs/reference-notes.md §5). */
   | { kind: 'sinusoidal' }
   /** EMA state `embed_avg = embed * cluster_size[:, None]` of an RVQ codebook, consistent with those tensors. */
   | { kind: 'embed-avg'; embed: TensorSpec; clusterSize: TensorSpec };

@@ -192,7 +192,8 @@ function readFixture(dir: string) {
     .map(({ name, description }) => {
       const codes = golden(name);
       const [B, K, frames] = codes.shape as [number, number, number];
-      // HF returns prompt frames + max_new_tokens + 1 - (K / channels) new frames (REFERENCE_NOTES §6, §9, §12).
+      // HF returns prompt frames + max_new_tokens + 1 - (K / channels) new frames
+      // (docs/reference-notes.md §6, §9, §12).
       const newFrames = numberIn(description, /max_new_tokens=(\d+)/) + 1 - K / channels;
       const promptFrames = frames - newFrames;
       if (newFrames < 1 || promptFrames < 0) throw new Error(`${name}: cannot derive frames from ${codes.shape}`);

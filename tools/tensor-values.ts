@@ -37,7 +37,7 @@ function sourceFor(name: string, shape: number[], init: Init, seed: number): Val
 }
 
 /**
- * MusicgenSinusoidalPositionalEmbedding evaluated the way HF does, in float32 (REFERENCE_NOTES section 5):
+ * MusicgenSinusoidalPositionalEmbedding evaluated the way HF does, in float32 (docs/reference-notes.md §5):
  * f_i = exp(i * -(ln 10000 / (half - 1))), row p = [cos(p f_i)..., sin(p f_i)...], a zero column if odd.
  * Math.fround after each step reproduces torch's float32 rounding (up to libm's last-bit differences).
  */

@@ -1,9 +1,10 @@
+// The addon's module entry point (see addon.h): init() registers every source file's functions; throw_error().
 #include "addon.h"
 
 #include <ggml.h>
 
-#include "runtime/ggml-log.h"
 #include "promise-worker.h"
+#include "runtime/ggml-log.h"
 
 namespace mg_addon {
 

@@ -1,6 +1,8 @@
 // decodeCodes(model, codes, codebooks, frames[, stages]) -> Promise: EnCodec decode of one mono code
 // matrix on a worker thread. With `stages` (decoder stage indices, -1 = RVQ sum) it resolves to
-// { audio, stages: [{ index, channels, length, data }] } so a parity failure can be localised.
+// { audio, stages: [{ index, channels, length, data }], computeBytes } so a parity failure can be localised;
+// computeBytes is the compute memory the decode's graph runner allocated (its largest graph), which a test
+// compares with the facade's memory estimate (pass `stages: []` to measure without tap copies).
 #include <cmath>
 #include <memory>
 #include <string>
@@ -8,10 +10,10 @@
 
 #include "addon.h"
 #include "codec/decoder.h"
-#include "runtime/error.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
 #include "promise-worker.h"
+#include "runtime/error.h"
 
 namespace mg_addon {
 
@@ -31,6 +33,7 @@ class decode_codes_worker : public promise_worker {
     void compute() override {
         mg::graph_runner runner(model_->backends, mg::encodec_graph_nodes);
         audio_ = mg::encodec_decode(*model_, runner, codes_.data(), n_q_, frames_, debug_ ? &taps_ : nullptr);
+        compute_bytes_ = runner.compute_buffer_bytes();
     }
 
     Napi::Value result(Napi::Env env) override {
@@ -48,6 +51,7 @@ class decode_codes_worker : public promise_worker {
         Napi::Object result = Napi::Object::New(env);
         result.Set("audio", audio);
         result.Set("stages", stages);
+        result.Set("computeBytes", static_cast<double>(compute_bytes_));
         return result;
     }
 
@@ -59,6 +63,7 @@ class decode_codes_worker : public promise_worker {
     std::vector<mg::encodec_tap> taps_;
     bool debug_;
     std::vector<float> audio_;
+    size_t compute_bytes_ = 0;
 };
 
 static int32_t positive_int(Napi::Env env, const Napi::Value& v, const char* name) {
@@ -146,8 +151,8 @@ static Napi::Value decode_audio(const Napi::CallbackInfo& info) {
     const double expected = static_cast<double>(model->hparams.lm.n_codebooks) * frames;
     if (static_cast<double>(codes.ElementLength()) != expected) {
         throw_error(env, "ERR_INVALID_ARG_TYPE",
-                    "codes has " + std::to_string(codes.ElementLength()) + " elements, expected codebooks x frames = " +
-                        std::to_string(static_cast<int64_t>(expected)));
+                    "codes has " + std::to_string(codes.ElementLength()) +
+                        " elements, expected codebooks x frames = " + std::to_string(static_cast<int64_t>(expected)));
     }
     std::vector<int32_t> copy(codes.Data(), codes.Data() + codes.ElementLength());
     return (new decode_audio_worker(env, std::move(model), std::move(copy), frames))->start();

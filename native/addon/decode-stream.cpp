@@ -1,8 +1,9 @@
 // decodeCodesStreaming(model, codes, codebooks, frames, chunkFrames[, pushAfterFinish]) -> Promise of
-// { chunks, lookaheadFrames }: diagnostics for the streaming EnCodec decoder (encodec-stream.h). On a worker
-// thread it pushes the mono code matrix chunkFrames frames at a time, then finishes; `chunks` holds what each
-// push and finally finish() returned. With pushAfterFinish it pushes the first chunk once more after finish()
-// (which must be refused).
+// { chunks, lookaheadFrames, computeBytes }: diagnostics for the streaming EnCodec decoder (codec/stream.h). On a
+// worker thread it pushes the mono code matrix chunkFrames frames at a time, then finishes; `chunks` holds what
+// each push and finally finish() returned, computeBytes the compute memory the stream's graph runner allocated
+// (its largest stage window; a test compares it with the facade's memory estimate). With pushAfterFinish it
+// pushes the first chunk once more after finish() (which must be refused).
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -11,8 +12,8 @@
 
 #include "addon.h"
 #include "codec/stream.h"
-#include "runtime/error.h"
 #include "model/model.h"
+#include "runtime/error.h"
 #include "runtime/openmp-threads.h"
 
 namespace mg_addon {
@@ -41,6 +42,7 @@ class decode_stream_worker : public Napi::AsyncWorker {
             std::vector<int32_t> part;
             for (int32_t t0 = 0; t0 < frames_; t0 += chunk_) chunks_.push_back(push(stream, t0, part));
             chunks_.push_back(stream.finish());
+            compute_bytes_ = stream.compute_buffer_bytes();
             if (push_after_finish_) push(stream, 0, part);
         } catch (const mg::error& e) {
             code_ = mg::error_code_name(e.code());
@@ -62,6 +64,7 @@ class decode_stream_worker : public Napi::AsyncWorker {
         Napi::Object result = Napi::Object::New(env);
         result.Set("chunks", chunks);
         result.Set("lookaheadFrames", lookahead_);
+        result.Set("computeBytes", static_cast<double>(compute_bytes_));
         deferred_.Resolve(result);
     }
 
@@ -90,6 +93,7 @@ class decode_stream_worker : public Napi::AsyncWorker {
     int32_t chunk_;
     bool push_after_finish_;
     int32_t lookahead_ = 0;
+    size_t compute_bytes_ = 0;
     std::vector<std::vector<float>> chunks_;
     std::string code_;
 };

@@ -1,5 +1,5 @@
 // encodeText(model, prompts) -> Promise<{...}>: tokenised batch, T5 last_hidden_state and the projected, masked
-// text states (REFERENCE_NOTES §2-4), computed on a worker thread. t5RelativeBucket(rel, numBuckets,
+// text states (docs/reference-notes.md §2-4), computed on a worker thread. t5RelativeBucket(rel, numBuckets,
 // maxDistance) exposes T5's bucket function so it can be checked against HF's table.
 #include <algorithm>
 #include <cmath>
@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "addon.h"
-#include "runtime/error.h"
 #include "promise-worker.h"
+#include "runtime/error.h"
 #include "text/t5-encoder.h"
 #include "text/text-conditioning.h"
 

@@ -1,3 +1,5 @@
+// Async work that settles a Promise (see promise-worker.h): runs compute() off the JS thread, then resolves or
+// rejects with a typed error on it.
 #include "promise-worker.h"
 
 #include <new>

@@ -1,3 +1,4 @@
+// The memory-bandwidth floor of one LM step, for bench/ only (see lm-floor.h).
 #include "lm-floor.h"
 
 #include <algorithm>

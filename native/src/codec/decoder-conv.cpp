@@ -1,3 +1,4 @@
+// The decoder's graph builders (see decoder-conv.h): RVQ decode, gathered Conv1d, ConvTranspose1d by shifted views.
 #include "codec/decoder-conv.h"
 
 #include <ggml-backend.h>
@@ -6,6 +7,8 @@
 #include <string>
 
 #include "codec/elu.h"
+#include "codec/padding.h"
+#include "codec/residual-block.h"
 #include "model/codec-matrices.h"
 #include "runtime/error.h"
 
@@ -16,6 +19,18 @@ ggml_tensor* encodec_decoder_graph::rows(ggml_context* ctx, std::vector<int32_t>
     ggml_set_input(t);
     rows_.emplace_back(t, std::move(rows));
     return t;
+}
+
+ggml_tensor* encodec_rvq_decode(ggml_context* ctx, const std::vector<ggml_tensor*>& codebooks, ggml_tensor* codes) {
+    const int64_t frames = codes->ne[0];
+    ggml_tensor* sum = nullptr;
+    for (int64_t q = 0; q < codes->ne[1]; ++q) {
+        ggml_tensor* row_codes = ggml_view_1d(ctx, codes, frames, q * codes->nb[1]);
+        ggml_tensor* rows = ggml_get_rows(ctx, codebooks[q], row_codes);
+        sum = sum ? ggml_add(ctx, sum, rows) : rows;
+    }
+    ggml_set_name(sum, "rvq_sum");
+    return sum;
 }
 
 void encodec_decoder_graph::upload() const {
@@ -38,14 +53,10 @@ ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv,
     const int64_t in = x->ne[0];
     const int64_t length = x->ne[1];
     const int64_t stride = conv.stride;
-    const int64_t k_eff = int64_t{conv.kernel - 1} * conv.dilation + 1;
-    const int64_t pad_total = k_eff - stride;
-    // HF's get_extra_padding_for_conv1d: pad the right end so that the last window is complete.
-    const int64_t n_frames = (length + stride - 1) / stride - 1;  // ceil((length - k_eff + pad_total) / s + 1) - 1
-    const int64_t extra = n_frames * stride + k_eff - pad_total - length;
-    const int64_t right = pad_total / 2 + extra;
-    const int64_t left = pad_total - pad_total / 2;
-    const int64_t out_length = n_frames + 1;
+    const encodec_padding pad = encodec_conv1d_padding(conv, length);
+    const int64_t left = pad.left;
+    const int64_t right = pad.right;
+    const int64_t out_length = pad.out_length;
 
     ggml_tensor* columns = x;
     if (conv.kernel != 1 || stride != 1 || left != 0 || right != 0) {
@@ -87,8 +98,7 @@ ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_c
         full = full ? ggml_add(ctx, full, view) : view;
     }
     // The trimmed samples start at trim_left, and the view is contiguous (frames are rows of `out` channels).
-    const int64_t pad_total = conv.kernel - stride;
-    const int64_t trim_left = pad_total - pad_total / 2;
+    const int64_t trim_left = encodec_conv_transpose1d_trim(conv).left;
     ggml_tensor* trimmed = ggml_view_2d(ctx, full, out, length * stride, row, static_cast<size_t>(trim_left) * row);
     return ggml_add(ctx, trimmed, conv.bias);
 }
@@ -101,12 +111,13 @@ ggml_tensor* encodec_decoder_stage(ggml_context* ctx, const encodec_stage& stage
                                          : encodec_decoder_conv1d(ctx, stage.conv, x, graph);
         case encodec_stage_kind::elu:
             return encodec_elu(ctx, x, graph.cpu());
-        case encodec_stage_kind::resblock: {
-            // x + conv2(ELU(conv1(ELU(x)))).
-            ggml_tensor* hidden = encodec_decoder_conv1d(ctx, stage.res.conv1, encodec_elu(ctx, x, graph.cpu()), graph);
-            return ggml_add(ctx, x,
-                            encodec_decoder_conv1d(ctx, stage.res.conv2, encodec_elu(ctx, hidden, graph.cpu()), graph));
-        }
+        case encodec_stage_kind::resblock:
+            return encodec_residual_block(
+                ctx, stage.res, x,
+                [ctx, &graph](const encodec_conv& conv, ggml_tensor* in) {
+                    return encodec_decoder_conv1d(ctx, conv, in, graph);
+                },
+                [ctx, &graph](ggml_tensor* in) { return encodec_elu(ctx, in, graph.cpu()); });
         case encodec_stage_kind::lstm:
             break;
     }

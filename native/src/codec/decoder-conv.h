@@ -1,11 +1,14 @@
-// Graph builders for the EnCodec decoder's convolutional stages as matrix products over channel-fastest
-// activations ([C, T] in ggml order, one frame per row: the RVQ's and the LSTM's layout, so the decoder never
-// transposes). Every convolution multiplies its precomputed F32 matrix (encodec-weights.h) with the input:
+// Graph builders for the EnCodec decoder: the RVQ decode and the convolutional stages as matrix products over
+// channel-fastest activations ([C, T] in ggml order, one frame per row: the RVQ's and the LSTM's layout, so the
+// decoder never transposes). Every convolution multiplies its precomputed F32 matrix (model/codec-matrices.h)
+// with the input:
 //  * Conv1d: one gather (ggml_get_rows) of the frames each output reads, reflect padding and stride included,
 //    makes the [in * kernel, T'] columns; a kernel-1 convolution multiplies the input itself.
 //  * ConvTranspose1d: [out * kernel', T] = matrix x input, then the overlap-add of output frame t * stride + r is
 //    a sum of kernel' / stride shifted views (ggml's own conv_transpose_1d is a single-threaded-setup dot loop).
-// Same results as the PyTorch reference (REFERENCE_NOTES §10.2, §10.3) up to float32 summation order.
+// Same results as the PyTorch reference (docs/reference-notes.md §10.2, §10.3) up to float32 summation order.
+// The padding arithmetic (codec/padding.h) and the residual block (codec/residual-block.h) are shared with the
+// encoder's graphs (encoder-conv.h), which keep time-fastest activations.
 #pragma once
 #include <ggml.h>
 
@@ -31,6 +34,9 @@ class encodec_decoder_graph {
     std::vector<std::pair<ggml_tensor*, std::vector<int32_t>>> rows_;
 };
 
+// Sum of one codebook row per quantizer: codes I32 [frames, n_q] -> [hidden, frames] (channel fastest).
+ggml_tensor* encodec_rvq_decode(ggml_context* ctx, const std::vector<ggml_tensor*>& codebooks, ggml_tensor* codes);
+
 // Non-causal Conv1d with HF's reflect padding (short inputs included): [in, T] -> [out, ceil(T / stride)].
 ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x,
                                     encodec_decoder_graph& graph);
@@ -39,7 +45,7 @@ ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv,
 ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x);
 
 // One convolution, ELU or residual-block stage of the decoder: [C, T] -> [C', T']. Throws mg::error(backend) for
-// an LSTM stage, which runs outside these graphs (encodec-lstm.h).
+// an LSTM stage, which runs outside these graphs (lstm.h).
 ggml_tensor* encodec_decoder_stage(ggml_context* ctx, const encodec_stage& stage, ggml_tensor* x,
                                    encodec_decoder_graph& graph);
 

@@ -1,9 +1,9 @@
+// The one-shot EnCodec decoder (see decoder.h): code checks, the RVQ + convolution graphs between LSTMs, taps.
 #include "codec/decoder.h"
 
 #include <algorithm>
 #include <string>
 
-#include "codec/encoder-conv.h"
 #include "codec/decoder-conv.h"
 #include "codec/lstm.h"
 #include "runtime/error.h"
@@ -42,21 +42,6 @@ static void check_request(const codec_hparams& hp, const std::vector<encodec_sta
                                                           std::to_string(stages.size()) + " stages)");
         }
     }
-}
-
-ggml_tensor* encodec_apply_stage(ggml_context* ctx, const encodec_stage& stage, ggml_tensor* x) {
-    switch (stage.kind) {
-        case encodec_stage_kind::conv:
-            if (stage.conv.transposed) break;
-            return encodec_conv1d(ctx, stage.conv, x);
-        case encodec_stage_kind::elu:
-            return ggml_elu(ctx, x);
-        case encodec_stage_kind::resblock:
-            return encodec_residual_block(ctx, stage.res, x);
-        case encodec_stage_kind::lstm:
-            break;
-    }
-    throw error(error_code::backend, "codec stage " + std::to_string(stage.index) + " is not an encoder stage");
 }
 
 static encodec_tap* find_tap(std::vector<encodec_tap>* taps, int stage) {

@@ -1,14 +1,14 @@
-// EnCodec 32 kHz decoding: codes [n_q, frames] -> mono waveform (REFERENCE_NOTES §10).
+// EnCodec 32 kHz decoding: codes [n_q, frames] -> mono waveform (docs/reference-notes.md §10).
 // The decoder runs as a few ggml graphs: one per run of convolution stages (RVQ decode included in the first),
-// and the LSTM stages in between as chunks of unrolled time steps (encodec-lstm.h). Activations cross graph
-// boundaries through host memory in channel-fastest layout ([frames][channels]), which is also where a future
-// streaming decoder would keep its carried state (LSTM h/c per layer, convolution context per stage).
+// and the LSTM stages in between as chunks of unrolled time steps (lstm.h). Activations cross graph
+// boundaries through host memory in channel-fastest layout ([frames][channels]); the streaming decoder
+// (stream.h) runs the same stage graphs on windows of that host memory.
 #pragma once
 #include <cstdint>
 #include <vector>
 
-#include "runtime/graph-runner.h"
 #include "model/model.h"
+#include "runtime/graph-runner.h"
 
 namespace mg {
 
@@ -35,11 +35,6 @@ struct encodec_activations {
 // Throws mg::error(invalid_argument) unless 1 <= n_q <= the quantizer count and every code of codes[n_q * frames]
 // is in [0, codebook_size).
 void encodec_check_codes(const codec_hparams& hp, const int32_t* codes, int32_t n_q, int32_t frames);
-
-// Appends one convolution, ELU or residual-block stage of the encoder to a graph: [T, C] -> [T', C'].
-// Throws mg::error(backend) for an LSTM stage, which runs outside graphs of this kind (encodec-lstm.h), and for a
-// transposed convolution (decoder stages are built by encodec-decoder-conv.h).
-ggml_tensor* encodec_apply_stage(ggml_context* ctx, const encodec_stage& stage, ggml_tensor* x);
 
 // Runs decoder stages [begin, end) (none of them an LSTM) as one graph. The input is the codes when `codes` is
 // set (the RVQ decode leads the graph), otherwise `act`; `act` receives the result. `taps` as for encodec_decode.

@@ -1,3 +1,4 @@
+// ELU for the EnCodec decoder (see elu.h): ggml_elu, or on the CPU a custom op with a branch-free expm1.
 #include "codec/elu.h"
 
 #include <algorithm>

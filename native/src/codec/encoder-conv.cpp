@@ -1,20 +1,14 @@
+// The encoder's convolution stages (see encoder-conv.h): im2col convolutions over time-fastest activations.
 #include "codec/encoder-conv.h"
 
 #include <algorithm>
+#include <string>
+
+#include "codec/padding.h"
+#include "codec/residual-block.h"
+#include "runtime/error.h"
 
 namespace mg {
-
-ggml_tensor* encodec_rvq_decode(ggml_context* ctx, const std::vector<ggml_tensor*>& codebooks, ggml_tensor* codes) {
-    const int64_t frames = codes->ne[0];
-    ggml_tensor* sum = nullptr;
-    for (int64_t q = 0; q < codes->ne[1]; ++q) {
-        ggml_tensor* row_codes = ggml_view_1d(ctx, codes, frames, q * codes->nb[1]);
-        ggml_tensor* rows = ggml_get_rows(ctx, codebooks[q], row_codes);
-        sum = sum ? ggml_add(ctx, sum, rows) : rows;
-    }
-    ggml_set_name(sum, "rvq_sum");
-    return sum;
-}
 
 // Reflect padding along time. torch (and ggml) can only reflect when the signal is longer than the pad, so
 // like HF's _pad1d a short signal is zero-extended first and the mirror image of those zeros cut off again.
@@ -33,17 +27,9 @@ static ggml_tensor* add_bias(ggml_context* ctx, ggml_tensor* x, ggml_tensor* bia
     return ggml_add(ctx, x, ggml_reshape_2d(ctx, bias, 1, bias->ne[0]));
 }
 
-ggml_tensor* encodec_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x) {
-    const int64_t length = x->ne[0];
-    const int64_t stride = conv.stride;
-    const int64_t k_eff = int64_t{conv.kernel - 1} * conv.dilation + 1;
-    const int64_t pad_total = k_eff - stride;
-    // HF's get_extra_padding_for_conv1d: pad the right end so that the last window is complete.
-    const int64_t n_frames = (length + stride - 1) / stride - 1;  // ceil((length - k_eff + pad_total) / s + 1) - 1
-    const int64_t extra = n_frames * stride + k_eff - pad_total - length;
-    const int64_t right = pad_total / 2;
-    const int64_t left = pad_total - right;
-    ggml_tensor* padded = pad_reflect(ctx, x, static_cast<int>(left), static_cast<int>(right + extra));
+ggml_tensor* encodec_encoder_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x) {
+    const encodec_padding pad = encodec_conv1d_padding(conv, x->ne[0]);
+    ggml_tensor* padded = pad_reflect(ctx, x, static_cast<int>(pad.left), static_cast<int>(pad.right));
 
     // im2col in the kernel's type: F32 keeps float32 parity; an F16 kernel takes F16 columns (ggml_conv_1d's path).
     ggml_tensor* weight = conv.weight;  // [k, in, out]
@@ -54,10 +40,22 @@ ggml_tensor* encodec_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_te
     return add_bias(ctx, out, conv.bias);  // [T', out]
 }
 
-ggml_tensor* encodec_residual_block(ggml_context* ctx, const encodec_resblock& block, ggml_tensor* x) {
-    ggml_tensor* hidden = encodec_conv1d(ctx, block.conv1, ggml_elu(ctx, x));
-    ggml_tensor* delta = encodec_conv1d(ctx, block.conv2, ggml_elu(ctx, hidden));
-    return ggml_add(ctx, x, delta);
+ggml_tensor* encodec_encoder_stage(ggml_context* ctx, const encodec_stage& stage, ggml_tensor* x) {
+    switch (stage.kind) {
+        case encodec_stage_kind::conv:
+            if (stage.conv.transposed) break;
+            return encodec_encoder_conv1d(ctx, stage.conv, x);
+        case encodec_stage_kind::elu:
+            return ggml_elu(ctx, x);
+        case encodec_stage_kind::resblock:
+            return encodec_residual_block(
+                ctx, stage.res, x,
+                [ctx](const encodec_conv& conv, ggml_tensor* in) { return encodec_encoder_conv1d(ctx, conv, in); },
+                [ctx](ggml_tensor* in) { return ggml_elu(ctx, in); });
+        case encodec_stage_kind::lstm:
+            break;
+    }
+    throw error(error_code::backend, "codec stage " + std::to_string(stage.index) + " is not an encoder stage");
 }
 
 }  // namespace mg

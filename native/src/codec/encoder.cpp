@@ -1,10 +1,12 @@
+// The EnCodec encoder (see encoder.h): SEANet convolution graphs, LSTM, then the residual vector quantiser.
 #include "codec/encoder.h"
 
 #include <cmath>
 #include <string>
 
-#include "codec/lstm.h"
 #include "codec/decoder.h"
+#include "codec/encoder-conv.h"
+#include "codec/lstm.h"
 #include "runtime/error.h"
 
 namespace mg {
@@ -37,7 +39,7 @@ static void run_conv_stages(const model& m, graph_runner& runner, size_t begin, 
             input = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, act.channels, act.length);
             ggml_set_input(input);
             ggml_tensor* x = ggml_cont(ctx, ggml_transpose(ctx, input));  // [T, C] for the convolutions
-            for (size_t s = begin; s < end; ++s) x = encodec_apply_stage(ctx, stages[s], x);
+            for (size_t s = begin; s < end; ++s) x = encodec_encoder_stage(ctx, stages[s], x);
             output = ggml_cont(ctx, ggml_transpose(ctx, x));  // channel fastest again
             ggml_set_output(output);
             ggml_build_forward_expand(graph, output);

@@ -1,13 +1,13 @@
-// EnCodec 32 kHz encoding: mono waveform at the codec's sample rate -> codes [n_q, frames] (REFERENCE_NOTES §10),
-// the audio-prompt path of generation (§9). The SEANet encoder reuses the decoder's parity-tested convolution,
-// residual-block and LSTM graphs (encodec-conv.h, encodec-lstm.h); the residual vector quantiser runs as one
-// small graph per call.
+// EnCodec 32 kHz encoding: mono waveform at the codec's sample rate -> codes [n_q, frames] (docs/reference-notes.md
+// §10), the audio-prompt path of generation (§9). The SEANet encoder's convolution stages are encoder-conv.h (im2col
+// over time-fastest activations, sharing the padding arithmetic and the residual block with the decoder), its LSTM is
+// the decoder's (lstm.h); the residual vector quantiser runs as one small graph per call.
 #pragma once
 #include <cstdint>
 #include <vector>
 
-#include "runtime/graph-runner.h"
 #include "model/model.h"
+#include "runtime/graph-runner.h"
 
 namespace mg {
 
@@ -22,7 +22,7 @@ struct encodec_encoding {
 constexpr int64_t encodec_max_samples = 2147483647;
 
 // Encodes pcm[n] (mono, finite samples) with the first n_q quantizers. `runner` needs encodec_graph_nodes
-// (encodec.h). Throws mg::error(invalid_argument) for an empty, too long or non-finite input or an n_q outside
+// (decoder.h). Throws mg::error(invalid_argument) for an empty, too long or non-finite input or an n_q outside
 // [1, quantizer count], mg::error(backend) when ggml fails.
 encodec_encoding encodec_encode(const model& m, graph_runner& runner, const float* pcm, int64_t n, int32_t n_q);
 

@@ -1,3 +1,4 @@
+// EnCodec's stacked LSTM (see lstm.h): chunks of unrolled time steps as ggml graphs, h/c carried between them.
 #include "codec/lstm.h"
 
 #include <algorithm>

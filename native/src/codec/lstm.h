@@ -1,4 +1,4 @@
-// EnCodec's stacked LSTM with its skip connection (REFERENCE_NOTES §10.3: PyTorch gate order i, f, g, o,
+// EnCodec's stacked LSTM with its skip connection (docs/reference-notes.md §10.3: PyTorch gate order i, f, g, o,
 // both biases, output + input).
 //
 // Why unrolled ggml graphs: the recurrence is a strict chain of C x 4C mat-vecs (C = 1024 at real size,
@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "runtime/graph-runner.h"
 #include "model/model.h"
+#include "runtime/graph-runner.h"
 
 namespace mg {
 

@@ -1,10 +1,12 @@
+// The exact streaming EnCodec decoder (see stream.h): per-stage context bookkeeping over the one-shot stage graphs.
 #include "codec/stream.h"
 
 #include <algorithm>
 #include <string>
 
-#include "codec/lstm.h"
 #include "codec/decoder.h"
+#include "codec/lstm.h"
+#include "codec/padding.h"
 #include "runtime/error.h"
 #include "runtime/graph-runner.h"
 
@@ -13,7 +15,7 @@ namespace mg {
 namespace {
 
 // How one decoder stage maps input samples (at its input rate) to output samples, which is all a stream needs
-// to know to hold back exactly the context the stage's next outputs depend on (REFERENCE_NOTES §10.2):
+// to know to hold back exactly the context the stage's next outputs depend on (docs/reference-notes.md §10.2):
 //  * stride-1 stages (Conv1d, ELU, residual block): output t depends on inputs [t - left, t + right], where near
 //    the start the reflect padding mirrors inputs up to index `left`, and at the end the last `right` inputs.
 //  * ConvTranspose1d (stride s, trimmed by trim_left / trim_right): output t is a sum over the inputs i with
@@ -29,17 +31,17 @@ struct stage_shape {
     int64_t trim_right = 0;
 };
 
-// Context of a stride-1 Conv1d with HF's non-causal padding: pad_total = k_eff - 1 split right = pad_total / 2,
-// left = the rest, and no `extra` padding (it is always 0 for stride 1).
+// Context of a stride-1 Conv1d: its reflect padding on each side (codec/padding.h; the `extra` padding is 0 at
+// stride 1, whatever the length).
 void add_conv_context(const encodec_conv& conv, stage_shape& shape, size_t stage) {
     if (conv.transposed || conv.stride != 1) {
         throw error(error_code::model_invalid, "decoder stage " + std::to_string(stage) +
                                                    " has a strided convolution, which the streaming decoder "
                                                    "does not support");
     }
-    const int64_t pad_total = int64_t{conv.kernel - 1} * conv.dilation;
-    shape.right += pad_total / 2;
-    shape.left += pad_total - pad_total / 2;
+    const encodec_padding pad = encodec_conv1d_padding(conv, /*length=*/1);
+    shape.right += pad.right;
+    shape.left += pad.left;
 }
 
 stage_shape shape_of(const encodec_stage& stage, size_t index) {
@@ -50,14 +52,14 @@ stage_shape shape_of(const encodec_stage& stage, size_t index) {
             if (stage.conv.transposed) {
                 shape.transposed = true;
                 shape.stride = stage.conv.stride;
-                const int64_t pad_total = stage.conv.kernel - stage.conv.stride;
-                if (pad_total < 0) {
+                if (stage.conv.kernel < stage.conv.stride) {
                     throw error(error_code::model_invalid, "decoder stage " + std::to_string(index) +
                                                                " is a transposed convolution with a kernel shorter "
                                                                "than its stride");
                 }
-                shape.trim_right = pad_total / 2;
-                shape.trim_left = pad_total - shape.trim_right;
+                const encodec_trim trim = encodec_conv_transpose1d_trim(stage.conv);
+                shape.trim_left = trim.left;
+                shape.trim_right = trim.right;
             } else {
                 add_conv_context(stage.conv, shape, index);
             }
@@ -200,6 +202,8 @@ std::vector<float> encodec_stream::finish() {
     if (!impl_->pushed) return {};
     return impl_->run_from(0, encodec_activations{}, true);
 }
+
+size_t encodec_stream::compute_buffer_bytes() const { return impl_->runner.compute_buffer_bytes(); }
 
 int32_t encodec_stream::lookahead_frames(const model& m) {
     std::vector<stage_shape> shapes;

@@ -26,6 +26,10 @@ class encodec_stream {
     // The stream ends: returns every remaining sample (the right edge uses the reference's end padding).
     std::vector<float> finish();
 
+    // Compute memory this stream's graph runner holds (graph_runner::compute_buffer_bytes): the largest stage
+    // window so far, kept until the stream is destroyed. For diagnostics.
+    size_t compute_buffer_bytes() const;
+
     // How many frames beyond frame j must have been pushed before all of frame j's samples are final.
     static int32_t lookahead_frames(const model& m);
 

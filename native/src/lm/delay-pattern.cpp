@@ -1,3 +1,4 @@
+// MusicGen's codebook delay pattern (see delay-pattern.h): forced tokens and undoing the delay.
 #include "lm/delay-pattern.h"
 
 namespace mg {

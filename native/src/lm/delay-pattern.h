@@ -1,4 +1,4 @@
-// MusicGen's codebook delay pattern (REFERENCE_NOTES §6, §9, §12), as plain C++ over int32 grids.
+// MusicGen's codebook delay pattern (docs/reference-notes.md §6, §9, §12), as plain C++ over int32 grids.
 // Row r of the delayed matrix is shifted right by delay(r) + 1: position 0 is the BOS column, codebook
 // r starts after its delay, and the last (groups - 1 - delay) positions are forced to the pad code.
 #pragma once

@@ -1,4 +1,4 @@
-// Codes generation (REFERENCE_NOTES §6-8): the LM's delayed autoregressive loop over a prompt batch's T5
+// Codes generation (docs/reference-notes.md §6-8): the LM's delayed autoregressive loop over a prompt batch's T5
 // conditioning, with classifier-free guidance and sampling -> undelayed codes [B, K, frames].
 // Also a teacher-forced forward pass over given decoder ids, a diagnostics entry used by the parity tests.
 #pragma once
@@ -19,7 +19,7 @@ namespace mg {
 struct generation_request {
     int32_t frames = 0;  // new audio frames to produce (LM steps = frames + groups - 1)
     sampling_params sampling;
-    // Audio-prompt continuation (REFERENCE_NOTES §9, §12): codes [prompts, K, prompt_frames] (stereo rows
+    // Audio-prompt continuation (docs/reference-notes.md §9, §12): codes [prompts, K, prompt_frames] (stereo rows
     // interleaved like the LM's) that the delay pattern forces; the output holds them followed by `frames` new
     // frames. Empty with prompt_frames 0 for text-only generation.
     std::vector<int32_t> prompt_codes;

@@ -1,3 +1,4 @@
+// Per-run LM state (see lm-state.h): KV cache, cross-attention K/V, step graphs and host staging.
 #include "lm/lm-state.h"
 
 #include <ggml-backend.h>
@@ -54,7 +55,7 @@ lm_session::lm_session(const model& m, int32_t n_cond, bool guided, int32_t n_ct
                                                       std::to_string(hp.n_embd) + ", " + std::to_string(n_rows) +
                                                       " rows)");
     }
-    // Positions run over prefix and codes together (REFERENCE_NOTES §11.2).
+    // Positions run over prefix and codes together (docs/reference-notes.md §11.2).
     const int64_t n_total = int64_t{prefix_.n_tokens} + n_ctx;
     if (n_ctx < 1 || n_total > hp.max_position) {
         throw error(error_code::invalid_argument, "the LM can attend to at most " + std::to_string(hp.max_position) +

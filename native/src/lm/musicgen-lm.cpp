@@ -1,3 +1,4 @@
+// The MusicGen LM's graphs (see musicgen-lm.h): embeddings, decoder blocks with KV cache, per-codebook heads.
 #include "lm/musicgen-lm.h"
 
 #include <ggml-backend.h>
@@ -164,7 +165,7 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
         ggml_format_name(x, "self_attn_out_%u", l);
 
         // Cross-attention for the conditional rows only; the unconditional rows' output is exactly zero
-        // (REFERENCE_NOTES §7), so they get zero padding instead of a fully masked softmax.
+        // (docs/reference-notes.md §7), so they get zero padding instead of a fully masked softmax.
         if (layer.cross_attn_q) {
             if (!g.cross_mask) {
                 g.cross_mask = ggml_new_tensor_4d(ctx, GGML_TYPE_F32, cache.n_text, T, 1, C);

@@ -1,4 +1,4 @@
-// Graphs of the MusicGen LM (REFERENCE_NOTES §5): the decoder transformer over the summed codebook
+// Graphs of the MusicGen LM (docs/reference-notes.md §5): the decoder transformer over the summed codebook
 // embeddings, pre-LayerNorm blocks with causal self-attention (KV cache), cross-attention to the projected
 // text states (text variant) and an erf-GELU FFN, then one linear head per codebook.
 // Rows of a batch are decoder sequences: the conditional rows first, then the unconditional rows of

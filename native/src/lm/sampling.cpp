@@ -1,3 +1,4 @@
+// Classifier-free guidance and token sampling in HF's order (see sampling.h).
 #include "lm/sampling.h"
 
 #include <algorithm>

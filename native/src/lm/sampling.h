@@ -1,4 +1,4 @@
-// Classifier-free guidance and token sampling in HF's order (REFERENCE_NOTES §7-8): guidance, then
+// Classifier-free guidance and token sampling in HF's order (docs/reference-notes.md §7-8): guidance, then
 // temperature (only when != 1), top-k (ties at the boundary kept), top-p (only when 0 < p < 1), then a
 // draw from the softmax. A seeded xoshiro256** generator makes runs reproducible across platforms.
 #pragma once

@@ -1,3 +1,4 @@
+// MusicGen-Melody's chroma features (see chroma.h): STFT power, chroma filter bank, normalisation, argmax.
 #include "melody/chroma.h"
 
 #include <algorithm>
@@ -5,8 +6,8 @@
 #include <complex>
 #include <string>
 
-#include "runtime/error.h"
 #include "melody/fft.h"
+#include "runtime/error.h"
 
 namespace mg {
 

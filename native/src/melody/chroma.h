@@ -1,5 +1,5 @@
-// Chroma features of MusicGen-Melody's feature extractor (HF MusicgenMelodyFeatureExtractor, the reference
-// notes' section 11.1 steps 2-6): power STFT -> librosa chroma filter bank -> per-frame max normalisation ->
+// Chroma features of MusicGen-Melody's feature extractor (HF MusicgenMelodyFeatureExtractor,
+// docs/reference-notes.md §11.1 steps 2-6): power STFT -> librosa chroma filter bank -> per-frame max normalisation ->
 // one-hot argmax. The caller resamples and downmixes to mono at the model's sample rate first.
 #pragma once
 #include <cstdint>

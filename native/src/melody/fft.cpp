@@ -1,3 +1,4 @@
+// The real-input FFT of the chroma front end (see fft.h).
 #include "melody/fft.h"
 
 #include <cmath>

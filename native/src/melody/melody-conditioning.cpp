@@ -1,3 +1,4 @@
+// MusicGen-Melody's prefix conditioning (see melody-conditioning.h): projected chroma + text rows.
 #include "melody/melody-conditioning.h"
 
 #include <ggml-backend.h>
@@ -87,7 +88,7 @@ melody_prefix build_melody_prefix(const model& m, graph_runner& runner, const te
     out.n_rows = R;
     out.n_tokens = static_cast<int32_t>(L) + text.n_tokens;
     out.n_embd = static_cast<int32_t>(H);
-    // Unconditional text rows are zeros after the projection (REFERENCE_NOTES §11.2).
+    // Unconditional text rows are zeros after the projection (docs/reference-notes.md §11.2).
     out.data.assign(static_cast<size_t>(R) * out.n_tokens * H, 0.0f);
     const size_t text_size = static_cast<size_t>(text.n_tokens) * H;
     for (int32_t r = 0; r < R; ++r) {

@@ -1,12 +1,12 @@
-// Prefix conditioning of the MusicGen-Melody LM (REFERENCE_NOTES §11.2): projected chroma, tiled to
+// Prefix conditioning of the MusicGen-Melody LM (docs/reference-notes.md §11.2): projected chroma, tiled to
 // chroma_length rows, followed by the projected, masked text states; the LM self-attends over this prefix
 // before the code positions instead of cross-attending to the text.
 #pragma once
 #include <cstdint>
 #include <vector>
 
-#include "runtime/graph-runner.h"
 #include "model/model.h"
+#include "runtime/graph-runner.h"
 #include "text/text-conditioning.h"
 
 namespace mg {

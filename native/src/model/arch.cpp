@@ -1,3 +1,4 @@
+// The musicgen GGUF format's key and tensor names (see arch.h): the one place the strings live.
 #include "model/arch.h"
 
 #include <cstdio>

@@ -1,3 +1,4 @@
+// The EnCodec decoder's F32 convolution matrices, laid out once at load (see codec-matrices.h).
 #include "model/codec-matrices.h"
 
 #include <ggml-backend.h>

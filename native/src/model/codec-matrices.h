@@ -1,5 +1,5 @@
 // The EnCodec decoder's convolution weights re-laid out once, at load, as F32 matrices, so that every decoder
-// convolution is one matrix product over channel-fastest activations (encodec-decoder-conv.h):
+// convolution is one matrix product over channel-fastest activations (codec/decoder-conv.h):
 //  * Conv1d [kernel, in, out] -> [in * kernel, out], input channel fastest: the rows of the gathered columns.
 //  * ConvTranspose1d [kernel, out, in] -> [in, out * kernel'], output channel fastest, kernel' the kernel rounded
 //    up to a multiple of the stride with zero taps, so that the overlap-add is a sum of kernel' / stride views.

@@ -8,8 +8,8 @@
 #include <memory>
 #include <vector>
 
-#include "runtime/backend.h"
 #include "model/hparams.h"
+#include "runtime/backend.h"
 #include "tokenizer/tokenizer.h"
 
 namespace mg {
@@ -74,7 +74,7 @@ struct musicgen_lm {
 struct encodec_conv {
     ggml_tensor* weight = nullptr;  // {encoder,decoder}.layers.{i}.conv (or block.{j}.conv) weight_g/weight_v
     ggml_tensor* bias = nullptr;    // ... .conv.bias, [out]
-    ggml_tensor* matrix = nullptr;  // decoder only: `weight` as an F32 matrix product operand (encodec-weights.h)
+    ggml_tensor* matrix = nullptr;  // decoder only: `weight` as an F32 matrix product operand (model/codec-matrices.h)
     int kernel = 0;
     int stride = 1;
     int dilation = 1;

@@ -1,3 +1,4 @@
+// Compute devices from ggml's backend registry (see backend.h): module loading, selection, schedulers.
 #include "runtime/backend.h"
 
 #include <cstring>

@@ -1,3 +1,4 @@
+// Errors of the C++ core (see error.h): codes and their JS names.
 #include "runtime/error.h"
 
 namespace mg {

@@ -1,3 +1,4 @@
+// ggml's log routed to our quiet policy (see ggml-log.h).
 #include "runtime/ggml-log.h"
 
 #include <ggml.h>

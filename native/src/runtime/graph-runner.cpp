@@ -1,3 +1,4 @@
+// The graph runner (see graph-runner.h): build, allocate through the scheduler, compute, read back.
 #include "runtime/graph-runner.h"
 
 #include <string>
@@ -47,6 +48,14 @@ void graph_runner::run(const std::function<ggml_cgraph*(ggml_context*)>& build, 
 void graph_runner::prepare(const std::function<ggml_cgraph*(ggml_context*)>& build) {
     ggml_cgraph* graph = build_and_alloc(build);
     prepared_ = graph;
+}
+
+size_t graph_runner::compute_buffer_bytes() const {
+    size_t bytes = 0;
+    for (ggml_backend_t backend : backends_.sched_backends()) {
+        bytes += ggml_backend_sched_get_buffer_size(sched_.get(), backend);
+    }
+    return bytes;
 }
 
 void graph_runner::compute() {

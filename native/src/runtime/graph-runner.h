@@ -32,6 +32,11 @@ class graph_runner {
 
     size_t max_nodes() const { return max_nodes_; }
 
+    // Bytes of compute memory the scheduler holds for this runner's graphs, every backend's buffer together:
+    // that of the largest graph run so far (ggml's graph allocator only ever grows its buffers) and held until
+    // the runner is destroyed. For diagnostics: a test compares it with the facade's memory estimate.
+    size_t compute_buffer_bytes() const;
+
   private:
     backend_set backends_;  // this runner's own instances of the model's devices
     size_t max_nodes_;

@@ -1,3 +1,4 @@
+// Handing a job thread's OpenMP team back to libgomp when the job ends (see openmp-threads.h).
 #include "runtime/openmp-threads.h"
 
 #if defined(__linux__)

@@ -1,3 +1,4 @@
+// The T5 encoder graph (see t5-encoder.h).
 #include "text/t5-encoder.h"
 
 #include <cmath>

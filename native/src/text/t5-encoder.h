@@ -1,4 +1,4 @@
-// T5 encoder graph (HF T5EncoderModel, REFERENCE_NOTES §3): token embedding, n_layer pre-RMSNorm blocks of
+// T5 encoder graph (HF T5EncoderModel, docs/reference-notes.md §3): token embedding, n_layer pre-RMSNorm blocks of
 // self-attention with a shared relative-position bias and a feed-forward, final RMSNorm.
 #pragma once
 #include <ggml.h>

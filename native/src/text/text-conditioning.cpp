@@ -1,3 +1,4 @@
+// Text conditioning (see text-conditioning.h): prompts -> T5 states -> projection to the LM width.
 #include "text/text-conditioning.h"
 
 #include <algorithm>
@@ -31,7 +32,6 @@ static void check_batch(const model& m, const text_batch& batch) {
         }
     }
 }
-
 
 text_batch tokenize_batch(const model& m, const std::vector<std::string>& prompts) {
     std::vector<std::vector<int32_t>> tokens;

@@ -1,12 +1,12 @@
 // Text conditioning: prompts -> T5 token batch -> T5 encoder states -> projection to the LM width.
-// Mirrors HF's MusicgenProcessor + T5EncoderModel + enc_to_dec_proj (REFERENCE_NOTES §2-4).
+// Mirrors HF's MusicgenProcessor + T5EncoderModel + enc_to_dec_proj (docs/reference-notes.md §2-4).
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "runtime/graph-runner.h"
 #include "model/model.h"
+#include "runtime/graph-runner.h"
 
 namespace mg {
 

@@ -1,3 +1,4 @@
+// SentencePiece's text normaliser (see normalizer.h): precompiled charsmap, then the whitespace rules.
 #include "tokenizer/normalizer.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// The SentencePiece-Unigram tokenizer with T5 conventions (see tokenizer.h): Viterbi over the vocabulary.
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// UTF-8 helpers with SentencePiece's notion of a character (see unicode-utf8.h).
 #include "tokenizer/unicode-utf8.h"
 
 namespace mg {
