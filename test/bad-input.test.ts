@@ -548,7 +548,7 @@ const ROWS: Row[] = [
     form: '`frames: 100, memoryBudget: 100_000`',
     code: 'ERR_MUSICGEN_MEMORY_BUDGET',
     message:
-      'This generate() request needs about 4.2 MiB (LM: KV cache 154.5 KiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 3.2 KiB; then decoding: EnCodec working memory 3.9 MiB + audio 250.0 KiB), over the memory budget of 97.7 KiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
+      'This generate() request needs about 7.3 MiB (KV cache 154.5 KiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 3.2 KiB + EnCodec decoder 6.9 MiB + audio 250.0 KiB), over the memory budget of 97.7 KiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
     run: g({ frames: 100, memoryBudget: 100_000 }),
   },
   {
@@ -556,7 +556,7 @@ const ROWS: Row[] = [
     form: '`frames: 100, memoryBudget: 100_000`',
     code: 'ERR_MUSICGEN_MEMORY_BUDGET',
     message:
-      'This stream() request needs about 285.2 KiB (KV cache 154.5 KiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 3.2 KiB + buffered chunks 125.0 KiB), over the memory budget of 97.7 KiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
+      'This stream() request needs about 1.8 MiB (KV cache 154.5 KiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 3.2 KiB + EnCodec decoders 1.5 MiB + buffered chunks 125.0 KiB), over the memory budget of 97.7 KiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
     run: s({ frames: 100, memoryBudget: 100_000 }),
   },
   {
@@ -564,7 +564,7 @@ const ROWS: Row[] = [
     form: 'long-form 1 h: `duration: 3600, memoryBudget: 2 ** 30`',
     code: 'ERR_MUSICGEN_MEMORY_BUDGET',
     message:
-      'This generate() request needs about 7.3 GiB (LM: KV cache 2.2 MiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 2.8 MiB; then decoding: EnCodec working memory 6.9 GiB + audio 439.5 MiB), over the memory budget of 1.0 GiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
+      'This generate() request needs about 12.6 GiB (KV cache 2.2 MiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 2.8 MiB + EnCodec decoder 12.1 GiB + audio 439.5 MiB), over the memory budget of 1.0 GiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
     run: g({ duration: 3600, memoryBudget: 2 ** 30 }),
   },
   // Model lifecycle
