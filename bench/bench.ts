@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MusicGen, runtimeInfo } from '../lib';
 import { native } from '../lib/native';
+import { nativeDiagnostics } from '../lib/native-diagnostics';
 
 const root = path.join(__dirname, '..', '..');
 const PROMPTS = [
@@ -85,12 +86,12 @@ function msPerStep(stepTimes: number[]): number {
 }
 
 async function measureFloor(model: string, threads: number, guidance: number): Promise<Floor> {
-  const addon = native();
-  const bytesPerSec = await addon.benchCopyBandwidth(COPY_MIB, threads, 5);
-  const handle = await addon.loadModel(model, { backend: 'cpu', threads });
+  const bench = nativeDiagnostics();
+  const bytesPerSec = await bench.benchCopyBandwidth(COPY_MIB, threads, 5);
+  const handle = await native().loadModel(model, { backend: 'cpu', threads });
   try {
     const rows = guidance > 1 ? 2 : 1;
-    const products = await addon.benchLmProducts(handle, rows, 1, 5);
+    const products = await bench.benchLmProducts(handle, rows, 1, 5);
     const bandwidthFloorMs = (products.weightBytes / bytesPerSec) * 1000;
     return {
       weightBytesPerStep: products.weightBytes,

@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { native } from '../lib/native';
+import { nativeDiagnostics } from '../lib/native-diagnostics';
 
 const root = path.join(__dirname, '..', '..');
 
@@ -43,11 +44,12 @@ async function main() {
   const audioSeconds = (frames * hopLength) / sampleRate;
 
   const runs: Array<[string, () => Promise<unknown>]> = [];
-  if (values.mode !== 'stream') runs.push(['whole clip', () => native().decodeCodes(model, codes, codebooks, frames)]);
+  if (values.mode !== 'stream')
+    runs.push(['whole clip', () => nativeDiagnostics().decodeCodes(model, codes, codebooks, frames)]);
   if (values.mode !== 'whole') {
     runs.push([
       `stream (${chunk}-frame pushes)`,
-      () => native().decodeCodesStreaming(model, codes, codebooks, frames, chunk),
+      () => nativeDiagnostics().decodeCodesStreaming(model, codes, codebooks, frames, chunk),
     ]);
   }
   for (const [name, run] of runs) {

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { native, type NativeHparams, type NativeModel } from '../lib/native';
+import { nativeDiagnostics } from '../lib/native-diagnostics';
 import { maxAbsDiff } from './helpers/npy';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
@@ -70,9 +71,9 @@ for (const fixture of ['musicgen-tiny', 'musicgen-stereo-tiny']) {
     );
     for (const frames of [1, 5, 37, 123]) {
       const codes = randomCodes(codebooks, frames, codec.codebookSize, frames * 7919 + codebooks);
-      const oneShot = await native().decodeCodes(model, codes, codebooks, frames);
+      const oneShot = await nativeDiagnostics().decodeCodes(model, codes, codebooks, frames);
       for (const chunkFrames of [1, 3, 7, 50]) {
-        const { chunks, lookaheadFrames } = await native().decodeCodesStreaming(
+        const { chunks, lookaheadFrames } = await nativeDiagnostics().decodeCodesStreaming(
           model,
           codes,
           codebooks,
@@ -121,21 +122,27 @@ t.test('misuse is refused with typed errors', async (t) => {
   const codes = randomCodes(codebooks, frames, codec.codebookSize, 1);
   const INVALID = { code: 'ERR_MUSICGEN_INVALID_OPTION' };
 
-  await t.rejects(native().decodeCodesStreaming(model, codes, codebooks, frames, 7, true), {
+  await t.rejects(nativeDiagnostics().decodeCodesStreaming(model, codes, codebooks, frames, 7, true), {
     ...INVALID,
     message: /finished/,
   });
   for (const bad of [codec.codebookSize, -1]) {
     const withBad = Int32Array.from(codes, (v, i) => (i === 16 ? bad : v));
     // Frame 16 is frame 2 of the third push of 7.
-    await t.rejects(native().decodeCodesStreaming(model, withBad, codebooks, frames, 7), {
+    await t.rejects(nativeDiagnostics().decodeCodesStreaming(model, withBad, codebooks, frames, 7), {
       ...INVALID,
       message: new RegExp(`code ${bad} at codebook 0, frame 2 `),
     });
   }
   const tooMany = codebooks + 1;
   await t.rejects(
-    native().decodeCodesStreaming(model, randomCodes(tooMany, frames, codec.codebookSize, 2), tooMany, frames, 3),
+    nativeDiagnostics().decodeCodesStreaming(
+      model,
+      randomCodes(tooMany, frames, codec.codebookSize, 2),
+      tooMany,
+      frames,
+      3,
+    ),
     { ...INVALID, message: /codebooks/ },
   );
 });

@@ -9,6 +9,7 @@ import t from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { decodeCodes } from '../lib/decode-codes';
 import { native, type NativeModel } from '../lib/native';
+import { nativeDiagnostics } from '../lib/native-diagnostics';
 import { readGguf, tensorF32, type GgufFile } from './helpers/gguf-reader';
 import { maxAbsDiff, readNpy } from './helpers/npy';
 
@@ -70,7 +71,7 @@ const STAGE_GOLDENS: Record<number, string> = {
 t.test('random codes: every checked decoder stage and the waveform match HF', async (t) => {
   const codes = codeMatrix('musicgen-tiny', 'encodec_random_codes');
   const stages = Object.keys(STAGE_GOLDENS).map(Number);
-  const out = await native().decodeCodes(mono, codes.data, codes.codebooks, codes.frames, stages);
+  const out = await nativeDiagnostics().decodeCodes(mono, codes.data, codes.codebooks, codes.frames, stages);
   t.same(
     out.stages.map((s) => s.index),
     stages,
@@ -90,9 +91,9 @@ t.test('random codes: every checked decoder stage and the waveform match HF', as
   const diff = maxAbsDiff(out.audio, audio.data as Float32Array);
   t.ok(diff <= AUDIO_ATOL, `waveform max abs diff ${diff.toExponential(2)}`);
 
-  const plain = await native().decodeCodes(mono, codes.data, codes.codebooks, codes.frames);
+  const plain = await nativeDiagnostics().decodeCodes(mono, codes.data, codes.codebooks, codes.frames);
   t.same(plain, out.audio, 'without stages the same waveform comes back alone');
-  const f16 = await native().decodeCodes(monoF16, codes.data, codes.codebooks, codes.frames);
+  const f16 = await nativeDiagnostics().decodeCodes(monoF16, codes.data, codes.codebooks, codes.frames);
   t.comment(`f16 GGUF waveform max abs diff ${maxAbsDiff(f16, audio.data as Float32Array).toExponential(2)}`);
 });
 
@@ -206,7 +207,7 @@ t.test('inputs shorter than the reflect padding follow HF (zero-extend, reflect,
   // Frames 1 .. pad+1 cover every short case of the k=7 input conv (pad 3) and the first ordinary one.
   for (let frames = 1; frames <= (k - 1) / 2 + 1; frames++) {
     const codes = randomCodes(4, frames, 2048, frames);
-    const out = await native().decodeCodes(mono, codes, 4, frames, [-1, 0]);
+    const out = await nativeDiagnostics().decodeCodes(mono, codes, 4, frames, [-1, 0]);
     const quantized = out.stages[0]!;
     const conv = out.stages[1]!;
     const ref = conv1dRef(quantized.data, inC, w, bias, k);
@@ -221,7 +222,7 @@ t.test('the LSTM carries its state across graph chunks', async (t) => {
   // 600 frames span several LSTM graphs (about 250 steps each with 2 layers, see encodec-lstm.cpp).
   const frames = 600;
   const codes = randomCodes(4, frames, 2048, 7);
-  const out = await native().decodeCodes(mono, codes, 4, frames, [0, 1]);
+  const out = await nativeDiagnostics().decodeCodes(mono, codes, 4, frames, [0, 1]);
   const before = out.stages[0]!;
   const after = out.stages[1]!;
   const layers = mono.info().hparams.codec.numLstmLayers;
@@ -240,7 +241,7 @@ t.test('bad codes are typed errors, never out-of-bounds reads', async (t) => {
       message: /codes\.data\[5\]/,
     });
     // The native layer checks again on its own.
-    await t.rejects(native().decodeCodes(mono, withCode(bad), codebooks, frames), {
+    await t.rejects(nativeDiagnostics().decodeCodes(mono, withCode(bad), codebooks, frames), {
       ...INVALID,
       message: /code -?\d+ at codebook 0, frame 5/,
     });
@@ -258,11 +259,14 @@ t.test('bad codes are typed errors, never out-of-bounds reads', async (t) => {
     ...INVALID,
     message: /codes\.data/,
   });
-  await t.rejects(native().decodeCodes(mono, new Int32Array(5 * frames), 5, frames), {
+  await t.rejects(nativeDiagnostics().decodeCodes(mono, new Int32Array(5 * frames), 5, frames), {
     ...INVALID,
     message: /codebooks/,
   });
-  await t.rejects(native().decodeCodes(mono, data, codebooks, frames, [99]), { ...INVALID, message: /stage 99/ });
-  t.throws(() => native().decodeCodes(mono, data, codebooks, 0), INVALID);
-  t.throws(() => native().decodeCodes(mono, data.subarray(1), codebooks, frames), INVALID);
+  await t.rejects(nativeDiagnostics().decodeCodes(mono, data, codebooks, frames, [99]), {
+    ...INVALID,
+    message: /stage 99/,
+  });
+  t.throws(() => nativeDiagnostics().decodeCodes(mono, data, codebooks, 0), INVALID);
+  t.throws(() => nativeDiagnostics().decodeCodes(mono, data.subarray(1), codebooks, frames), INVALID);
 });

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { native, type NativeModel } from '../lib/native';
+import { nativeDiagnostics } from '../lib/native-diagnostics';
 import { fixture, numberIn } from './helpers/fixture';
 import { maxAbsDiff } from './helpers/npy';
 
@@ -41,7 +42,7 @@ const LOGIT_ATOL = 2e-3;
 t.test('teacher-forced decoder matches HF: embeddings, hidden states, cond/uncond/guided logits', async (t) => {
   const ids = golden('tf_decoder_input_ids');
   const scale = numberIn(describe('tf_logits_guided'), /ClassifierFreeGuidanceLogitsProcessor\(([\d.]+)\)/);
-  const out = await native().lmForward(model(), prompts, ints(ids.data), scale);
+  const out = await nativeDiagnostics().lmForward(model(), prompts, ints(ids.data), scale);
   t.same([out.batch, out.codebooks, out.tokens], ids.shape, 'shape [B, K, T]');
   t.equal(out.rows, 2 * out.batch, 'CFG duplicates the rows');
   const checks: Array<[string, Float32Array | null, number]> = [
@@ -71,7 +72,7 @@ for (const run of ['greedy_cfg3', 'greedy_cfg1']) {
     for (let r = 0; r < B * K; r++) {
       for (let s = 0; s < steps; s++) ids[r * steps + s] = delayed.data[r * L + s] as number;
     }
-    const out = await native().lmForward(model(), prompts, ids, scale);
+    const out = await nativeDiagnostics().lmForward(model(), prompts, ids, scale);
     const V = out.vocab;
     let worst = 0;
     let idsDiffer = 0;
@@ -105,12 +106,12 @@ for (const sample of ['sample0', 'sample1']) {
     const [B, K, V] = expected.shape as [number, number, number];
     // Step 0 feeds the BOS (pad) column only.
     const pad = model().info().hparams.generation.padTokenId;
-    const out = await native().lmForward(model(), prompts, new Int32Array(B * K).fill(pad), scale);
+    const out = await nativeDiagnostics().lmForward(model(), prompts, new Int32Array(B * K).fill(pad), scale);
     const logitDiff = maxAbsDiff(out.guided, expected.data as Float32Array);
     t.ok(logitDiff <= LOGIT_ATOL, `guided logits max abs diff ${logitDiff} <= ${LOGIT_ATOL}`);
 
     // Warpers on HF's own logits: the same float32 operations, so only rounding of exp/sum can differ.
-    const warped = native().warpScores(expected.data as Float32Array, V, { topK, temperature });
+    const warped = nativeDiagnostics().warpScores(expected.data as Float32Array, V, { topK, temperature });
     const hfScores = golden(`${sample}_step0_warped_scores`).data as Float32Array;
     let keptDiffer = 0;
     let scoreDiff = 0;
@@ -130,14 +131,14 @@ for (const sample of ['sample0', 'sample1']) {
 t.test('decoder ids outside the codebooks are rejected, not read out of bounds', async (t) => {
   const K = model().info().codebooks;
   const size = model().info().hparams.lm.codebookSize;
-  await t.rejects(async () => native().lmForward(model(), ['x'], new Int32Array(K).fill(size + 1), 3), {
+  await t.rejects(async () => nativeDiagnostics().lmForward(model(), ['x'], new Int32Array(K).fill(size + 1), 3), {
     code: 'ERR_MUSICGEN_INVALID_OPTION',
     message: /outside 0\.\./,
   });
-  await t.rejects(async () => native().lmForward(model(), ['x'], new Int32Array(K).fill(-1), 1), {
+  await t.rejects(async () => nativeDiagnostics().lmForward(model(), ['x'], new Int32Array(K).fill(-1), 1), {
     code: 'ERR_MUSICGEN_INVALID_OPTION',
   });
-  await t.rejects(async () => native().lmForward(model(), ['x'], new Int32Array(K + 1), 1), {
+  await t.rejects(async () => nativeDiagnostics().lmForward(model(), ['x'], new Int32Array(K + 1), 1), {
     code: 'ERR_MUSICGEN_INVALID_OPTION',
   });
 });
@@ -146,7 +147,7 @@ t.test('f16, q8_0, q4_0 and q4_k models: logits error and greedy agreement (repo
   const ids = golden('tf_decoder_input_ids');
   const expected = golden('tf_logits_guided').data as Float32Array;
   for (const type of ['f16', 'q8_0', 'q4_0', 'q4_k'] as const) {
-    const out = await native().lmForward(model(type), prompts, ints(ids.data), 3);
+    const out = await nativeDiagnostics().lmForward(model(type), prompts, ints(ids.data), 3);
     const V = out.vocab;
     let agree = 0;
     const rows = expected.length / V;

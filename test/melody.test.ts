@@ -10,6 +10,7 @@ import t from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { generateCodes } from '../lib/generation-job';
 import { native, type NativeChromaFeatures, type NativeModel } from '../lib/native';
+import { nativeDiagnostics } from '../lib/native-diagnostics';
 import { maxAbsDiff, readNpy } from './helpers/npy';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
@@ -74,7 +75,7 @@ const LOGIT_ATOL = 2e-3;
 t.test('teacher-forced melody decoder matches HF: prefix, hidden states, cond/uncond/guided logits', async (t) => {
   const ids = golden('tf_decoder_input_ids');
   const scale = numberIn(describe('tf_logits_guided'), /\* ([\d.]+)/);
-  const out = await native().lmForward(melody, prompts, Int32Array.from(ids.data), scale, chromaPerPrompt());
+  const out = await nativeDiagnostics().lmForward(melody, prompts, Int32Array.from(ids.data), scale, chromaPerPrompt());
   const prefix = golden('tf_prefix_hidden_states');
   t.same([out.batch, out.codebooks, out.tokens], ids.shape, 'shape [B, K, T]');
   t.same([out.rows, out.prefixTokens, out.hidden], prefix.shape, 'prefix [2B, chroma_length + L, H]');
@@ -145,7 +146,9 @@ t.test('chroma features are rejected by text models and checked for size', async
     message: /MusicGen-Melody/,
   });
   const ids = new Int32Array(prompts.length * text.info().codebooks).fill(2048);
-  await t.rejects(native().lmForward(text, prompts, ids, 3, chroma), { code: 'ERR_MUSICGEN_INVALID_OPTION' });
+  await t.rejects(nativeDiagnostics().lmForward(text, prompts, ids, 3, chroma), {
+    code: 'ERR_MUSICGEN_INVALID_OPTION',
+  });
   const truncated = chroma.map((c) => ({ data: c.data.subarray(1), frames: c.frames }));
   await t.rejects(generateCodes(melody, prompts, { frames: 2, topK: 1 }, undefined, truncated), {
     code: 'ERR_MUSICGEN_INVALID_OPTION',

@@ -16,7 +16,8 @@ import {
   wholeDecodeBytes,
   type MemoryRequest,
 } from '../lib/memory-budget';
-import { native, type NativeModel } from '../lib/native';
+import { native } from '../lib/native';
+import { nativeDiagnostics } from '../lib/native-diagnostics';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-budget-'));
@@ -263,21 +264,7 @@ t.test('memoryBudget options are validated', async (t) => {
 // (generate()'s decode: 'whole') and the streaming one, with chunks and with one chunk of all frames.
 t.test('the decode estimate matches the compute memory the decoders allocate', async (t) => {
   const FACTOR = 1.25;
-  type Measured = { computeBytes: number };
-  const decodeCodes = native().decodeCodes as unknown as (
-    m: NativeModel,
-    codes: Int32Array,
-    codebooks: number,
-    frames: number,
-    stages: number[],
-  ) => Promise<Measured>;
-  const decodeStreaming = native().decodeCodesStreaming as unknown as (
-    m: NativeModel,
-    codes: Int32Array,
-    codebooks: number,
-    frames: number,
-    chunkFrames: number,
-  ) => Promise<Measured>;
+  const diagnostics = nativeDiagnostics();
   const within = (t: Test, estimate: number, measured: number, what: string) => {
     const ratio = estimate / measured;
     t.ok(
@@ -304,10 +291,10 @@ t.test('the decode estimate matches the compute memory the decoders allocate', a
         return state % codec.codebookSize;
       });
       const label = `${fixture} ${type}, ${frames} frames`;
-      const whole = await decodeCodes(model, codes, codebooks, frames, []);
+      const whole = await diagnostics.decodeCodes(model, codes, codebooks, frames, []);
       within(t, wholeDecodeBytes(codec, frames), whole.computeBytes, `${label}, one-shot decode`);
       for (const chunkFrames of [frames, 25, 1]) {
-        const streamed = await decodeStreaming(model, codes, codebooks, frames, chunkFrames);
+        const streamed = await diagnostics.decodeCodesStreaming(model, codes, codebooks, frames, chunkFrames);
         within(
           t,
           streamDecodeBytes(codec, frames, chunkFrames),

@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { encodeText, type EncodedText } from '../lib/encode-text';
 import { native, type NativeModel } from '../lib/native';
+import { nativeDiagnostics } from '../lib/native-diagnostics';
 import { maxAbsDiff, readNpy } from './helpers/npy';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
@@ -50,7 +51,7 @@ t.test('bucket function matches HF for every relative position in the golden', a
   const table = golden('musicgen-tiny', 't5_relative_position_buckets');
   const n = table.shape[1] as number;
   const rel = Int32Array.from((table.data as number[]).slice(0, n));
-  const buckets = native().t5RelativeBucket(rel, relativeBuckets, relativeMaxDistance);
+  const buckets = nativeDiagnostics().t5RelativeBucket(rel, relativeBuckets, relativeMaxDistance);
   t.same(Array.from(buckets), (table.data as number[]).slice(n), `${n} buckets exact`);
 });
 
@@ -131,9 +132,12 @@ t.test('input validation', async (t) => {
   // eslint-disable-next-line no-sparse-arrays
   await t.rejects(encodeText(model, [, 'x'] as unknown as string[]), { message: /prompts\[0\]/ });
   // Like generate(): a prompt without text is refused rather than conditioning on EOS alone (docs/bad-input.md).
-  await t.rejects(encodeText(model, ' '), { code: 'ERR_MUSICGEN_INVALID_OPTION', message: /some text .* for prompts / });
+  await t.rejects(encodeText(model, ' '), {
+    code: 'ERR_MUSICGEN_INVALID_OPTION',
+    message: /some text .* for prompts /,
+  });
   t.equal(model.tokenize('').length, 1, 'tokenize() itself still takes any string: "" is EOS alone');
-  t.throws(() => native().t5RelativeBucket(new Int32Array(1), 1, 128), { code: 'ERR_INVALID_ARG_VALUE' });
+  t.throws(() => nativeDiagnostics().t5RelativeBucket(new Int32Array(1), 1, 128), { code: 'ERR_INVALID_ARG_VALUE' });
   model.dispose();
   await t.rejects(encodeText(model, 'x'), { code: 'ERR_MUSICGEN_DISPOSED' });
 });

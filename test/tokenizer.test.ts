@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 import { readSentencePieceModel, type SentencePieceModel } from '../convert/sentencepiece';
-import { native, type NativeTokenizer, type NativeTokenizerVocab } from '../lib/native';
+import { nativeDiagnostics, type NativeTokenizer, type NativeTokenizerVocab } from '../lib/native-diagnostics';
 import { readNpy } from './helpers/npy';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
@@ -33,7 +33,7 @@ function vocabOf(model: SentencePieceModel, extraIds: number): NativeTokenizerVo
 
 const model = readSentencePieceModel(path.join(fixtures, 'tokenizer', 'spiece.model'));
 const vocab = vocabOf(model, cases.tokenizer.extra_ids);
-const tokenizer: NativeTokenizer = native().createTokenizer(vocab);
+const tokenizer: NativeTokenizer = nativeDiagnostics().createTokenizer(vocab);
 const encode = (text: string | Uint8Array) => [...tokenizer.encode(text)];
 // TAP names must stay on one line: escape everything outside printable ASCII (U+2028 would end the line).
 const label = (text: string) =>
@@ -80,7 +80,9 @@ t.test('batch prompts and the per-model goldens', async (t) => {
     };
     const prompts = manifest.notes.prompts;
     if (!prompts) continue;
-    const own = native().createTokenizer(vocabOf(readSentencePieceModel(path.join(dir, 'spiece.model')), 100));
+    const own = nativeDiagnostics().createTokenizer(
+      vocabOf(readSentencePieceModel(path.join(dir, 'spiece.model')), 100),
+    );
     const ids = readNpy(path.join(dir, 'goldens', 'text_input_ids.npy'));
     const mask = readNpy(path.join(dir, 'goldens', 'text_attention_mask.npy'));
     const width = ids.shape[1] as number;
@@ -122,7 +124,7 @@ t.test('arbitrary input never crashes', async (t) => {
 
 t.test('createTokenizer validates its input', async (t) => {
   const create = (patch: Partial<Record<keyof NativeTokenizerVocab, unknown>>) => () =>
-    native().createTokenizer({ ...vocab, ...patch } as NativeTokenizerVocab);
+    nativeDiagnostics().createTokenizer({ ...vocab, ...patch } as NativeTokenizerVocab);
   t.throws(create({ pieces: 'abc' }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: /vocab.pieces/ });
   t.throws(create({ scores: new Float64Array(model.pieces.length) }), { name: 'TypeError', message: /scores/ });
   t.throws(create({ eosId: 1.5 }), { name: 'TypeError', message: /eosId/ });
@@ -139,7 +141,7 @@ t.test('createTokenizer validates its input', async (t) => {
 
 t.test('corrupt charsmaps are rejected or fail cleanly, never read out of bounds', async (t) => {
   const charsmap = model.precompiledCharsmap;
-  const withCharsmap = (bytes: Uint8Array) => native().createTokenizer({ ...vocab, charsmap: bytes });
+  const withCharsmap = (bytes: Uint8Array) => nativeDiagnostics().createTokenizer({ ...vocab, charsmap: bytes });
   t.throws(() => withCharsmap(charsmap.subarray(0, 3)), { code: 'ERR_MUSICGEN_MODEL_INVALID', message: /charsmap/ });
   const hugeTrie = Uint8Array.from(charsmap);
   new DataView(hugeTrie.buffer).setUint32(0, charsmap.length, true);

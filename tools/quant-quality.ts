@@ -19,6 +19,7 @@ import { convertCheckpoint } from '../convert/convert';
 import { OUTPUT_TYPES, type OutputType } from '../convert/quant-policy';
 import { generateCodes } from '../lib/generation-job';
 import { native, type NativeChromaFeatures, type NativeModel } from '../lib/native';
+import { nativeDiagnostics } from '../lib/native-diagnostics';
 import { FIXTURES, numberIn, promptsOf } from '../test/helpers/fixture';
 import { readNpy, type NpyArray } from '../test/helpers/npy';
 
@@ -375,7 +376,7 @@ async function measureWorkload(dir: string, workload: Workload, options: Measure
   const tmp = options.ggufDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-quant-quality-'));
   const load = (file: string) => native().loadModel(file, { backend: 'cpu', threads: options.threads ?? 2 });
   const run = async (model: NativeModel) => {
-    const forward = await native().lmForward(model, prompts, tf.ids, tf.guidanceScale, tf.chroma);
+    const forward = await nativeDiagnostics().lmForward(model, prompts, tf.ids, tf.guidanceScale, tf.chroma);
     const codes: number[][] = [];
     for (const g of greedy) {
       const opts = { frames: g.newFrames, topK: 1, guidanceScale: g.guidanceScale };

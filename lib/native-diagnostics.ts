@@ -1,0 +1,134 @@
+// The addon's diagnostics and bench entry points, typed apart from its production surface (lib/native-types.ts):
+// parity tests (test/), tools/ and bench/ reach them through nativeDiagnostics(); nothing in lib/ does. They live on
+// the same module object native() loads, so this adds no second load and changes nothing at run time.
+import { native } from './native';
+import type { NativeChromaFeatures, NativeMelodyParams, NativeModel } from './native-types';
+
+/** Tokenizer vocabulary as stored under tokenizer.ggml.* (types: SentencePiece piece types 1..6). */
+export interface NativeTokenizerVocab {
+  pieces: string[];
+  scores: Float32Array;
+  types: Int32Array;
+  charsmap: Uint8Array;
+  addDummyPrefix: boolean;
+  removeExtraWhitespaces: boolean;
+  escapeWhitespaces: boolean;
+  eosId: number;
+  unkId: number;
+  padId: number;
+  extraIds: number;
+}
+
+export interface NativeTokenizer {
+  /** T5 token ids (eos appended); a Uint8Array is taken as raw UTF-8 bytes. */
+  encode(text: string | Uint8Array): Int32Array;
+}
+
+/** Diagnostics: one teacher-forced LM pass (native/addon/diagnostics.cpp), arrays row-major. */
+export interface NativeLmForward {
+  /** [batch, codebooks, tokens, vocab] logits of the conditional rows. */
+  cond: Float32Array;
+  /** Same for the unconditional rows; null when guidanceScale <= 1 (no CFG rows). */
+  uncond: Float32Array | null;
+  /** uncond + (cond - uncond) * guidanceScale, or cond without CFG. */
+  guided: Float32Array;
+  /** [rows, tokens, hidden] decoder input embeddings (rows = batch, or 2 * batch with CFG). */
+  inputsEmbeds: Float32Array;
+  /** [rows, tokens, hidden] after the final LayerNorm. */
+  lastHidden: Float32Array;
+  batch: number;
+  rows: number;
+  codebooks: number;
+  tokens: number;
+  vocab: number;
+  hidden: number;
+  /** Melody: [rows, prefixTokens, hidden] chroma + text prefix the decoder attends to; null for text models. */
+  prefix: Float32Array | null;
+  /** Melody: chroma_length + text tokens; 0 for text models. */
+  prefixTokens: number;
+}
+
+/** Diagnostics: an EnCodec decoder stage output read back by decodeCodes(..., stages). */
+export interface NativeDecodeStage {
+  /** Index in HF's audio_encoder.decoder.layers, or -1 for the RVQ sum (quantizer.decode). */
+  index: number;
+  channels: number;
+  length: number;
+  /** [channels, length], row-major (PyTorch's [C, T]). */
+  data: Float32Array;
+}
+
+/** What a decode's graph runner allocated for compute (ggml's allocator keeps the largest graph's buffer). */
+export interface NativeComputeBytes {
+  computeBytes: number;
+}
+
+export interface NativeDiagnostics {
+  /** A SentencePiece tokenizer built from a vocabulary alone (native/addon/tokenizer.cpp), for tokenizer parity. */
+  createTokenizer(vocab: NativeTokenizerVocab): NativeTokenizer;
+  /** T5's bidirectional relative-position bucket of each `key - query` offset (native/addon/encode-text.cpp). */
+  t5RelativeBucket(rel: Int32Array, numBuckets: number, maxDistance: number): Int32Array;
+  /**
+   * A teacher-forced LM pass over delayed decoder ids [batch, codebooks, T] (column 0 = BOS), with the
+   * unconditional half when guidanceScale > 1, as HF's model(...) call (native/addon/diagnostics.cpp). Not for
+   * generation.
+   */
+  lmForward(
+    model: NativeModel,
+    prompts: string[],
+    ids: Int32Array,
+    guidanceScale: number,
+    chroma?: Array<NativeChromaFeatures | null>,
+  ): Promise<NativeLmForward>;
+  /** HF's warpers on each row of `vocab` scores (-inf = removed) and the softmax sampled from. */
+  warpScores(
+    scores: Float32Array,
+    vocab: number,
+    options: { topK?: number; topP?: number; temperature?: number },
+  ): { scores: Float32Array; probs: Float32Array };
+  /** The chroma filter bank [numChroma, nFft / 2 + 1] row-major, row 0 = C (native/addon/chroma.cpp). */
+  chromaFilterBank(params: NativeMelodyParams): Float32Array;
+  /**
+   * EnCodec decode of one mono code matrix [codebooks, frames] (row-major) -> frames * hopLength samples
+   * (native/addon/decode-codes.cpp; generation decodes through NativeAddon.decodeAudio).
+   */
+  decodeCodes(model: NativeModel, codes: Int32Array, codebooks: number, frames: number): Promise<Float32Array>;
+  /** The same decode, also returning the outputs of the listed decoder stages and the compute memory it used. */
+  decodeCodes(
+    model: NativeModel,
+    codes: Int32Array,
+    codebooks: number,
+    frames: number,
+    stages: number[],
+  ): Promise<{ audio: Float32Array; stages: NativeDecodeStage[] } & NativeComputeBytes>;
+  /**
+   * The streaming EnCodec decoder (native/src/codec/stream.h) fed chunkFrames frames per push: `chunks` holds what
+   * each push and then finish() returned; lookaheadFrames is its lookahead. With pushAfterFinish the first chunk is
+   * pushed again after finish(), which must reject.
+   */
+  decodeCodesStreaming(
+    model: NativeModel,
+    codes: Int32Array,
+    codebooks: number,
+    frames: number,
+    chunkFrames: number,
+    pushAfterFinish?: boolean,
+  ): Promise<{ chunks: Float32Array[]; lookaheadFrames: number } & NativeComputeBytes>;
+  /**
+   * bench/ only: one pass over the weight products of an LM decoding step (`rows` rows, `cond` of them through
+   * cross-attention) run alone on the model's backend; median / min of `reps` passes (native/bench/lm-floor.h).
+   */
+  benchLmProducts(
+    model: NativeModel,
+    rows: number,
+    cond: number,
+    reps: number,
+  ): Promise<{ weightBytes: number; products: number; medianMs: number; minMs: number }>;
+  /** bench/ only: memory copy bandwidth (bytes read + written per second), `mib` MiB by `threads` threads. */
+  benchCopyBandwidth(mib: number, threads: number, reps: number): Promise<number>;
+}
+
+/** The loaded addon (native(): same object, same errors) seen through its diagnostics entry points. */
+export function nativeDiagnostics(): NativeDiagnostics {
+  return native() as unknown as NativeDiagnostics;
+}
