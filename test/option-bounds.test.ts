@@ -10,6 +10,7 @@ import t from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { MusicGen, type StreamOptions } from '../lib';
 import { FLOAT32_MAX, FLOAT32_MIN_POSITIVE, MAX_LONG_FORM_SECONDS, maxFrames } from '../lib/generate';
+import { MELODY_MAX_RATE, MELODY_MIN_RATE } from '../lib/melody';
 
 const root = path.join(__dirname, '..', '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-bounds-'));
@@ -113,4 +114,49 @@ t.test('generation options at and past their bounds', async (t) => {
     seed: Number.MAX_SAFE_INTEGER,
   });
   t.equal(result.codes.frames, 1);
+});
+
+// The audio inputs' one numeric option, the sample rate of { channels, sampleRate } (8-192 kHz, integer): the
+// audio prompt through a text model, the melody through a melody model; and decodeCodes' frame count.
+t.test('audio sample rates and decodeCodes frames at and past their bounds', async (t) => {
+  const melodyFile = path.join(tmp, 'melody-tiny.gguf');
+  await convertCheckpoint(path.join(root, 'test', 'fixtures', 'musicgen-melody-tiny'), melodyFile, { type: 'f32' });
+  const text = await MusicGen.load(file, { threads: 1, backend: 'cpu' });
+  const melody = await MusicGen.load(melodyFile, { threads: 1, backend: 'cpu' });
+  t.teardown(() => {
+    text.dispose();
+    melody.dispose();
+  });
+  // 0.05 s of audio at any rate: a few frames, well inside one window.
+  const clip = (sampleRate: number) => ({ channels: [new Float32Array(sampleRate / 20).fill(0.1)], sampleRate });
+  const cases: Array<[string, MusicGen]> = [
+    ['audioPrompt', text],
+    ['melody', melody],
+  ];
+  for (const [name, gen] of cases) {
+    for (const sampleRate of [MELODY_MIN_RATE, MELODY_MAX_RATE]) {
+      const stream = gen.stream('bounds', { frames: 2, topK: 1, [name]: clip(sampleRate) });
+      t.notOk((await stream.next()).done, `${name}.sampleRate = ${sampleRate} accepted and generating`);
+      await stream.return();
+    }
+    for (const sampleRate of [MELODY_MIN_RATE - 1, MELODY_MAX_RATE + 1, 44100.5]) {
+      const options = { frames: 2, topK: 1, [name]: { ...clip(32000), sampleRate } };
+      const message = new RegExp(`^Expected .* for ${name}\\.sampleRate but received ${sampleRate} `);
+      await t.rejects(
+        gen.generate('bounds', options),
+        { code: INVALID, message },
+        `${name}.sampleRate = ${sampleRate}`,
+      );
+    }
+  }
+  const { codebooks, hparams } = text.info;
+  const decoded = await text.decodeCodes({ data: new Int32Array(codebooks), codebooks, frames: 1 });
+  t.equal(decoded.channels[0]?.length, hparams.codec.hopLength, 'codes.frames = 1 accepted');
+  const tooMany = Math.floor(2 ** 31 / hparams.codec.hopLength) + 1;
+  for (const frames of [0, tooMany]) {
+    await t.rejects(text.decodeCodes({ data: new Int32Array(codebooks), codebooks, frames }), {
+      code: INVALID,
+      message: new RegExp(`^Expected .* for codes\\.frames but received ${frames} `),
+    });
+  }
 });
