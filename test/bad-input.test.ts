@@ -254,14 +254,16 @@ const ROWS: Row[] = [
     input: 'temperature',
     form: '`0`',
     code: INVALID,
-    message: 'Expected finite number greater than 0 and at most 3.4028234663852886e+38 for temperature but received 0 of type number',
+    message:
+      'Expected finite number greater than 0 and at most 3.4028234663852886e+38 for temperature but received 0 of type number',
     run: g({ frames: 2, temperature: 0 }),
   },
   {
     input: 'temperature',
     form: '`-1`',
     code: INVALID,
-    message: 'Expected finite number greater than 0 and at most 3.4028234663852886e+38 for temperature but received -1 of type number',
+    message:
+      'Expected finite number greater than 0 and at most 3.4028234663852886e+38 for temperature but received -1 of type number',
     run: g({ frames: 2, temperature: -1 }),
   },
   {
@@ -276,14 +278,16 @@ const ROWS: Row[] = [
     input: 'guidanceScale',
     form: '`-1`',
     code: INVALID,
-    message: 'Expected finite number between 0 and 3.4028234663852886e+38 for guidanceScale but received -1 of type number',
+    message:
+      'Expected finite number between 0 and 3.4028234663852886e+38 for guidanceScale but received -1 of type number',
     run: g({ frames: 2, guidanceScale: -1 }),
   },
   {
     input: 'guidanceScale',
     form: '`NaN`',
     code: INVALID,
-    message: 'Expected finite number between 0 and 3.4028234663852886e+38 for guidanceScale but received NaN of type number',
+    message:
+      'Expected finite number between 0 and 3.4028234663852886e+38 for guidanceScale but received NaN of type number',
     run: g({ frames: 2, guidanceScale: NaN }),
   },
   {

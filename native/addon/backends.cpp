@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "addon.h"
-#include "runtime/backend.h"
 #include "promise-worker.h"
+#include "runtime/backend.h"
 
 namespace mg_addon {
 

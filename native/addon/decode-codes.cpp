@@ -10,6 +10,7 @@
 
 #include "addon.h"
 #include "codec/decoder.h"
+#include "js-args.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
 #include "promise-worker.h"
@@ -66,14 +67,6 @@ class decode_codes_worker : public promise_worker {
     size_t compute_bytes_ = 0;
 };
 
-static int32_t positive_int(Napi::Env env, const Napi::Value& v, const char* name) {
-    const double n = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1.0;
-    if (!(n >= 1 && n <= 2147483647.0 && std::floor(n) == n)) {
-        throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", std::string(name) + " must be a positive integer");
-    }
-    return static_cast<int32_t>(n);
-}
-
 static Napi::Value decode_codes(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* usage = "decodeCodes(model, codes: Int32Array, codebooks: number, frames: number, stages?: number[])";
@@ -83,8 +76,10 @@ static Napi::Value decode_codes(const Napi::CallbackInfo& info) {
     }
     std::shared_ptr<mg::model> model = model_from_js(info[0]);
     Napi::Int32Array codes = info[1].As<Napi::Int32Array>();
-    const int32_t n_q = positive_int(env, info[2], "codebooks");
-    const int32_t frames = positive_int(env, info[3], "frames");
+    const int32_t n_q =
+        static_cast<int32_t>(integer_arg(info[2], "codebooks", 1, INT32_MAX, "ERR_MUSICGEN_INVALID_OPTION"));
+    const int32_t frames =
+        static_cast<int32_t>(integer_arg(info[3], "frames", 1, INT32_MAX, "ERR_MUSICGEN_INVALID_OPTION"));
     if (static_cast<double>(codes.ElementLength()) != static_cast<double>(n_q) * frames) {
         throw_error(env, "ERR_MUSICGEN_INVALID_OPTION",
                     "codes has " + std::to_string(codes.ElementLength()) + " elements, expected codebooks x frames = " +
@@ -147,7 +142,8 @@ static Napi::Value decode_audio(const Napi::CallbackInfo& info) {
     }
     std::shared_ptr<mg::model> model = model_from_js(info[0]);
     Napi::Int32Array codes = info[1].As<Napi::Int32Array>();
-    const int32_t frames = positive_int(env, info[2], "frames");
+    const int32_t frames =
+        static_cast<int32_t>(integer_arg(info[2], "frames", 1, INT32_MAX, "ERR_MUSICGEN_INVALID_OPTION"));
     const double expected = static_cast<double>(model->hparams.lm.n_codebooks) * frames;
     if (static_cast<double>(codes.ElementLength()) != expected) {
         throw_error(env, "ERR_INVALID_ARG_TYPE",

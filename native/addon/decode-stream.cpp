@@ -12,7 +12,9 @@
 
 #include "addon.h"
 #include "codec/stream.h"
+#include "js-args.h"
 #include "model/model.h"
+#include "promise-worker.h"
 #include "runtime/error.h"
 #include "runtime/openmp-threads.h"
 
@@ -68,11 +70,7 @@ class decode_stream_worker : public Napi::AsyncWorker {
         deferred_.Resolve(result);
     }
 
-    void OnError(const Napi::Error& e) override {
-        Napi::Error error = Napi::Error::New(Env(), e.Message());
-        error.Set("code", Napi::String::New(Env(), code_));
-        deferred_.Reject(error.Value());
-    }
+    void OnError(const Napi::Error& e) override { deferred_.Reject(coded_error(Env(), code_, e.Message()).Value()); }
 
   private:
     // Pushes frames [t0, t0 + chunk) of every codebook, copied into `part` as their own [n_q, n] matrix.
@@ -98,14 +96,6 @@ class decode_stream_worker : public Napi::AsyncWorker {
     std::string code_;
 };
 
-static int32_t positive_int(Napi::Env env, const Napi::Value& v, const char* name) {
-    const double n = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1.0;
-    if (!(n >= 1 && n <= 2147483647.0 && std::floor(n) == n)) {
-        throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", std::string(name) + " must be a positive integer");
-    }
-    return static_cast<int32_t>(n);
-}
-
 static Napi::Value decode_codes_streaming(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 5 || !info[1].IsTypedArray() ||
@@ -116,9 +106,12 @@ static Napi::Value decode_codes_streaming(const Napi::CallbackInfo& info) {
     }
     std::shared_ptr<mg::model> model = model_from_js(info[0]);
     Napi::Int32Array codes = info[1].As<Napi::Int32Array>();
-    const int32_t n_q = positive_int(env, info[2], "codebooks");
-    const int32_t frames = positive_int(env, info[3], "frames");
-    const int32_t chunk = positive_int(env, info[4], "chunkFrames");
+    const int32_t n_q =
+        static_cast<int32_t>(integer_arg(info[2], "codebooks", 1, INT32_MAX, "ERR_MUSICGEN_INVALID_OPTION"));
+    const int32_t frames =
+        static_cast<int32_t>(integer_arg(info[3], "frames", 1, INT32_MAX, "ERR_MUSICGEN_INVALID_OPTION"));
+    const int32_t chunk =
+        static_cast<int32_t>(integer_arg(info[4], "chunkFrames", 1, INT32_MAX, "ERR_MUSICGEN_INVALID_OPTION"));
     if (static_cast<double>(codes.ElementLength()) != static_cast<double>(n_q) * frames) {
         throw_error(env, "ERR_MUSICGEN_INVALID_OPTION",
                     "codes has " + std::to_string(codes.ElementLength()) + " elements, expected codebooks x frames = " +

@@ -9,12 +9,12 @@
 #include <vector>
 
 #include "addon.h"
-#include "runtime/error.h"
 #include "js-args.h"
 #include "lm/generation.h"
-#include "runtime/openmp-threads.h"
-#include "promise-worker.h"
 #include "lm/sampling.h"
+#include "promise-worker.h"
+#include "runtime/error.h"
+#include "runtime/openmp-threads.h"
 
 namespace mg_addon {
 
@@ -116,12 +116,10 @@ static Napi::Value warp_scores(const Napi::CallbackInfo& info) {
         throw_error(env, "ERR_INVALID_ARG_TYPE", "warpScores(scores: Float32Array, vocab: number, options: object)");
     }
     Napi::Float32Array in = info[0].As<Napi::Float32Array>();
-    const double vocab = info[1].As<Napi::Number>().DoubleValue();
-    if (!(vocab >= 1 && vocab <= (1 << 24) && std::floor(vocab) == vocab) ||
-        in.ElementLength() % static_cast<size_t>(vocab) != 0) {
-        throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "vocab must be a positive integer dividing the scores' length");
+    const auto n = static_cast<size_t>(integer_arg(info[1], "vocab", 1, 1 << 24, "ERR_MUSICGEN_INVALID_OPTION"));
+    if (in.ElementLength() % n != 0) {
+        throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "vocab must divide the scores' length");
     }
-    const auto n = static_cast<size_t>(vocab);
     Napi::Object options = info[2].As<Napi::Object>();
     mg::sampling_params sp;
     sp.top_k = static_cast<int32_t>(number_option(env, options, "topK", 0, number_kind::int32));

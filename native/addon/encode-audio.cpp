@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "addon.h"
-#include "codec/encoder.h"
 #include "codec/decoder.h"
+#include "codec/encoder.h"
 #include "model/model.h"
 #include "promise-worker.h"
 

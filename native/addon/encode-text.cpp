@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "js-args.h"
 #include "promise-worker.h"
 #include "runtime/error.h"
 #include "text/t5-encoder.h"
@@ -71,16 +72,6 @@ static Napi::Value encode_text(const Napi::CallbackInfo& info) {
     return (new encode_text_worker(env, std::move(model), std::move(prompts)))->start();
 }
 
-static int32_t int_argument(const Napi::Value& v, const char* name, double min, double max) {
-    const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : std::nan("");
-    if (!(d >= min && d <= max) || d != std::floor(d)) {
-        throw_error(v.Env(), "ERR_INVALID_ARG_VALUE",
-                    std::string("t5RelativeBucket: ") + name + " must be an integer in [" +
-                        std::to_string(int64_t(min)) + ", " + std::to_string(int64_t(max)) + "]");
-    }
-    return static_cast<int32_t>(d);
-}
-
 static Napi::Value t5_relative_bucket(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() != 3 || !info[0].IsTypedArray() ||
@@ -88,8 +79,9 @@ static Napi::Value t5_relative_bucket(const Napi::CallbackInfo& info) {
         throw_error(env, "ERR_INVALID_ARG_TYPE",
                     "t5RelativeBucket(rel: Int32Array, numBuckets: number, maxDistance: number)");
     }
-    const int32_t n_buckets = int_argument(info[1], "numBuckets", 4, 1 << 20);
-    const int32_t max_distance = int_argument(info[2], "maxDistance", 1, 1 << 30);
+    const int32_t n_buckets = static_cast<int32_t>(integer_arg(info[1], "t5RelativeBucket: numBuckets", 4, 1 << 20));
+    const int32_t max_distance =
+        static_cast<int32_t>(integer_arg(info[2], "t5RelativeBucket: maxDistance", 1, 1 << 30));
     const Napi::Int32Array rel = info[0].As<Napi::Int32Array>();
     Napi::Int32Array out = Napi::Int32Array::New(env, rel.ElementLength());
     for (size_t i = 0; i < rel.ElementLength(); ++i) out[i] = mg::t5_relative_bucket(rel[i], n_buckets, max_distance);

@@ -22,11 +22,11 @@
 #include <vector>
 
 #include "addon.h"
-#include "runtime/error.h"
 #include "js-args.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
 #include "promise-worker.h"
+#include "runtime/error.h"
 
 namespace mg_addon {
 
@@ -184,18 +184,20 @@ static Napi::Value generate(const Napi::CallbackInfo& info) {
     Napi::Object options = info[2].As<Napi::Object>();
     job->request = pipeline_request_from_js(env, info[1], options);
     job->report_steps = info.Length() > 4 && info[4].ToBoolean();
-    const auto high_water_mark = static_cast<int32_t>(number_option(env, options, "highWaterMark", 1, number_kind::int32));
+    const auto high_water_mark =
+        static_cast<int32_t>(number_option(env, options, "highWaterMark", 1, number_kind::int32));
     if (high_water_mark < 1) throw_error(env, "ERR_INVALID_ARG_TYPE", "highWaterMark must be at least 1");
     job->credits = high_water_mark;
     job->js_outstanding = high_water_mark;
 
     // The finalizer runs on the JS thread once the generation thread released the TSFN (or when the
     // environment tears down first: then it cancels the thread and waits for it).
-    job->tsfn = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "musicgen:generate", 0, 1, [job](Napi::Env) {
-                                                  job->finalized = true;
-                                                  job->stop();
-                                                  job->thread.join();
-                                              });
+    job->tsfn =
+        Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "musicgen:generate", 0, 1, [job](Napi::Env) {
+            job->finalized = true;
+            job->stop();
+            job->thread.join();
+        });
     job->thread = std::thread([job] { job->run(); });
 
     Napi::Object handle = Napi::Object::New(env);
@@ -203,12 +205,7 @@ static Napi::Value generate(const Napi::CallbackInfo& info) {
     handle.Set("pull", Napi::Function::New(
                            env,
                            [job](const Napi::CallbackInfo& call) {
-                               const double n = call.Length() > 0 && call[0].IsNumber()
-                                                    ? call[0].As<Napi::Number>().DoubleValue()
-                                                    : 1;
-                               if (!(n >= 1 && n <= 64 && std::floor(n) == n)) {
-                                   throw_error(call.Env(), "ERR_INVALID_ARG_TYPE", "pull(n): n must be 1..64");
-                               }
+                               const int64_t n = call.Length() > 0 ? integer_arg(call[0], "pull(n): n", 1, 64) : 1;
                                job->pull(call.Env(), static_cast<int32_t>(n));
                                return call.Env().Undefined();
                            },

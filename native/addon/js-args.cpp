@@ -9,8 +9,16 @@
 
 namespace mg_addon {
 
-double number_option(Napi::Env env, const Napi::Object& options, const char* name, double fallback,
-                     number_kind kind) {
+int64_t integer_arg(const Napi::Value& v, const std::string& name, int64_t min, int64_t max, const char* code) {
+    const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : std::nan("");
+    if (!(d >= static_cast<double>(min) && d <= static_cast<double>(max)) || d != std::floor(d)) {
+        throw_error(v.Env(), code,
+                    name + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+    }
+    return static_cast<int64_t>(d);
+}
+
+double number_option(Napi::Env env, const Napi::Object& options, const char* name, double fallback, number_kind kind) {
     Napi::Value v = options.Get(name);
     if (v.IsUndefined()) return fallback;
     const double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;

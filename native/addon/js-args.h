@@ -15,11 +15,15 @@
 
 namespace mg_addon {
 
+// An integer argument in [min, max] (a shape or count the addon needs, not an option contract); else throws `code`
+// naming it.
+int64_t integer_arg(const Napi::Value& v, const std::string& name, int64_t min, int64_t max,
+                    const char* code = "ERR_INVALID_ARG_VALUE");
+
 // A finite number (an integer when asked) at options[name], or `fallback` when absent. Integers must fit in
 // [0, 2^53) and, with `int32`, in an int32.
 enum class number_kind { real, integer, int32 };
-double number_option(Napi::Env env, const Napi::Object& options, const char* name, double fallback,
-                     number_kind kind);
+double number_option(Napi::Env env, const Napi::Object& options, const char* name, double fallback, number_kind kind);
 
 // A non-empty string[] of prompts.
 std::vector<std::string> prompts_from_js(Napi::Env env, const Napi::Value& value);

@@ -8,9 +8,10 @@
 #include <string>
 
 #include "addon.h"
-#include "runtime/error.h"
+#include "js-args.h"
 #include "model/loader.h"
 #include "promise-worker.h"
+#include "runtime/error.h"
 
 namespace mg_addon {
 
@@ -330,11 +331,7 @@ static Napi::Value load_model(const Napi::CallbackInfo& info) {
         }
         Napi::Value threads = options.Get("threads");
         if (!threads.IsUndefined()) {
-            const double n = threads.IsNumber() ? threads.As<Napi::Number>().DoubleValue() : -1.0;
-            if (!(n >= 1 && n <= 512 && std::floor(n) == n)) {
-                throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "threads must be an integer between 1 and 512");
-            }
-            params.n_threads = static_cast<int>(n);
+            params.n_threads = static_cast<int>(integer_arg(threads, "threads", 1, 512, "ERR_MUSICGEN_INVALID_OPTION"));
         }
     }
     auto* constructor = static_cast<Napi::FunctionReference*>(info.Data());

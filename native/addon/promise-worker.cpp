@@ -23,7 +23,10 @@ bool capture_error(const std::function<void()>& fn, const char* what, std::strin
 }
 
 Napi::Error coded_error(Napi::Env env, const std::string& code, const std::string& message) {
-    Napi::Error error = Napi::Error::New(env, message);
+    // Node's own classes for argument errors (as its ERR_INVALID_ARG_TYPE / _VALUE are), Error for the rest.
+    Napi::Error error = code == "ERR_INVALID_ARG_TYPE"    ? Napi::TypeError::New(env, message)
+                        : code == "ERR_INVALID_ARG_VALUE" ? Napi::RangeError::New(env, message)
+                                                          : Napi::Error::New(env, message);
     error.Set("code", Napi::String::New(env, code));
     return error;
 }

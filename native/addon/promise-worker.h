@@ -16,7 +16,8 @@ namespace mg_addon {
 // Runs fn, turning mg::error / std::bad_alloc into (code, message); true when fn succeeded.
 bool capture_error(const std::function<void()>& fn, const char* what, std::string& code, std::string& message);
 
-// A JS Error with a `code` property.
+// The one way a native failure becomes a JS error: an Error (TypeError for ERR_INVALID_ARG_TYPE, RangeError for
+// ERR_INVALID_ARG_VALUE) with a `code` property. throw_error (addon.h) throws one; workers reject with one.
 Napi::Error coded_error(Napi::Env env, const std::string& code, const std::string& message);
 
 template <typename T, typename Array>

@@ -8,14 +8,13 @@
 #include <string>
 
 #include "addon.h"
+#include "js-args.h"
 #include "runtime/error.h"
 
 namespace mg_addon {
 
 [[noreturn]] static void throw_type_error(Napi::Env env, const std::string& message) {
-    Napi::TypeError error = Napi::TypeError::New(env, "createTokenizer: " + message);
-    error.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
-    throw error;
+    throw_error(env, "ERR_INVALID_ARG_TYPE", "createTokenizer: " + message);
 }
 
 static Napi::Value field(const Napi::Object& vocab, const char* name) {
@@ -30,13 +29,8 @@ static bool bool_field(const Napi::Object& vocab, const char* name) {
 }
 
 static int64_t integer_field(const Napi::Object& vocab, const char* name, int64_t min, int64_t max) {
-    const Napi::Value v = field(vocab, name);
-    const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : std::nan("");
-    if (!(d >= double(min) && d <= double(max)) || d != std::floor(d)) {
-        throw_type_error(vocab.Env(), std::string("vocab.") + name + " must be an integer in [" + std::to_string(min) +
-                                          ", " + std::to_string(max) + "]");
-    }
-    return static_cast<int64_t>(d);
+    return integer_arg(field(vocab, name), std::string("createTokenizer: vocab.") + name, min, max,
+                       "ERR_INVALID_ARG_TYPE");
 }
 
 // The typed array's elements, copied; its element type must be `type`.
@@ -90,9 +84,7 @@ static Napi::Value encode(const Napi::CallbackInfo& info) {
         const Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
         text.assign(reinterpret_cast<const char*>(bytes.Data()), bytes.ElementLength());
     } else {
-        Napi::TypeError error = Napi::TypeError::New(env, "encode(text: string | Uint8Array)");
-        error.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
-        throw error;
+        throw_error(env, "ERR_INVALID_ARG_TYPE", "encode(text: string | Uint8Array)");
     }
     std::vector<int32_t> ids;
     try {

@@ -6,21 +6,11 @@
 #include <string>
 
 #include "addon.h"
+#include "js-args.h"
 #include "lm-floor.h"
 #include "promise-worker.h"
 
 namespace mg_addon {
-
-static int32_t integer_argument(const Napi::CallbackInfo& info, size_t i, const char* name, double min, double max) {
-    const Napi::Value v = info[i];
-    const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : std::nan("");
-    if (!(d >= min && d <= max) || d != std::floor(d)) {
-        throw_error(info.Env(), "ERR_INVALID_ARG_VALUE",
-                    std::string(name) + " must be an integer in [" + std::to_string(int64_t(min)) + ", " +
-                        std::to_string(int64_t(max)) + "]");
-    }
-    return static_cast<int32_t>(d);
-}
 
 class lm_products_worker : public promise_worker {
   public:
@@ -68,17 +58,17 @@ class copy_bandwidth_worker : public promise_worker {
 static Napi::Value bench_lm_products(const Napi::CallbackInfo& info) {
     if (info.Length() != 4) throw_error(info.Env(), "ERR_INVALID_ARG_TYPE", "benchLmProducts(model, rows, cond, reps)");
     std::shared_ptr<mg::model> model = model_from_js(info[0]);
-    const int32_t rows = integer_argument(info, 1, "rows", 1, 64);
-    const int32_t cond = integer_argument(info, 2, "cond", 1, rows);
-    const int32_t reps = integer_argument(info, 3, "reps", 1, 1000);
+    const int32_t rows = static_cast<int32_t>(integer_arg(info[1], "rows", 1, 64));
+    const int32_t cond = static_cast<int32_t>(integer_arg(info[2], "cond", 1, rows));
+    const int32_t reps = static_cast<int32_t>(integer_arg(info[3], "reps", 1, 1000));
     return (new lm_products_worker(info.Env(), std::move(model), rows, cond, reps))->start();
 }
 
 static Napi::Value bench_copy_bandwidth(const Napi::CallbackInfo& info) {
     if (info.Length() != 3) throw_error(info.Env(), "ERR_INVALID_ARG_TYPE", "benchCopyBandwidth(mib, threads, reps)");
-    const int32_t mib = integer_argument(info, 0, "mib", 1, 16384);
-    const int32_t threads = integer_argument(info, 1, "threads", 1, 1024);
-    const int32_t reps = integer_argument(info, 2, "reps", 1, 1000);
+    const int32_t mib = static_cast<int32_t>(integer_arg(info[0], "mib", 1, 16384));
+    const int32_t threads = static_cast<int32_t>(integer_arg(info[1], "threads", 1, 1024));
+    const int32_t reps = static_cast<int32_t>(integer_arg(info[2], "reps", 1, 1000));
     return (new copy_bandwidth_worker(info.Env(), mib, threads, reps))->start();
 }
 

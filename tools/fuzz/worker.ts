@@ -55,7 +55,9 @@ async function main(): Promise<void> {
         bytes = instance.generate(new Rng(seed, i++));
       } catch (error) {
         // Not a finding in the target: the mutator itself failed. Still fatal, but say whose bug it is.
-        throw new Error(`fuzz harness error in ${target.name}'s mutator (tools/fuzz), input ${i - 1}: ${String(error)}`);
+        throw new Error(
+          `fuzz harness error in ${target.name}'s mutator (tools/fuzz), input ${i - 1}: ${String(error)}`,
+        );
       }
       fs.writeFileSync(current, bytes);
       try {

@@ -5,10 +5,10 @@
 #include <string>
 
 #include "lm/delay-pattern.h"
-#include "runtime/error.h"
-#include "runtime/graph-runner.h"
 #include "lm/lm-state.h"
 #include "melody/melody-conditioning.h"
+#include "runtime/error.h"
+#include "runtime/graph-runner.h"
 #include "text/t5-encoder.h"
 #include "text/text-conditioning.h"
 
@@ -16,9 +16,8 @@ namespace mg {
 
 // The LM session of a prompt batch, conditioned as the model's variant is: cross-attention to the projected,
 // masked T5 states (text), or the chroma + text prefix (melody), copied to `prefix_out` when given.
-static lm_session open_session(const model& m, const text_condition& text,
-                               const std::vector<chroma_features>& chroma, bool guided, int32_t n_ctx,
-                               melody_prefix* prefix_out = nullptr) {
+static lm_session open_session(const model& m, const text_condition& text, const std::vector<chroma_features>& chroma,
+                               bool guided, int32_t n_ctx, melody_prefix* prefix_out = nullptr) {
     const int32_t n_cond = text.batch.n_batch;
     check_chroma_fits(m, chroma, static_cast<size_t>(n_cond));
     if (m.hparams.lm.variant == lm_variant::melody) {
@@ -43,10 +42,10 @@ generated_codes generate_codes(const model& m, const text_condition& text, const
     check(sp.top_k >= 0, "top_k must be >= 0");
     check(sp.top_p >= 0.0f && sp.top_p <= 1.0f, "top_p must be in [0, 1]");
     check(std::isfinite(sp.temperature) && sp.temperature > 0.0f, "temperature must be a finite float > 0");
-    check(std::isfinite(sp.guidance_scale) && sp.guidance_scale >= 0.0f,
-          "guidance_scale must be a finite float >= 0");
+    check(std::isfinite(sp.guidance_scale) && sp.guidance_scale >= 0.0f, "guidance_scale must be a finite float >= 0");
     const int32_t F = request.prompt_frames;
-    const size_t prompt_values = static_cast<size_t>(text.batch.n_batch) * hp.n_codebooks * static_cast<size_t>(std::max(F, 0));
+    const size_t prompt_values =
+        static_cast<size_t>(text.batch.n_batch) * hp.n_codebooks * static_cast<size_t>(std::max(F, 0));
     if (F < 0 || request.prompt_codes.size() != prompt_values) {
         throw error(error_code::invalid_argument, "prompt codes must hold [prompts, codebooks, prompt_frames] = [" +
                                                       std::to_string(static_cast<size_t>(text.batch.n_batch)) + ", " +

@@ -5,10 +5,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "runtime/graph-runner.h"
+#include "lm/musicgen-lm.h"
 #include "melody/melody-conditioning.h"
 #include "model/model.h"
-#include "lm/musicgen-lm.h"
+#include "runtime/graph-runner.h"
 #include "text/text-conditioning.h"
 
 namespace mg {

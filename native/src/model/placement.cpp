@@ -25,7 +25,8 @@ static bool place_mapped(model& m, const gguf_file& f, std::unique_ptr<mapped_fi
     ggml_backend_buffer_ptr buf(ggml_backend_cpu_buffer_from_ptr(base, f.file_bytes - f.data_offset));
     if (!buf) throw error(error_code::backend, "failed to wrap the mapped model file in a CPU buffer");
     for (ggml_tensor* t = ggml_get_first_tensor(m.ctx.get()); t; t = ggml_get_next_tensor(m.ctx.get(), t)) {
-        if (ggml_backend_tensor_alloc(buf.get(), t, base + tensor_data_offset(f.meta.get(), t)) != GGML_STATUS_SUCCESS) {
+        if (ggml_backend_tensor_alloc(buf.get(), t, base + tensor_data_offset(f.meta.get(), t)) !=
+            GGML_STATUS_SUCCESS) {
             throw error(error_code::backend, "failed to place tensor '" + std::string(t->name) + "'");
         }
     }
@@ -62,7 +63,8 @@ static void place_copied(model& m, const gguf_file& f, const std::string& path, 
             src = mapping->data() + offset;
         } else {
             staging.resize(bytes);
-            if (seek_file(file.get(), offset, SEEK_SET) != 0 || std::fread(staging.data(), 1, bytes, file.get()) != bytes) {
+            if (seek_file(file.get(), offset, SEEK_SET) != 0 ||
+                std::fread(staging.data(), 1, bytes, file.get()) != bytes) {
                 fail("failed to read the data of tensor '" + std::string(t->name) + "' (file changed while loading?)");
             }
             src = staging.data();

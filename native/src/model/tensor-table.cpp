@@ -64,7 +64,6 @@ ggml_tensor* tensor_table::get(const std::string& name, std::initializer_list<in
     return t;
 }
 
-
 void tensor_table::reject_unused() const {
     for (ggml_tensor* t = ggml_get_first_tensor(ctx_); t; t = ggml_get_next_tensor(ctx_, t)) {
         if (!used_.count(t)) {
@@ -73,6 +72,5 @@ void tensor_table::reject_unused() const {
         }
     }
 }
-
 
 }  // namespace mg

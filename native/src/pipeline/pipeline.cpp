@@ -188,12 +188,10 @@ void run_pipeline(const model& m, const pipeline_request& request, const pipelin
     chunker chunks(m, request, B, total, events);
 
     // Steps over all windows, so progress runs from 1 to the true total once.
-    const int32_t first_frames = long_form ? std::min(request.window_frames - first.prompt_frames,
-                                                      request.total_new_frames)
-                                           : first.frames;
+    const int32_t first_frames =
+        long_form ? std::min(request.window_frames - first.prompt_frames, request.total_new_frames) : first.frames;
     int32_t total_steps = window_steps(m, first_frames);
-    for (int32_t left = request.total_new_frames - first_frames; long_form && left > 0;
-         left -= request.stride_frames) {
+    for (int32_t left = request.total_new_frames - first_frames; long_form && left > 0; left -= request.stride_frames) {
         total_steps += window_steps(m, std::min(request.stride_frames, left));
     }
     int32_t steps_before = 0;
@@ -221,8 +219,8 @@ void run_pipeline(const model& m, const pipeline_request& request, const pipelin
         window.prompt_frames = keep;
         window.frames = std::min(request.stride_frames, total - have);
         window.sampling.seed = first.sampling.seed + w;  // each window draws its own random stream, reproducibly
-        window.chroma = w - 1 < request.window_chroma.size() ? request.window_chroma[w - 1]
-                                                             : std::vector<chroma_features>{};
+        window.chroma =
+            w - 1 < request.window_chroma.size() ? request.window_chroma[w - 1] : std::vector<chroma_features>{};
         skip = keep;
         run_window(window);
     }
