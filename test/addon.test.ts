@@ -17,6 +17,28 @@ t.test('quantize produces ggml block sizes and rejects bad rows', async (t) => {
   t.throws(() => native().quantize('q9_9', data, 64), /unknown type 'q9_9'/);
 });
 
+t.test("the addon's argument errors: one integer parser, one translator to Node's error classes", async (t) => {
+  // native/addon/js-args (integer_arg, is_typed_array) and promise-worker (coded_error): a wrong type is a TypeError
+  // with ERR_INVALID_ARG_TYPE, a value out of range a RangeError with ERR_INVALID_ARG_VALUE, each naming the argument.
+  const data = new Float32Array(64);
+  for (const rowLength of [1.5, 0, -32, NaN, 2 ** 31, '64' as unknown as number]) {
+    t.throws(
+      () => native().quantize('q8_0', data, rowLength),
+      {
+        name: 'RangeError',
+        code: 'ERR_INVALID_ARG_VALUE',
+        message: /rowLength must be an integer in \[1, 2147483647\]/,
+      },
+      `rowLength ${String(rowLength)}`,
+    );
+  }
+  t.throws(() => native().quantize('q8_0', new Float64Array(64) as unknown as Float32Array, 32), {
+    name: 'TypeError',
+    code: 'ERR_INVALID_ARG_TYPE',
+    message: /quantize\(type: string, data: Float32Array, rowLength: number\)/,
+  });
+});
+
 t.test('a missing addon fails with every path tried and possible solutions', async (t) => {
   // A copy of the loader in a folder with no build/ or prebuilds/, pointed at an addon that doesn't exist.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-loader-'));

@@ -22,7 +22,7 @@ static mg::melody_params melody_params_from_js(Napi::Env env, const Napi::Value&
     auto get = [&](const char* name) {
         if (o.Get(name).IsUndefined())
             throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", std::string(name) + " is required");
-        return static_cast<int64_t>(number_option(env, o, name, 0, number_kind::int32));
+        return static_cast<int64_t>(number_option(o, name, 0, number_kind::int32));
     };
     mg::melody_params p;
     p.sample_rate = get("sampleRate");
@@ -64,8 +64,7 @@ class chroma_worker : public promise_worker {
 // chromaFeatures(pcm: Float32Array, params): Promise<{ frames, prequant, onehot }>
 static Napi::Value chroma_features(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 2 || !info[0].IsTypedArray() ||
-        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    if (info.Length() != 2 || !is_typed_array<float>(info[0])) {
         throw_error(env, "ERR_INVALID_ARG_TYPE", "chromaFeatures(pcm: Float32Array, params: object)");
     }
     const mg::melody_params params = melody_params_from_js(env, info[1]);

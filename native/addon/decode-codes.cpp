@@ -70,8 +70,7 @@ class decode_codes_worker : public promise_worker {
 static Napi::Value decode_codes(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* usage = "decodeCodes(model, codes: Int32Array, codebooks: number, frames: number, stages?: number[])";
-    if (info.Length() < 4 || !info[1].IsTypedArray() ||
-        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    if (info.Length() < 4 || !is_typed_array<int32_t>(info[1])) {
         throw_error(env, "ERR_INVALID_ARG_TYPE", usage);
     }
     std::shared_ptr<mg::model> model = model_from_js(info[0]);
@@ -92,11 +91,8 @@ static Napi::Value decode_codes(const Napi::CallbackInfo& info) {
         Napi::Array stages = info[4].As<Napi::Array>();
         for (uint32_t i = 0; i < stages.Length(); ++i) {
             Napi::Value v = stages.Get(i);
-            const double index = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0.5;
-            if (std::floor(index) != index || index < -1 || index > 1e6) {
-                throw_error(env, "ERR_MUSICGEN_INVALID_OPTION",
-                            "stages must hold integer stage indices (-1 = RVQ sum)");
-            }
+            const int64_t index = integer_arg(v, "stages[" + std::to_string(i) + "] (a stage index, -1 = RVQ sum)", -1,
+                                              1000000, "ERR_MUSICGEN_INVALID_OPTION");
             mg::encodec_tap tap;
             tap.stage = static_cast<int>(index);
             taps.push_back(tap);
@@ -136,8 +132,7 @@ class decode_audio_worker : public promise_worker {
 // decodeAudio(model, codes: Int32Array [codebooks, frames], frames) -> Promise<Float32Array[]>
 static Napi::Value decode_audio(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 3 || !info[1].IsTypedArray() ||
-        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    if (info.Length() < 3 || !is_typed_array<int32_t>(info[1])) {
         throw_error(env, "ERR_INVALID_ARG_TYPE", "decodeAudio(model, codes: Int32Array, frames: number)");
     }
     std::shared_ptr<mg::model> model = model_from_js(info[0]);

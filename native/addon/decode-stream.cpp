@@ -98,8 +98,7 @@ class decode_stream_worker : public Napi::AsyncWorker {
 
 static Napi::Value decode_codes_streaming(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 5 || !info[1].IsTypedArray() ||
-        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    if (info.Length() < 5 || !is_typed_array<int32_t>(info[1])) {
         throw_error(env, "ERR_INVALID_ARG_TYPE",
                     "decodeCodesStreaming(model, codes: Int32Array, codebooks: number, frames: number, "
                     "chunkFrames: number, pushAfterFinish?: boolean)");

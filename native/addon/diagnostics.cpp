@@ -75,17 +75,13 @@ class forward_worker : public promise_worker {
 // (chroma as generate()'s option).
 static Napi::Value lm_forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 4 || !info[2].IsTypedArray() || !info[3].IsNumber()) {
+    if (info.Length() < 4 || !is_typed_array<int32_t>(info[2])) {
         throw_error(env, "ERR_INVALID_ARG_TYPE",
                     "lmForward(model, prompts: string[], ids: Int32Array, guidanceScale: number, chroma?)");
     }
     std::shared_ptr<mg::model> model = model_from_js(info[0]);
     std::vector<std::string> prompts = prompts_from_js(env, info[1]);
-    Napi::TypedArray typed = info[2].As<Napi::TypedArray>();
-    if (typed.TypedArrayType() != napi_int32_array) {
-        throw_error(env, "ERR_INVALID_ARG_TYPE", "ids must be an Int32Array");
-    }
-    Napi::Int32Array ids_js = typed.As<Napi::Int32Array>();
+    Napi::Int32Array ids_js = info[2].As<Napi::Int32Array>();
     const size_t per_token = prompts.size() * model->hparams.lm.n_codebooks;
     if (ids_js.ElementLength() == 0 || ids_js.ElementLength() % per_token != 0) {
         throw_error(env, "ERR_MUSICGEN_INVALID_OPTION",
@@ -93,8 +89,7 @@ static Napi::Value lm_forward(const Napi::CallbackInfo& info) {
                         std::to_string(model->hparams.lm.n_codebooks) + ", T] values");
     }
     std::vector<int32_t> ids(ids_js.Data(), ids_js.Data() + ids_js.ElementLength());
-    const double scale = info[3].As<Napi::Number>().DoubleValue();
-    if (!(scale >= 0 && scale <= 1e6)) throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "guidanceScale must be >= 0");
+    const double scale = number_arg(info[3], "guidanceScale");
     const auto n_tokens = static_cast<int32_t>(ids.size() / per_token);
     std::vector<mg::chroma_features> chroma =
         chroma_from_js(env, info.Length() > 4 ? info[4] : env.Undefined(), prompts.size());
@@ -111,8 +106,7 @@ static Napi::Value lm_forward(const Napi::CallbackInfo& info) {
 //   draws from (exp(s - max) / sum, -inf entries give 0).
 static Napi::Value warp_scores(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsObject() ||
-        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    if (info.Length() < 3 || !is_typed_array<float>(info[0]) || !info[2].IsObject()) {
         throw_error(env, "ERR_INVALID_ARG_TYPE", "warpScores(scores: Float32Array, vocab: number, options: object)");
     }
     Napi::Float32Array in = info[0].As<Napi::Float32Array>();
@@ -122,9 +116,9 @@ static Napi::Value warp_scores(const Napi::CallbackInfo& info) {
     }
     Napi::Object options = info[2].As<Napi::Object>();
     mg::sampling_params sp;
-    sp.top_k = static_cast<int32_t>(number_option(env, options, "topK", 0, number_kind::int32));
-    sp.top_p = static_cast<float>(number_option(env, options, "topP", 0, number_kind::real));
-    sp.temperature = static_cast<float>(number_option(env, options, "temperature", 1, number_kind::real));
+    sp.top_k = static_cast<int32_t>(number_option(options, "topK", 0, number_kind::int32));
+    sp.top_p = static_cast<float>(number_option(options, "topP", 0, number_kind::real));
+    sp.temperature = static_cast<float>(number_option(options, "temperature", 1, number_kind::real));
 
     Napi::Float32Array scores = Napi::Float32Array::New(env, in.ElementLength());
     Napi::Float32Array probs = Napi::Float32Array::New(env, in.ElementLength());

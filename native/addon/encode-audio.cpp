@@ -8,6 +8,7 @@
 #include "addon.h"
 #include "codec/decoder.h"
 #include "codec/encoder.h"
+#include "js-args.h"
 #include "model/model.h"
 #include "promise-worker.h"
 
@@ -45,8 +46,7 @@ class encode_audio_worker : public promise_worker {
 
 static Napi::Value encode_audio(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[1].IsTypedArray() ||
-        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    if (info.Length() < 2 || !is_typed_array<float>(info[1])) {
         throw_error(env, "ERR_INVALID_ARG_TYPE", "encodeAudio(model, pcm: Float32Array)");
     }
     std::shared_ptr<mg::model> model = model_from_js(info[0]);

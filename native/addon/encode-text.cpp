@@ -74,8 +74,7 @@ static Napi::Value encode_text(const Napi::CallbackInfo& info) {
 
 static Napi::Value t5_relative_bucket(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 3 || !info[0].IsTypedArray() ||
-        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    if (info.Length() != 3 || !is_typed_array<int32_t>(info[0])) {
         throw_error(env, "ERR_INVALID_ARG_TYPE",
                     "t5RelativeBucket(rel: Int32Array, numBuckets: number, maxDistance: number)");
     }

@@ -184,8 +184,7 @@ static Napi::Value generate(const Napi::CallbackInfo& info) {
     Napi::Object options = info[2].As<Napi::Object>();
     job->request = pipeline_request_from_js(env, info[1], options);
     job->report_steps = info.Length() > 4 && info[4].ToBoolean();
-    const auto high_water_mark =
-        static_cast<int32_t>(number_option(env, options, "highWaterMark", 1, number_kind::int32));
+    const auto high_water_mark = static_cast<int32_t>(number_option(options, "highWaterMark", 1, number_kind::int32));
     if (high_water_mark < 1) throw_error(env, "ERR_INVALID_ARG_TYPE", "highWaterMark must be at least 1");
     job->credits = high_water_mark;
     job->js_outstanding = high_water_mark;

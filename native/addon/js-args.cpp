@@ -9,6 +9,12 @@
 
 namespace mg_addon {
 
+double number_arg(const Napi::Value& v, const std::string& name) {
+    const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : std::nan("");
+    if (!std::isfinite(d)) throw_error(v.Env(), "ERR_INVALID_ARG_TYPE", name + " must be a finite number");
+    return d;
+}
+
 int64_t integer_arg(const Napi::Value& v, const std::string& name, int64_t min, int64_t max, const char* code) {
     const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : std::nan("");
     if (!(d >= static_cast<double>(min) && d <= static_cast<double>(max)) || d != std::floor(d)) {
@@ -18,19 +24,12 @@ int64_t integer_arg(const Napi::Value& v, const std::string& name, int64_t min, 
     return static_cast<int64_t>(d);
 }
 
-double number_option(Napi::Env env, const Napi::Object& options, const char* name, double fallback, number_kind kind) {
-    Napi::Value v = options.Get(name);
+double number_option(const Napi::Object& options, const char* name, double fallback, number_kind kind) {
+    const Napi::Value v = options.Get(name);
     if (v.IsUndefined()) return fallback;
-    const double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-    const double limit = kind == number_kind::int32 ? INT32_MAX : 9007199254740991.0;
-    const bool ok = kind == number_kind::real ? std::isfinite(x) : (std::floor(x) == x && x >= 0 && x <= limit);
-    if (!ok) {
-        throw_error(env, "ERR_INVALID_ARG_TYPE",
-                    std::string(name) + " must be " +
-                        (kind == number_kind::real ? "a finite number" : "a non-negative integer") + ", got " +
-                        (v.IsNumber() ? std::to_string(x) : "a non-number"));
-    }
-    return x;
+    if (kind == number_kind::real) return number_arg(v, name);
+    const int64_t max = kind == number_kind::int32 ? INT32_MAX : int64_t{9007199254740991};  // 2^53 - 1
+    return static_cast<double>(integer_arg(v, name, 0, max, "ERR_INVALID_ARG_TYPE"));
 }
 
 std::vector<std::string> prompts_from_js(Napi::Env env, const Napi::Value& value) {
@@ -49,10 +48,6 @@ std::vector<std::string> prompts_from_js(Napi::Env env, const Napi::Value& value
     return prompts;
 }
 
-static bool is_typed(const Napi::Value& v, napi_typedarray_type type) {
-    return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type;
-}
-
 std::vector<std::vector<int32_t>> tokens_from_js(Napi::Env env, const Napi::Value& value) {
     if (!value.IsArray() || value.As<Napi::Array>().Length() == 0) {
         throw_error(env, "ERR_INVALID_ARG_TYPE", "tokens must be a non-empty array of Int32Array");
@@ -61,7 +56,7 @@ std::vector<std::vector<int32_t>> tokens_from_js(Napi::Env env, const Napi::Valu
     std::vector<std::vector<int32_t>> tokens;
     for (uint32_t i = 0; i < array.Length(); ++i) {
         Napi::Value p = array.Get(i);
-        if (!is_typed(p, napi_int32_array)) {
+        if (!is_typed_array<int32_t>(p)) {
             throw_error(env, "ERR_INVALID_ARG_TYPE", "tokens[" + std::to_string(i) + "] must be an Int32Array");
         }
         Napi::Int32Array ids = p.As<Napi::Int32Array>();
@@ -82,11 +77,11 @@ std::vector<mg::chroma_features> chroma_from_js(Napi::Env env, const Napi::Value
         mg::chroma_features& c = chroma.emplace_back();
         if (entry.IsNull() || entry.IsUndefined()) continue;
         Napi::Value data = entry.IsObject() ? entry.As<Napi::Object>().Get("data") : env.Undefined();
-        if (!is_typed(data, napi_float32_array)) {
+        if (!is_typed_array<float>(data)) {
             throw_error(env, "ERR_INVALID_ARG_TYPE",
                         "chroma[" + std::to_string(i) + "] must be null or { data: Float32Array, frames }");
         }
-        c.frames = static_cast<int32_t>(number_option(env, entry.As<Napi::Object>(), "frames", 0, number_kind::int32));
+        c.frames = static_cast<int32_t>(number_option(entry.As<Napi::Object>(), "frames", 0, number_kind::int32));
         Napi::Float32Array values = data.As<Napi::Float32Array>();
         c.data.assign(values.Data(), values.Data() + values.ElementLength());
     }
@@ -95,7 +90,7 @@ std::vector<mg::chroma_features> chroma_from_js(Napi::Env env, const Napi::Value
 
 mg::pipeline_request pipeline_request_from_js(Napi::Env env, const Napi::Value& tokens, const Napi::Object& options) {
     const auto int32 = [&](const Napi::Object& o, const char* name, double fallback) {
-        return static_cast<int32_t>(number_option(env, o, name, fallback, number_kind::int32));
+        return static_cast<int32_t>(number_option(o, name, fallback, number_kind::int32));
     };
     mg::pipeline_request request;
     request.tokens = tokens_from_js(env, tokens);
@@ -103,15 +98,15 @@ mg::pipeline_request pipeline_request_from_js(Napi::Env env, const Napi::Value& 
     g.frames = int32(options, "frames", 0);
     mg::sampling_params& sp = g.sampling;
     sp.top_k = int32(options, "topK", 250);
-    sp.top_p = static_cast<float>(number_option(env, options, "topP", 0, number_kind::real));
-    sp.temperature = static_cast<float>(number_option(env, options, "temperature", 1, number_kind::real));
-    sp.guidance_scale = static_cast<float>(number_option(env, options, "guidanceScale", 3, number_kind::real));
-    sp.seed = static_cast<uint64_t>(number_option(env, options, "seed", 0, number_kind::integer));
+    sp.top_p = static_cast<float>(number_option(options, "topP", 0, number_kind::real));
+    sp.temperature = static_cast<float>(number_option(options, "temperature", 1, number_kind::real));
+    sp.guidance_scale = static_cast<float>(number_option(options, "guidanceScale", 3, number_kind::real));
+    sp.seed = static_cast<uint64_t>(number_option(options, "seed", 0, number_kind::integer));
     g.chroma = chroma_from_js(env, options.Get("chroma"), request.tokens.size());
     // Audio prompt: promptCodes Int32Array [prompts, codebooks, promptFrames]; the core checks sizes and codes.
     Napi::Value prompt_codes = options.Get("promptCodes");
     if (!prompt_codes.IsUndefined()) {
-        if (!is_typed(prompt_codes, napi_int32_array)) {
+        if (!is_typed_array<int32_t>(prompt_codes)) {
             throw_error(env, "ERR_INVALID_ARG_TYPE", "promptCodes must be an Int32Array");
         }
         Napi::Int32Array codes = prompt_codes.As<Napi::Int32Array>();

@@ -6,7 +6,9 @@
 #pragma once
 #include <napi.h>
 
+#include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "melody/melody-conditioning.h"
@@ -15,15 +17,29 @@
 
 namespace mg_addon {
 
+// True when v is a typed array whose elements are T (float, int32_t or uint8_t).
+template <class T>
+bool is_typed_array(const Napi::Value& v) {
+    static_assert(std::is_same<T, float>::value || std::is_same<T, int32_t>::value || std::is_same<T, uint8_t>::value,
+                  "a typed array the addon reads");
+    constexpr napi_typedarray_type type = std::is_same<T, float>::value     ? napi_float32_array
+                                          : std::is_same<T, int32_t>::value ? napi_int32_array
+                                                                            : napi_uint8_array;
+    return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type;
+}
+
+// A finite number argument; else throws ERR_INVALID_ARG_TYPE naming it.
+double number_arg(const Napi::Value& v, const std::string& name);
+
 // An integer argument in [min, max] (a shape or count the addon needs, not an option contract); else throws `code`
 // naming it.
 int64_t integer_arg(const Napi::Value& v, const std::string& name, int64_t min, int64_t max,
                     const char* code = "ERR_INVALID_ARG_VALUE");
 
-// A finite number (an integer when asked) at options[name], or `fallback` when absent. Integers must fit in
-// [0, 2^53) and, with `int32`, in an int32.
+// options[name] read by number_arg, or by integer_arg when an integer is asked (in [0, 2^53), with `int32` in an
+// int32); `fallback` when absent.
 enum class number_kind { real, integer, int32 };
-double number_option(Napi::Env env, const Napi::Object& options, const char* name, double fallback, number_kind kind);
+double number_option(const Napi::Object& options, const char* name, double fallback, number_kind kind);
 
 // A non-empty string[] of prompts.
 std::vector<std::string> prompts_from_js(Napi::Env env, const Napi::Value& value);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "addon.h"
+#include "js-args.h"
 
 namespace mg_addon {
 
@@ -25,7 +26,7 @@ static bool type_from_name(const std::string& name, ggml_type* out) {
 // quantize(type: string, data: Float32Array, rowLength: number): Buffer
 static Napi::Value quantize(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 3 || !info[0].IsString() || !info[1].IsTypedArray() || !info[2].IsNumber()) {
+    if (info.Length() != 3 || !info[0].IsString() || !is_typed_array<float>(info[1])) {
         throw_error(env, "ERR_INVALID_ARG_TYPE", "quantize(type: string, data: Float32Array, rowLength: number)");
     }
     ggml_type type;
@@ -33,17 +34,13 @@ static Napi::Value quantize(const Napi::CallbackInfo& info) {
     if (!type_from_name(name, &type)) {
         throw_error(env, "ERR_INVALID_ARG_VALUE", "quantize: unknown type '" + name + "'");
     }
-    Napi::TypedArray array = info[1].As<Napi::TypedArray>();
-    if (array.TypedArrayType() != napi_float32_array) {
-        throw_error(env, "ERR_INVALID_ARG_TYPE", "quantize: data must be a Float32Array");
-    }
-    const double row_length_d = info[2].As<Napi::Number>().DoubleValue();
-    const int64_t row_length = static_cast<int64_t>(row_length_d);
+    Napi::Float32Array array = info[1].As<Napi::Float32Array>();
+    const int64_t row_length = integer_arg(info[2], "quantize: rowLength", 1, INT32_MAX);
     const int64_t count = static_cast<int64_t>(array.ElementLength());
-    if (row_length_d != static_cast<double>(row_length) || row_length <= 0 || count % row_length != 0) {
+    if (count % row_length != 0) {
         throw_error(env, "ERR_INVALID_ARG_VALUE",
-                    "quantize: rowLength " + std::to_string(row_length_d) + " does not divide " +
-                        std::to_string(count) + " elements");
+                    "quantize: rowLength " + std::to_string(row_length) + " does not divide " + std::to_string(count) +
+                        " elements");
     }
     if (row_length % ggml_blck_size(type) != 0) {
         throw_error(env, "ERR_INVALID_ARG_VALUE",
@@ -53,9 +50,7 @@ static Napi::Value quantize(const Napi::CallbackInfo& info) {
     const int64_t rows = count / row_length;
     const size_t bytes = ggml_row_size(type, row_length) * static_cast<size_t>(rows);
     Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, bytes);
-    const float* src =
-        reinterpret_cast<const float*>(static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset());
-    ggml_quantize_chunk(type, src, out.Data(), 0, rows, row_length, nullptr);
+    ggml_quantize_chunk(type, array.Data(), out.Data(), 0, rows, row_length, nullptr);
     return out;
 }
 

@@ -33,12 +33,11 @@ static int64_t integer_field(const Napi::Object& vocab, const char* name, int64_
                        "ERR_INVALID_ARG_TYPE");
 }
 
-// The typed array's elements, copied; its element type must be `type`.
+// The typed array's elements, copied; its elements must be T.
 template <class T>
-static std::vector<T> typed_array_field(const Napi::Object& vocab, const char* name, napi_typedarray_type type,
-                                        const char* type_name) {
+static std::vector<T> typed_array_field(const Napi::Object& vocab, const char* name, const char* type_name) {
     const Napi::Value v = field(vocab, name);
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+    if (!is_typed_array<T>(v)) {
         throw_type_error(vocab.Env(), std::string("vocab.") + name + " must be a " + type_name);
     }
     const Napi::TypedArrayOf<T> array = v.As<Napi::TypedArrayOf<T>>();
@@ -58,9 +57,9 @@ static mg::tokenizer_vocab read_vocab(Napi::Env env, const Napi::Value& value) {
         if (!piece.IsString()) throw_type_error(env, "vocab.pieces[" + std::to_string(i) + "] is not a string");
         v.pieces.push_back(piece.As<Napi::String>().Utf8Value());
     }
-    v.scores = typed_array_field<float>(vocab, "scores", napi_float32_array, "Float32Array");
-    v.types = typed_array_field<int32_t>(vocab, "types", napi_int32_array, "Int32Array");
-    v.charsmap = typed_array_field<uint8_t>(vocab, "charsmap", napi_uint8_array, "Uint8Array");
+    v.scores = typed_array_field<float>(vocab, "scores", "Float32Array");
+    v.types = typed_array_field<int32_t>(vocab, "types", "Int32Array");
+    v.charsmap = typed_array_field<uint8_t>(vocab, "charsmap", "Uint8Array");
     v.add_dummy_prefix = bool_field(vocab, "addDummyPrefix");
     v.remove_extra_whitespaces = bool_field(vocab, "removeExtraWhitespaces");
     v.escape_whitespaces = bool_field(vocab, "escapeWhitespaces");
@@ -79,8 +78,7 @@ static Napi::Value encode(const Napi::CallbackInfo& info) {
     std::string text;
     if (info.Length() == 1 && info[0].IsString()) {
         text = info[0].As<Napi::String>().Utf8Value();
-    } else if (info.Length() == 1 && info[0].IsTypedArray() &&
-               info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    } else if (info.Length() == 1 && is_typed_array<uint8_t>(info[0])) {
         const Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
         text.assign(reinterpret_cast<const char*>(bytes.Data()), bytes.ElementLength());
     } else {
