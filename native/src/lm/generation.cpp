@@ -180,6 +180,9 @@ teacher_forced_result teacher_forced(const model& m, const std::vector<std::stri
         throw error(error_code::invalid_argument, "decoder ids must be [" + std::to_string(B) + ", " +
                                                       std::to_string(K) + ", T] for " + std::to_string(B) + " prompts");
     }
+    if (!(std::isfinite(guidance_scale) && guidance_scale >= 0.0f)) {
+        throw error(error_code::invalid_argument, "guidance_scale must be a finite float >= 0");
+    }
     const bool guided = guidance_scale > 1.0f;
     melody_prefix prefix;
     lm_session session =
