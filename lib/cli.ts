@@ -23,7 +23,7 @@ Options:
       --cfg <scale>         classifier-free guidance scale (default 3)
       --seed <n>            random seed for reproducible output (default random)
       --threads <n>         CPU threads (default: all)
-      --backend <name>      auto | cpu | cuda | metal (default auto)
+      --backend <name>      auto | cpu | cuda | vulkan | metal (default auto)
       --bit-depth <16|32f>  WAV sample format (default 16)
       --stream              write the WAV while generating (a partial file stays playable if interrupted)
       --melody <file.wav>   melody to follow (MusicGen-Melody models)

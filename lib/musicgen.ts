@@ -12,7 +12,7 @@ import { fromNative } from './native-errors';
 import { AudioStream, type StreamOptions } from './stream';
 import { integerIn, oneOf, plainObject, string } from './validate';
 
-export const BACKENDS = ['auto', 'cpu', 'cuda', 'metal'] as const;
+export const BACKENDS = ['auto', 'cpu', 'cuda', 'vulkan', 'metal'] as const;
 export type Backend = (typeof BACKENDS)[number];
 
 export interface LoadOptions {

@@ -203,6 +203,19 @@ export interface NativeBackendModules {
   /** Instruction-set features of the CPU backend in use, e.g. ['SSE3', 'AVX', 'AVX2', 'FMA']. */
   cpuFeatures: string[];
   failed: Array<{ path: string; reason: string }>;
+  /** Every compute device registered, in registry order. */
+  devices: NativeDevice[];
+}
+
+/** A compute device ggml offers (native/src/runtime/backend.h device_info). */
+export interface NativeDevice {
+  name: string;
+  description: string;
+  backend: string;
+  type: 'gpu' | 'igpu' | 'cpu' | 'accel';
+  memoryTotal: number;
+  /** Why backend 'auto' passes this device over; absent when it would take it. */
+  autoSkip?: string;
 }
 
 /** One encoded prompt batch. Arrays are row-major; padded positions are included as HF computes them. */

@@ -14,6 +14,24 @@ export interface RuntimeInfo {
   cpuFeatures: string[];
   /** GPU backend modules that were found but could not be used, and why (also emitted as a process warning). */
   unavailable: Array<{ path: string; reason: string }>;
+  /**
+   * Every compute device found, e.g. `{ name: 'Vulkan0', description: 'NVIDIA H200', backend: 'Vulkan', type: 'gpu' }`,
+   * with `autoSkip` saying why `backend: 'auto'` would pass one over (a software Vulkan device such as lavapipe).
+   */
+  devices: RuntimeDevice[];
+}
+
+export interface RuntimeDevice {
+  /** ggml's device name: 'CPU', 'CUDA0', 'Vulkan0', 'MTL0'. */
+  name: string;
+  description: string;
+  /** ggml backend: 'CPU', 'CUDA', 'Vulkan', 'MTL'. */
+  backend: string;
+  /** 'gpu' (discrete), 'igpu' (integrated), 'cpu', 'accel'. */
+  type: string;
+  /** Device memory in bytes as the driver reports it (0 where it does not). */
+  memoryTotal: number;
+  autoSkip?: string;
 }
 
 /** Loads the addon if needed and describes it. Throws ERR_MUSICGEN_ADDON_NOT_FOUND like every other call. */
@@ -26,5 +44,6 @@ export function runtimeInfo(): RuntimeInfo {
     backends: runtime.registered,
     cpuFeatures: runtime.cpuFeatures,
     unavailable: runtime.failed,
+    devices: runtime.devices.map((d) => ({ ...d })),
   };
 }

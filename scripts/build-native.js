@@ -3,6 +3,10 @@
 // where node-gyp-build looks. Used by `npm run build:native` and by binding.gyp's source fallback.
 //   --dest DIR      where to put musicgen.node (default build/Release)
 //   --cuda          GGML_CUDA=ON (CUDA toolkit needed); MUSICGEN_CUDA_ARCHS picks the archs (default 90)
+//   --vulkan        GGML_VULKAN=ON, failing when its build tools are missing; --no-vulkan builds without it. By
+//                   default the Vulkan backend is built when glslc, the Vulkan loader and Vulkan headers >= 1.3.268
+//                   are found (the system's, or build/vulkan-sdk from scripts/vulkan-sdk.sh), else the build is
+//                   CPU-only and says which tool is missing (docs/building.md)
 //   --portable      what prebuilds ship: no -march=native, ggml as shared libraries beside the addon, the CPU
 //                   backend built once per instruction-set level and chosen at run time (GGML_BACKEND_DL)
 //   --sanitize      ASan + UBSan (+ LSan) build, folder build/cmake-sanitize; used with --dest build/sanitize by
@@ -50,20 +54,32 @@ const defines = [`--CDGGML_SOURCE_DIR=${ggmlDir}`];
 if (flag('--cuda')) {
   defines.push('--CDGGML_CUDA=ON', `--CDCMAKE_CUDA_ARCHITECTURES=${process.env.MUSICGEN_CUDA_ARCHS || '90'}`);
 }
+const vulkan = vulkanSetup();
+defines.push(...vulkan.defines);
 if (flag('--portable')) defines.push('--CDMUSICGEN_PORTABLE=ON');
 if (flag('--sanitize')) defines.push('--CDMUSICGEN_SANITIZE=ON');
 
-const cmakeArgs = ['compile', '--directory', root, '--out', outDir, ...defines];
-if (flag('--debug') || flag('--sanitize')) cmakeArgs.push('--debug');
+// cmake-js `compile` only configures a fresh build folder; when the defines differ from those the folder was
+// configured with (Vulkan tools installed since, a flag added), CMake is run again on it first (objects are kept).
+const configuredWith = path.join(outDir, 'musicgen-defines.json');
+const previous = fs.existsSync(configuredWith) ? fs.readFileSync(configuredWith, 'utf8') : undefined;
+const fresh = !fs.existsSync(path.join(outDir, 'CMakeCache.txt'));
+const commands = fresh || previous === JSON.stringify(defines) ? ['compile'] : ['configure', 'build'];
 const env = {
   ...process.env,
   CMAKE_BUILD_PARALLEL_LEVEL: process.env.CMAKE_BUILD_PARALLEL_LEVEL || String(os.availableParallelism()),
 };
-const result = spawnSync(process.execPath, [cmakeJs, ...cmakeArgs], { stdio: 'inherit', env, cwd: root });
-if (result.status !== 0) {
-  console.error('musicgen-native: native build failed (see above). Needs cmake >= 3.18 and a C++17 compiler.');
-  process.exit(result.status ?? 1);
+for (const command of commands) {
+  const cmakeArgs = [command, '--directory', root, '--out', outDir, ...defines];
+  if (flag('--debug') || flag('--sanitize')) cmakeArgs.push('--debug');
+  const result = spawnSync(process.execPath, [cmakeJs, ...cmakeArgs], { stdio: 'inherit', env, cwd: root });
+  if (result.status !== 0) {
+    console.error('musicgen-native: native build failed (see above). Needs cmake >= 3.18 and a C++17 compiler.');
+    process.exit(result.status ?? 1);
+  }
 }
+
+fs.writeFileSync(configuredWith, JSON.stringify(defines));
 
 const built = ['bin', 'Release', 'Debug', '.']
   .map((d) => path.join(outDir, d, 'musicgen.node'))
@@ -83,7 +99,62 @@ function install(from, name) {
 }
 install(built, 'musicgen.node');
 for (const lib of [...sharedLibraries(path.dirname(built)), ...openmpRuntime()]) install(lib.file, lib.name);
-console.log(`musicgen-native: built ${path.relative(root, path.join(dest, 'musicgen.node'))}`);
+console.log(`musicgen-native: built ${path.relative(root, path.join(dest, 'musicgen.node'))} (${vulkan.summary})`);
+
+// The Vulkan backend's build tools, or why it is left out. ggml 0.15.1's Vulkan code needs vulkan.hpp with
+// vk::LayerSettingEXT (Vulkan headers >= 1.3.268; Debian bookworm has 1.3.239, hence scripts/vulkan-sdk.sh), the
+// SPIRV-Headers CMake package, glslc to compile its shaders, and the loader (libvulkan.so.1) to link against.
+function vulkanSetup() {
+  const off = (why) => ({ defines: ['--CDGGML_VULKAN=OFF'], summary: `CPU only: no Vulkan backend, ${why}` });
+  if (args.includes('--no-vulkan') || process.env.MUSICGEN_NO_VULKAN === '1' || flag('--sanitize')) {
+    return off(flag('--sanitize') ? 'not in sanitizer builds' : 'as asked');
+  }
+  const missing = [];
+  const glslc = spawnSync('glslc', ['--version'], { encoding: 'utf8' });
+  if (glslc.status !== 0) missing.push('glslc (Debian: apt-get install glslc)');
+  const sdk = path.join(root, 'build', 'vulkan-sdk', 'usr');
+  const includeDirs = [path.join(sdk, 'include'), '/usr/include', '/usr/local/include'];
+  const headers = includeDirs.find((dir) => {
+    const hpp = path.join(dir, 'vulkan', 'vulkan.hpp');
+    const structs = path.join(dir, 'vulkan', 'vulkan_structs.hpp');
+    return [hpp, structs].some(
+      (f) => fs.existsSync(f) && fs.readFileSync(f, 'utf8').includes('struct LayerSettingEXT'),
+    );
+  });
+  if (!headers) missing.push('Vulkan headers >= 1.3.268 (run scripts/vulkan-sdk.sh)');
+  const spirv = [sdk, '/usr', '/usr/local'].find((prefix) =>
+    fs.existsSync(path.join(prefix, 'share', 'cmake', 'SPIRV-Headers', 'SPIRV-HeadersConfig.cmake')),
+  );
+  if (!spirv) missing.push('SPIRV-Headers (run scripts/vulkan-sdk.sh)');
+  const loader = vulkanLoader();
+  if (!loader) missing.push('the Vulkan loader libvulkan.so.1 (Debian: apt-get install libvulkan1)');
+  if (missing.length > 0) {
+    if (flag('--vulkan')) {
+      console.error(`musicgen-native: --vulkan needs ${missing.join(', ')}; see docs/building.md`);
+      process.exit(1);
+    }
+    return off(`missing ${missing.join(', ')}`);
+  }
+  return {
+    defines: [
+      '--CDGGML_VULKAN=ON',
+      `--CDVulkan_INCLUDE_DIR=${headers}`,
+      `--CDVulkan_LIBRARY=${loader}`,
+      `--CDCMAKE_PREFIX_PATH=${spirv}`,
+    ],
+    summary: `with the Vulkan backend (headers ${headers})`,
+  };
+}
+
+function vulkanLoader() {
+  const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
+  for (const dir of dirs) {
+    for (const name of ['libvulkan.so', 'libvulkan.so.1']) {
+      if (fs.existsSync(path.join(dir, name))) return path.join(dir, name);
+    }
+  }
+  return undefined;
+}
 
 // Portable Linux builds: the OpenMP runtime the CPU modules link (GCC's libgomp; its runtime library exception
 // allows shipping it), found through their RUNPATH $ORIGIN on machines that have none.

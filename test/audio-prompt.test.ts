@@ -10,6 +10,7 @@ import { encodeAudio, encodeAudioPrompt } from '../lib/encode-audio';
 import { maxFrames } from '../lib/generate';
 import { generateCodes } from '../lib/generation-job';
 import { native, type NativeModel } from '../lib/native';
+import { eachBackend, type ParityBackend } from './helpers/backends';
 import { readNpy } from './helpers/npy';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
@@ -33,8 +34,16 @@ t.before(async () => {
     models[fixture] = await native().loadModel(file, { backend: 'cpu', threads: 2 });
   }
 });
+// The models on the other parity backends, loaded on first use.
+const onBackend: Record<string, NativeModel> = {};
+async function modelOn(fixture: string, backend: ParityBackend): Promise<NativeModel> {
+  if (backend === 'cpu') return models[fixture]!;
+  const file = path.join(tmp, `${fixture}.gguf`);
+  onBackend[`${fixture}-${backend}`] ??= await native().loadModel(file, { backend, threads: 2 });
+  return onBackend[`${fixture}-${backend}`]!;
+}
 t.teardown(() => {
-  for (const m of Object.values(models)) m.dispose();
+  for (const m of [...Object.values(models), ...Object.values(onBackend)]) m.dispose();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -51,8 +60,8 @@ const AUDIO: Record<string, () => Float32Array[][]> = {
 for (const fixture of Object.keys(AUDIO)) {
   // Codes are exact: every RVQ decision has a distance gap >= 150x float32 rounding, every greedy decision a
   // top-1/top-2 gap >= 0.02 (manifest notes min_margin), far above float32 noise.
-  t.test(`${fixture}: prompt codes and prompted greedy CFG codes identical to HF`, async (t) => {
-    const model = models[fixture]!;
+  eachBackend(t, `${fixture}: prompt codes and prompted greedy CFG codes identical to HF`, async (t, backend) => {
+    const model = await modelOn(fixture, backend);
     const promptRef = golden(fixture, 'prompted_prompt_codes');
     const prompt = await encodeAudioPrompt(model, AUDIO[fixture]!());
     t.equal(prompt.frames, promptRef.shape[2], 'prompt frames');

@@ -643,7 +643,7 @@ const ROWS: Row[] = [
     input: 'backend',
     form: "`'gpu'`",
     code: INVALID,
-    message: "Expected one of 'auto', 'cpu', 'cuda', 'metal' for backend but received 'gpu' of type string",
+    message: "Expected one of 'auto', 'cpu', 'cuda', 'vulkan', 'metal' for backend but received 'gpu' of type string",
     run: load(files.mono, { backend: 'gpu' }),
   },
   {

@@ -8,6 +8,7 @@ import t from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { native, type NativeHparams, type NativeModel } from '../lib/native';
 import { nativeDiagnostics } from '../lib/native-diagnostics';
+import { eachBackend, type ParityBackend } from './helpers/backends';
 import { maxAbsDiff } from './helpers/npy';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
@@ -27,8 +28,16 @@ t.before(async () => {
     models[fixture] = await native().loadModel(file, { backend: 'cpu', threads: 2 });
   }
 });
+// The models on the other parity backends, loaded on first use.
+const onBackend: Record<string, NativeModel> = {};
+async function modelOn(fixture: string, backend: ParityBackend): Promise<NativeModel> {
+  if (backend === 'cpu') return models[fixture]!;
+  const file = path.join(tmp, `${fixture}-f32.gguf`);
+  onBackend[`${fixture}-${backend}`] ??= await native().loadModel(file, { backend, threads: 2 });
+  return onBackend[`${fixture}-${backend}`]!;
+}
 t.teardown(() => {
-  for (const m of Object.values(models)) m.dispose();
+  for (const m of [...Object.values(models), ...Object.values(onBackend)]) m.dispose();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -59,8 +68,8 @@ function expectedLookahead(codec: NativeHparams['codec']) {
 }
 
 for (const fixture of ['musicgen-tiny', 'musicgen-stereo-tiny']) {
-  t.test(`${fixture}: streamed chunks equal the one-shot decode`, async (t) => {
-    const model = models[fixture] as NativeModel;
+  eachBackend(t, `${fixture}: streamed chunks equal the one-shot decode`, async (t, backend) => {
+    const model = await modelOn(fixture, backend);
     const codec = model.info().hparams.codec;
     const codebooks = codec.quantizerCount;
     const hop = codec.hopLength;

@@ -11,6 +11,7 @@ import { decodeCodes } from '../lib/decode-codes';
 import { native, type NativeModel } from '../lib/native';
 import { nativeDiagnostics } from '../lib/native-diagnostics';
 import { readGguf, tensorF32, type GgufFile } from './helpers/gguf-reader';
+import { eachBackend, type ParityBackend } from './helpers/backends';
 import { maxAbsDiff, readNpy } from './helpers/npy';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
@@ -41,8 +42,16 @@ t.before(async () => {
   monoF16 = (await load('musicgen-tiny', 'f16')).model;
   stereo = (await load('musicgen-stereo-tiny', 'f32')).model;
 });
+// The f32 models on the other parity backends, loaded on first use.
+const onBackend: Record<string, NativeModel> = {};
+async function f32On(fixture: 'musicgen-tiny' | 'musicgen-stereo-tiny', backend: ParityBackend): Promise<NativeModel> {
+  if (backend === 'cpu') return fixture === 'musicgen-tiny' ? mono : stereo;
+  const file = path.join(tmp, `${fixture}-f32.gguf`);
+  onBackend[`${fixture}-${backend}`] ??= await native().loadModel(file, { backend, threads: 2 });
+  return onBackend[`${fixture}-${backend}`]!;
+}
 t.teardown(() => {
-  for (const m of [mono, monoF16, stereo]) m?.dispose();
+  for (const m of [mono, monoF16, stereo, ...Object.values(onBackend)]) m?.dispose();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -68,10 +77,11 @@ const STAGE_GOLDENS: Record<number, string> = {
   13: 'encodec_decoder_13_up4_resblock',
 };
 
-t.test('random codes: every checked decoder stage and the waveform match HF', async (t) => {
+eachBackend(t, 'random codes: every checked decoder stage and the waveform match HF', async (t, backend) => {
+  const model = await f32On('musicgen-tiny', backend);
   const codes = codeMatrix('musicgen-tiny', 'encodec_random_codes');
   const stages = Object.keys(STAGE_GOLDENS).map(Number);
-  const out = await nativeDiagnostics().decodeCodes(mono, codes.data, codes.codebooks, codes.frames, stages);
+  const out = await nativeDiagnostics().decodeCodes(model, codes.data, codes.codebooks, codes.frames, stages);
   t.same(
     out.stages.map((s) => s.index),
     stages,
@@ -91,18 +101,20 @@ t.test('random codes: every checked decoder stage and the waveform match HF', as
   const diff = maxAbsDiff(out.audio, audio.data as Float32Array);
   t.ok(diff <= AUDIO_ATOL, `waveform max abs diff ${diff.toExponential(2)}`);
 
-  const plain = await nativeDiagnostics().decodeCodes(mono, codes.data, codes.codebooks, codes.frames);
+  const plain = await nativeDiagnostics().decodeCodes(model, codes.data, codes.codebooks, codes.frames);
   t.same(plain, out.audio, 'without stages the same waveform comes back alone');
+  if (backend !== 'cpu') return;
   const f16 = await nativeDiagnostics().decodeCodes(monoF16, codes.data, codes.codebooks, codes.frames);
   t.comment(`f16 GGUF waveform max abs diff ${maxAbsDiff(f16, audio.data as Float32Array).toExponential(2)}`);
 });
 
-t.test('greedy goldens decode row by row (mono)', async (t) => {
+eachBackend(t, 'greedy goldens decode row by row (mono)', async (t, backend) => {
+  const model = await f32On('musicgen-tiny', backend);
   for (const name of ['greedy_cfg3', 'greedy_cfg1']) {
     const audio = golden('musicgen-tiny', `${name}_audio`);
     const [batch, , samples] = audio.shape as [number, number, number];
     for (let b = 0; b < batch; b++) {
-      const [wave] = await decodeCodes(mono, codeMatrix('musicgen-tiny', `${name}_codes`, b));
+      const [wave] = await decodeCodes(model, codeMatrix('musicgen-tiny', `${name}_codes`, b));
       const ref = (audio.data as Float32Array).subarray(b * samples, (b + 1) * samples);
       const diff = maxAbsDiff(wave as Float32Array, ref);
       t.ok(diff <= AUDIO_ATOL, `${name} row ${b}: max abs diff ${diff.toExponential(2)}`);
@@ -110,12 +122,13 @@ t.test('greedy goldens decode row by row (mono)', async (t) => {
   }
 });
 
-t.test('stereo: rows 2q / 2q+1 decode to left / right', async (t) => {
+eachBackend(t, 'stereo: rows 2q / 2q+1 decode to left / right', async (t, backend) => {
+  const model = await f32On('musicgen-stereo-tiny', backend);
   for (const name of ['greedy_cfg3', 'prompted_greedy_cfg3']) {
     const audio = golden('musicgen-stereo-tiny', `${name}_audio`);
     const [batch, channels, samples] = audio.shape as [number, number, number];
     for (let b = 0; b < batch; b++) {
-      const waves = await decodeCodes(stereo, codeMatrix('musicgen-stereo-tiny', `${name}_codes`, b));
+      const waves = await decodeCodes(model, codeMatrix('musicgen-stereo-tiny', `${name}_codes`, b));
       t.equal(waves.length, channels);
       waves.forEach((wave, c) => {
         const start = (b * channels + c) * samples;

@@ -9,6 +9,7 @@ import { convertCheckpoint } from '../convert/convert';
 import { MAX_LONG_FORM_SECONDS, type GenerateOptions } from '../lib/generate';
 import { generateCodes } from '../lib/generation-job';
 import { native, type NativeModel } from '../lib/native';
+import { eachBackend, type ParityBackend } from './helpers/backends';
 import { fixture, type Fixture } from './helpers/fixture';
 
 const guidanceOf = (description: string) => Number(/guidance_scale=([\d.]+)/.exec(description)?.[1]);
@@ -29,9 +30,17 @@ t.before(async () => {
   }
 });
 t.teardown(() => {
-  for (const m of Object.values(models)) m.dispose();
+  for (const m of [...Object.values(models), ...Object.values(onBackend)]) m.dispose();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
+
+// The f32 models on the other parity backends, loaded on first use.
+const onBackend: Record<string, NativeModel> = {};
+async function modelOn(key: 'mono' | 'stereo', backend: ParityBackend): Promise<NativeModel> {
+  if (backend === 'cpu') return models[key]!;
+  onBackend[`${key}-${backend}`] ??= await native().loadModel(path.join(tmp, `${key}.gguf`), { backend, threads: 2 });
+  return onBackend[`${key}-${backend}`]!;
+}
 
 const flat = (results: Array<{ data: Int32Array }>) => results.flatMap((r) => Array.from(r.data));
 
@@ -42,14 +51,15 @@ for (const [key, f, runs] of [
   ['stereo', stereo, ['greedy_cfg3']],
 ] as const) {
   for (const run of runs) {
-    t.test(`${key} ${run}: greedy codes identical to HF`, async (t) => {
+    eachBackend(t, `${key} ${run}: greedy codes identical to HF`, async (t, backend) => {
+      const model = await modelOn(key, backend);
       const expected = f.golden(`${run}_codes`);
       const [B, K, frames] = expected.shape as [number, number, number];
       const steps: number[] = [];
       const elapsed: number[] = [];
       let reportedTotal = 0;
       const start = process.hrtime.bigint();
-      const results = await generateCodes(models[key]!, f.prompts, {
+      const results = await generateCodes(model, f.prompts, {
         frames,
         topK: 1,
         guidanceScale: guidanceOf(f.describe(`${run}_codes`)),
@@ -67,7 +77,7 @@ for (const [key, f, runs] of [
         '[K, frames] each',
       );
       t.same(flat(results), expected.data, 'codes identical');
-      const groups = K / models[key]!.info().channels;
+      const groups = K / model.info().channels;
       t.equal(reportedTotal, frames + groups - 1, 'total LM steps = frames + groups - 1 (HF max_new_tokens)');
       t.same(
         steps,
@@ -78,7 +88,7 @@ for (const [key, f, runs] of [
         elapsed.every((ms, i) => ms >= 0 && (i === 0 || ms >= elapsed[i - 1]!)),
         'elapsedMs is non-negative and non-decreasing',
       );
-      t.comment(`${key} ${run}: ${(reportedTotal / seconds).toFixed(0)} steps/s (batch ${B}, CPU, 2 threads)`);
+      t.comment(`${key} ${run}: ${(reportedTotal / seconds).toFixed(0)} steps/s (batch ${B}, ${model.info().backend})`);
     });
   }
 }

@@ -9,6 +9,7 @@ import t from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { native, type NativeModel } from '../lib/native';
 import { nativeDiagnostics } from '../lib/native-diagnostics';
+import { atol, eachBackend, type ParityBackend } from './helpers/backends';
 import { fixture, numberIn } from './helpers/fixture';
 import { maxAbsDiff } from './helpers/npy';
 
@@ -29,39 +30,50 @@ t.before(async () => {
   }
 });
 t.teardown(() => {
-  for (const m of Object.values(models)) m?.dispose();
+  for (const m of [...Object.values(models), ...Object.values(onBackend)]) m?.dispose();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 const model = (type: 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k' = 'f32') => models[type]!;
+// The f32 model on each parity backend (the CPU's is models.f32).
+const onBackend: Partial<Record<ParityBackend, NativeModel>> = {};
+async function f32On(backend: ParityBackend): Promise<NativeModel> {
+  if (backend === 'cpu') return model();
+  onBackend[backend] ??= await native().loadModel(path.join(tmp, 'tiny-f32.gguf'), { backend, threads: 2 });
+  return onBackend[backend];
+}
 
 // Tolerances (README "Measured float32 noise"): HF's own f32-vs-f64 noise is <= 1.3e-6 on states and <= 6e-5
 // on logits of magnitude ~100; two independent float32 implementations land within a few times that.
 const STATE_ATOL = 1e-4;
 const LOGIT_ATOL = 2e-3;
 
-t.test('teacher-forced decoder matches HF: embeddings, hidden states, cond/uncond/guided logits', async (t) => {
-  const ids = golden('tf_decoder_input_ids');
-  const scale = numberIn(describe('tf_logits_guided'), /ClassifierFreeGuidanceLogitsProcessor\(([\d.]+)\)/);
-  const out = await nativeDiagnostics().lmForward(model(), prompts, ints(ids.data), scale);
-  t.same([out.batch, out.codebooks, out.tokens], ids.shape, 'shape [B, K, T]');
-  t.equal(out.rows, 2 * out.batch, 'CFG duplicates the rows');
-  const checks: Array<[string, Float32Array | null, number]> = [
-    ['tf_decoder_inputs_embeds', out.inputsEmbeds, STATE_ATOL],
-    ['tf_decoder_last_hidden', out.lastHidden, STATE_ATOL],
-    ['tf_logits_cond', out.cond, LOGIT_ATOL],
-    ['tf_logits_uncond', out.uncond, LOGIT_ATOL],
-    ['tf_logits_guided', out.guided, LOGIT_ATOL],
-  ];
-  for (const [name, actual, atol] of checks) {
-    const diff = maxAbsDiff(actual ?? [], golden(name).data as Float32Array);
-    t.ok(diff <= atol, `${name}: max abs diff ${diff} <= ${atol}`);
-  }
-});
+eachBackend(
+  t,
+  'teacher-forced decoder matches HF: embeddings, hidden states, cond/uncond/guided logits',
+  async (t, backend) => {
+    const ids = golden('tf_decoder_input_ids');
+    const scale = numberIn(describe('tf_logits_guided'), /ClassifierFreeGuidanceLogitsProcessor\(([\d.]+)\)/);
+    const out = await nativeDiagnostics().lmForward(await f32On(backend), prompts, ints(ids.data), scale);
+    t.same([out.batch, out.codebooks, out.tokens], ids.shape, 'shape [B, K, T]');
+    t.equal(out.rows, 2 * out.batch, 'CFG duplicates the rows');
+    const checks: Array<[string, Float32Array | null, number]> = [
+      ['tf_decoder_inputs_embeds', out.inputsEmbeds, atol(backend, STATE_ATOL, 'states')],
+      ['tf_decoder_last_hidden', out.lastHidden, atol(backend, STATE_ATOL, 'states')],
+      ['tf_logits_cond', out.cond, atol(backend, LOGIT_ATOL, 'logits')],
+      ['tf_logits_uncond', out.uncond, atol(backend, LOGIT_ATOL, 'logits')],
+      ['tf_logits_guided', out.guided, atol(backend, LOGIT_ATOL, 'logits')],
+    ];
+    for (const [name, actual, atol] of checks) {
+      const diff = maxAbsDiff(actual ?? [], golden(name).data as Float32Array);
+      t.ok(diff <= atol, `${name}: max abs diff ${diff} <= ${atol}`);
+    }
+  },
+);
 
 // HF's per-step scores equal one teacher-forced pass over the final delayed sequence within ~1e-4
 // (docs/reference-notes.md §6), so the greedy runs' top-5 scores check every step's logits.
 for (const run of ['greedy_cfg3', 'greedy_cfg1']) {
-  t.test(`${run}: every step's top-5 CFG scores and ids match HF`, async (t) => {
+  eachBackend(t, `${run}: every step's top-5 CFG scores and ids match HF`, async (t, backend) => {
     const delayed = golden(`${run}_delayed_sequence`);
     const values = golden(`${run}_top5_values`);
     const indices = golden(`${run}_top5_indices`);
@@ -72,10 +84,11 @@ for (const run of ['greedy_cfg3', 'greedy_cfg1']) {
     for (let r = 0; r < B * K; r++) {
       for (let s = 0; s < steps; s++) ids[r * steps + s] = delayed.data[r * L + s] as number;
     }
-    const out = await nativeDiagnostics().lmForward(model(), prompts, ids, scale);
+    const out = await nativeDiagnostics().lmForward(await f32On(backend), prompts, ids, scale);
     const V = out.vocab;
     let worst = 0;
     let idsDiffer = 0;
+    let top1Differ = 0;
     for (let s = 0; s < steps; s++) {
       for (let bk = 0; bk < B * K; bk++) {
         const row = out.guided.subarray((bk * steps + s) * V, (bk * steps + s + 1) * V);
@@ -85,14 +98,21 @@ for (const run of ['greedy_cfg3', 'greedy_cfg1']) {
         for (let j = 0; j < 5; j++) {
           const g = (s * B * K + bk) * 5 + j;
           worst = Math.max(worst, Math.abs(row[order[j]!]! - (values.data[g] as number)));
-          if (order[j] !== indices.data[g]) idsDiffer++;
+          if (order[j] !== indices.data[g]) {
+            idsDiffer++;
+            if (j === 0) top1Differ++;
+          }
         }
       }
     }
-    t.ok(worst <= LOGIT_ATOL, `top-5 scores max abs diff ${worst} <= ${LOGIT_ATOL}`);
+    const logits = atol(backend, LOGIT_ATOL, 'logits');
+    t.ok(worst <= logits, `top-5 scores max abs diff ${worst} <= ${logits}`);
     // The goldens' top-1/top-2 gaps are >= 0.02 (README), far above float32 noise; lower ranks could tie
-    // only by accident, so ids are compared exactly too.
-    t.equal(idsDiffer, 0, 'top-5 ids identical');
+    // only by accident, so ids are compared exactly too. On Vulkan (f16 attention, VULKAN_ATOL) ranks 2-5 may swap
+    // where their gaps are below its error: there the greedy choice (rank 1) must agree, the rest is reported.
+    t.equal(top1Differ, 0, 'top-1 ids (the greedy choice) identical');
+    if (backend === 'cpu') t.equal(idsDiffer, 0, 'top-5 ids identical');
+    else t.comment(`${idsDiffer} of ${steps * B * K * 5} top-5 ids differ in rank 2-5`);
   });
 }
 

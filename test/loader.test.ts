@@ -199,7 +199,7 @@ t.test('options are validated before touching the file', async (t) => {
   });
   await t.rejects(MusicGen.load(model('tiny'), { backend: 'tpu' as 'cpu' }), {
     code: 'ERR_MUSICGEN_INVALID_OPTION',
-    message: /Expected one of 'auto', 'cpu', 'cuda', 'metal' for backend/,
+    message: /Expected one of 'auto', 'cpu', 'cuda', 'vulkan', 'metal' for backend/,
   });
   t.throws(() => MusicGen.inspect(''), { code: 'ERR_MUSICGEN_INVALID_OPTION' });
 });

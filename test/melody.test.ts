@@ -11,6 +11,7 @@ import { convertCheckpoint } from '../convert/convert';
 import { generateCodes } from '../lib/generation-job';
 import { native, type NativeChromaFeatures, type NativeModel } from '../lib/native';
 import { nativeDiagnostics } from '../lib/native-diagnostics';
+import { atol, eachBackend, type ParityBackend } from './helpers/backends';
 import { maxAbsDiff, readNpy } from './helpers/npy';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
@@ -60,9 +61,17 @@ t.before(async () => {
   melody = await native().loadModel(melodyFile, { backend: 'cpu', threads: 2 });
   text = await native().loadModel(textFile, { backend: 'cpu', threads: 2 });
 });
+// The melody model on the other parity backends, loaded on first use.
+const onBackend: Partial<Record<ParityBackend, NativeModel>> = {};
+async function melodyOn(backend: ParityBackend): Promise<NativeModel> {
+  if (backend === 'cpu') return melody;
+  onBackend[backend] ??= await native().loadModel(path.join(tmp, 'melody-f32.gguf'), { backend, threads: 2 });
+  return onBackend[backend];
+}
 t.teardown(() => {
   melody?.dispose();
   text?.dispose();
+  for (const m of Object.values(onBackend)) m.dispose();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -72,27 +81,37 @@ t.teardown(() => {
 const STATE_ATOL = 1e-4;
 const LOGIT_ATOL = 2e-3;
 
-t.test('teacher-forced melody decoder matches HF: prefix, hidden states, cond/uncond/guided logits', async (t) => {
-  const ids = golden('tf_decoder_input_ids');
-  const scale = numberIn(describe('tf_logits_guided'), /\* ([\d.]+)/);
-  const out = await nativeDiagnostics().lmForward(melody, prompts, Int32Array.from(ids.data), scale, chromaPerPrompt());
-  const prefix = golden('tf_prefix_hidden_states');
-  t.same([out.batch, out.codebooks, out.tokens], ids.shape, 'shape [B, K, T]');
-  t.same([out.rows, out.prefixTokens, out.hidden], prefix.shape, 'prefix [2B, chroma_length + L, H]');
-  const checks: Array<[string, Float32Array | null, number]> = [
-    ['tf_prefix_hidden_states', out.prefix, STATE_ATOL],
-    ['tf_decoder_last_hidden', out.lastHidden, STATE_ATOL],
-    ['tf_logits_cond', out.cond, LOGIT_ATOL],
-    ['tf_logits_uncond', out.uncond, LOGIT_ATOL],
-    ['tf_logits_guided', out.guided, LOGIT_ATOL],
-  ];
-  for (const [name, actual, atol] of checks) {
-    const expected = golden(name).data as Float32Array;
-    t.equal(actual?.length, expected.length, `${name}: size`);
-    const diff = maxAbsDiff(actual ?? [], expected);
-    t.ok(diff <= atol, `${name}: max abs diff ${diff} <= ${atol}`);
-  }
-});
+eachBackend(
+  t,
+  'teacher-forced melody decoder matches HF: prefix, hidden states, cond/uncond/guided logits',
+  async (t, backend) => {
+    const ids = golden('tf_decoder_input_ids');
+    const scale = numberIn(describe('tf_logits_guided'), /\* ([\d.]+)/);
+    const out = await nativeDiagnostics().lmForward(
+      await melodyOn(backend),
+      prompts,
+      Int32Array.from(ids.data),
+      scale,
+      chromaPerPrompt(),
+    );
+    const prefix = golden('tf_prefix_hidden_states');
+    t.same([out.batch, out.codebooks, out.tokens], ids.shape, 'shape [B, K, T]');
+    t.same([out.rows, out.prefixTokens, out.hidden], prefix.shape, 'prefix [2B, chroma_length + L, H]');
+    const checks: Array<[string, Float32Array | null, number]> = [
+      ['tf_prefix_hidden_states', out.prefix, atol(backend, STATE_ATOL, 'states')],
+      ['tf_decoder_last_hidden', out.lastHidden, atol(backend, STATE_ATOL, 'states')],
+      ['tf_logits_cond', out.cond, atol(backend, LOGIT_ATOL, 'logits')],
+      ['tf_logits_uncond', out.uncond, atol(backend, LOGIT_ATOL, 'logits')],
+      ['tf_logits_guided', out.guided, atol(backend, LOGIT_ATOL, 'logits')],
+    ];
+    for (const [name, actual, atol] of checks) {
+      const expected = golden(name).data as Float32Array;
+      t.equal(actual?.length, expected.length, `${name}: size`);
+      const diff = maxAbsDiff(actual ?? [], expected);
+      t.ok(diff <= atol, `${name}: max abs diff ${diff} <= ${atol}`);
+    }
+  },
+);
 
 // Codes are compared exactly: every greedy decision has a top-1/top-2 gap >= 0.025 (manifest notes), far
 // above the float32 noise of the scores.
@@ -100,14 +119,14 @@ for (const [run, withChroma] of [
   ['melody_greedy_cfg3', true],
   ['textonly_greedy_cfg3', false],
 ] as const) {
-  t.test(`${run}: greedy codes identical to HF`, async (t) => {
+  eachBackend(t, `${run}: greedy codes identical to HF`, async (t, backend) => {
     const expected = golden(`${run}_codes`);
     const [B, K, frames] = expected.shape as [number, number, number];
     const description = describe(`${run}_codes`);
     // max_new_tokens LM steps give max_new_tokens - K + 1 frames (mono delay pattern).
     t.equal(frames, numberIn(description, /max_new_tokens=(\d+)/) - K + 1, 'frames from max_new_tokens');
     const results = await generateCodes(
-      melody,
+      await melodyOn(backend),
       prompts,
       { frames, topK: 1, guidanceScale: numberIn(description, /guidance_scale=([\d.]+)/) },
       undefined,

@@ -87,6 +87,12 @@ function main(): void {
       files.some((f) => f.startsWith(`prebuilds/${platformDir}/`) && f.endsWith('.node')),
       'the tarball carries the prebuilt addon',
     );
+    // The Vulkan backend module: CI (CI=true) builds the prebuild with it (.ci/run installs its build tools).
+    const vulkanModule = `prebuilds/${platformDir}/libggml-vulkan.so`;
+    const shipsVulkan = files.includes(vulkanModule);
+    check(shipsVulkan || process.env.CI !== 'true', `the tarball carries the Vulkan backend module ${vulkanModule}`);
+    if (!shipsVulkan)
+      console.log('  this prebuild has no Vulkan module (its build tools were missing: docs/building.md)');
     check(files.includes('models/musicgen-smoke-test.gguf'), 'the tarball carries the smoke-test model');
     check(files.includes('dist/lib/index.d.ts'), 'the tarball carries the type declarations');
     check(!files.some((f) => f.startsWith('test/') || f.startsWith('build/')), 'no tests, fixtures or build folders');
@@ -131,17 +137,26 @@ function main(): void {
     const script = `
       const { MusicGen, defaultModelPath, runtimeInfo, toWav } = require('musicgen-native');
       (async () => {
-        const gen = await MusicGen.load(defaultModelPath());
+        const gen = await MusicGen.load(defaultModelPath(), { backend: process.env.MG_BACKEND || 'auto' });
         const audio = await gen.generate('warm piano', { duration: 1, seed: 1 });
         const wav = toWav(audio);
         gen.dispose();
-        console.log(JSON.stringify({ runtime: runtimeInfo(), samples: audio.channels[0].length, wavBytes: wav.length }));
+        console.log(JSON.stringify({ runtime: runtimeInfo(), backend: gen.info.backend, samples: audio.channels[0].length, wavBytes: wav.length }));
       })().catch((e) => { console.error(e); process.exit(1); });`;
     const api = run(process.execPath, ['-e', script], { cwd: project, env });
-    const report = JSON.parse(api.stdout) as {
-      runtime: { addon: string; build: string; backends: string[]; cpuFeatures: string[] };
+    type Report = {
+      runtime: {
+        addon: string;
+        build: string;
+        backends: string[];
+        cpuFeatures: string[];
+        unavailable: Array<{ path: string }>;
+        devices: Array<{ name: string; backend: string; description: string }>;
+      };
+      backend: string;
       samples: number;
     };
+    const report = JSON.parse(api.stdout) as Report;
     check(
       report.runtime.addon.startsWith(path.join(installed, 'prebuilds', platformDir)),
       `the addon came from prebuilds/: ${path.relative(project, report.runtime.addon)}`,
@@ -152,22 +167,50 @@ function main(): void {
       `  backends ${report.runtime.backends.join(', ')}; CPU features ${report.runtime.cpuFeatures.join(' ')}`,
     );
 
+    const warnings = (stderr: string) =>
+      stderr.split('\n').filter((line) => line.includes('MUSICGEN_BACKEND_UNAVAILABLE'));
+    if (shipsVulkan) {
+      // 5b. The Vulkan module loads. With no Vulkan GPU (CI: lavapipe only, which ggml lists only when
+      // GGML_VK_VISIBLE_DEVICES names it) it is skipped with one warning line and the CPU ran the job above.
+      const vulkanDevices = report.runtime.devices.filter((d) => d.backend === 'Vulkan');
+      if (vulkanDevices.length === 0) {
+        const lines = warnings(api.stderr);
+        check(
+          lines.length === 1 && /GPU backend libggml-vulkan\.so is not usable \(.*no Vulkan GPU.*\)/.test(lines[0]!),
+          `without a Vulkan GPU the module is skipped with one warning line: ${lines.join(' | ').trim()}`,
+        );
+        check(report.backend === 'CPU', 'and the CPU ran the generation');
+      }
+      // A software Vulkan device, named: backend 'vulkan' runs the same job on it (the real shaders, on lavapipe,
+      // which CI installs: Debian's mesa-vulkan-drivers).
+      const lavapipe = fs.existsSync('/usr/share/vulkan/icd.d/lvp_icd.x86_64.json');
+      check(lavapipe || process.env.CI !== 'true', 'lavapipe (mesa-vulkan-drivers) is installed');
+      if (lavapipe) {
+        const onVulkan = run(process.execPath, ['-e', script], {
+          cwd: project,
+          env: { ...env, GGML_VK_VISIBLE_DEVICES: '0', MG_BACKEND: 'vulkan' },
+        });
+        const vulkan = JSON.parse(onVulkan.stdout) as Report;
+        check(
+          vulkan.backend.startsWith('Vulkan') && vulkan.samples === report.samples,
+          `backend 'vulkan' generated on ${vulkan.backend} (${vulkan.runtime.devices.find((d) => d.backend === 'Vulkan')?.description ?? '?'})`,
+        );
+      }
+    }
+
     // 6. A CUDA module that cannot load (here: not a library at all; for users: no driver or CUDA runtime) must
     // leave the CPU in charge with one clear warning line, and generation must still work.
     const brokenCuda = path.join(installed, 'prebuilds', platformDir, 'libggml-cuda.so');
     fs.writeFileSync(brokenCuda, 'not a shared library');
     const fallback = run(process.execPath, ['-e', script], { cwd: project, env });
-    const warning = fallback.stderr.split('\n').find((line) => line.includes('MUSICGEN_BACKEND_UNAVAILABLE')) ?? '';
+    const warning = warnings(fallback.stderr).find((line) => line.includes('libggml-cuda.so')) ?? '';
     check(
       /GPU backend libggml-cuda\.so is not usable \(.+\); running on the CPU\./.test(warning),
       `a broken CUDA module gives one warning line: ${warning.trim()}`,
     );
-    const degraded = JSON.parse(fallback.stdout) as {
-      runtime: { unavailable: Array<{ path: string }> };
-      samples: number;
-    };
+    const degraded = JSON.parse(fallback.stdout) as Report;
     check(
-      degraded.samples === report.samples && degraded.runtime.unavailable[0]?.path === brokenCuda,
+      degraded.samples === report.samples && degraded.runtime.unavailable.some((u) => u.path === brokenCuda),
       'generation still ran on the CPU and runtimeInfo() lists the unusable module',
     );
     console.log('clean-install test passed');

@@ -1,6 +1,7 @@
 // loadBackends(addonDir, extraDirs): lib/native.ts calls this once, right after loading the addon, so that a
 // portable build (ggml backends as modules beside the addon) registers the best CPU variant and any GPU
-// module that works here. Returns what was registered and which modules failed, for the facade to log.
+// module that works here. Returns what was registered, which modules failed (for the facade to log) and the
+// devices found.
 #include <string>
 #include <vector>
 
@@ -51,6 +52,19 @@ static Napi::Value load_backends(const Napi::CallbackInfo& info) {
         failed.Set(i, f);
     }
     out.Set("failed", failed);
+    Napi::Array devices = Napi::Array::New(env, modules.devices.size());
+    for (uint32_t i = 0; i < modules.devices.size(); ++i) {
+        const mg::device_info& d = modules.devices[i];
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("name", d.name);
+        o.Set("description", d.description);
+        o.Set("backend", d.backend);
+        o.Set("type", d.type);
+        o.Set("memoryTotal", static_cast<double>(d.memory_total));
+        if (!d.auto_skip.empty()) o.Set("autoSkip", d.auto_skip);
+        devices.Set(i, o);
+    }
+    out.Set("devices", devices);
     return out;
 }
 

@@ -14,17 +14,56 @@ backend_kind parse_backend_kind(const std::string& name) {
     if (name == "auto") return backend_kind::auto_select;
     if (name == "cpu") return backend_kind::cpu;
     if (name == "cuda") return backend_kind::cuda;
+    if (name == "vulkan") return backend_kind::vulkan;
     if (name == "metal") return backend_kind::metal;
     throw error(error_code::invalid_argument,
-                "unknown backend '" + name + "', expected one of 'auto', 'cpu', 'cuda', 'metal'");
+                "unknown backend '" + name + "', expected one of 'auto', 'cpu', 'cuda', 'vulkan', 'metal'");
+}
+
+static const char* kind_name(backend_kind kind) {
+    switch (kind) {
+        case backend_kind::cuda:
+            return "cuda";
+        case backend_kind::vulkan:
+            return "vulkan";
+        case backend_kind::metal:
+            return "metal";
+        case backend_kind::cpu:
+            return "cpu";
+        case backend_kind::auto_select:
+            break;
+    }
+    return "auto";
 }
 
 // Registry names of ggml's GPU backends.
-static const char* registry_name(backend_kind kind) { return kind == backend_kind::cuda ? "CUDA" : "MTL"; }
+static const char* registry_name(backend_kind kind) {
+    return kind == backend_kind::cuda ? "CUDA" : kind == backend_kind::vulkan ? "Vulkan" : "MTL";
+}
+
+static const char* backend_of(ggml_backend_dev_t dev) {
+    return ggml_backend_reg_name(ggml_backend_dev_backend_reg(dev));
+}
 
 static bool is_gpu(ggml_backend_dev_t dev) {
     const auto type = ggml_backend_dev_type(dev);
     return type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU;
+}
+
+// ggml reports every Vulkan device as a GPU; the software ones are known by their driver's name. ggml only lists
+// them when GGML_VK_VISIBLE_DEVICES names them (tests do, to run the Vulkan shaders on lavapipe).
+static bool is_software(ggml_backend_dev_t dev) {
+    const std::string description = ggml_backend_dev_description(dev);
+    for (const char* driver : {"llvmpipe", "lavapipe", "SwiftShader"}) {
+        if (description.find(driver) != std::string::npos) return true;
+    }
+    return false;
+}
+
+static std::string auto_skip_reason(ggml_backend_dev_t dev) {
+    if (!is_gpu(dev)) return "not a GPU";
+    if (is_software(dev)) return "a software Vulkan device running on the CPU; used only with backend: 'vulkan'";
+    return "";
 }
 
 // "CUDA0 (NVIDIA H100), CPU (...)": what this build and machine offer, for error messages.
@@ -38,20 +77,61 @@ static std::string available_devices() {
     return list.empty() ? "none" : list;
 }
 
-// The first device of the wanted kind; discrete GPUs are preferred over integrated ones for 'auto'.
+// The device a kind asks for, or null. 'auto': CUDA first, then discrete GPUs, then integrated ones, never a
+// software device. A named kind: its backend's first discrete device, else its first device of any GPU type.
 static ggml_backend_dev_t find_gpu(backend_kind kind) {
-    ggml_backend_dev_t integrated = nullptr;
+    ggml_backend_dev_t best = nullptr;
+    int best_rank = 0;
     for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
         ggml_backend_dev_t dev = ggml_backend_dev_get(i);
         if (!is_gpu(dev)) continue;
-        if (kind != backend_kind::auto_select &&
-            std::strcmp(ggml_backend_reg_name(ggml_backend_dev_backend_reg(dev)), registry_name(kind)) != 0) {
-            continue;
+        int rank;
+        if (kind == backend_kind::auto_select) {
+            if (!auto_skip_reason(dev).empty()) continue;
+            rank = std::strcmp(backend_of(dev), "CUDA") == 0                    ? 3
+                   : ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU ? 2
+                                                                                : 1;
+        } else {
+            if (std::strcmp(backend_of(dev), registry_name(kind)) != 0) continue;
+            rank = ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU && !is_software(dev) ? 2 : 1;
         }
-        if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU) return dev;
-        if (!integrated) integrated = dev;
+        if (rank > best_rank) {
+            best = dev;
+            best_rank = rank;
+        }
     }
-    return integrated;
+    return best;
+}
+
+std::vector<device_info> list_devices() {
+    std::vector<device_info> list;
+    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+        ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+        device_info d;
+        d.name = ggml_backend_dev_name(dev);
+        d.description = ggml_backend_dev_description(dev);
+        d.backend = backend_of(dev);
+        switch (ggml_backend_dev_type(dev)) {
+            case GGML_BACKEND_DEVICE_TYPE_GPU:
+                d.type = "gpu";
+                break;
+            case GGML_BACKEND_DEVICE_TYPE_IGPU:
+                d.type = "igpu";
+                break;
+            case GGML_BACKEND_DEVICE_TYPE_CPU:
+                d.type = "cpu";
+                break;
+            default:
+                d.type = "accel";
+                break;
+        }
+        size_t free = 0, total = 0;
+        ggml_backend_dev_memory(dev, &free, &total);
+        d.memory_total = total;
+        d.auto_skip = d.type == "cpu" ? "" : auto_skip_reason(dev);
+        list.push_back(std::move(d));
+    }
+    return list;
 }
 
 static ggml_backend_ptr init_device(ggml_backend_dev_t dev) {
@@ -81,10 +161,13 @@ backend_set init_backends(backend_kind kind, int n_threads) {
         if (gpu) {
             set.gpu = init_device(gpu);
         } else if (kind != backend_kind::auto_select) {
-            const char* wanted = kind == backend_kind::cuda ? "cuda" : "metal";
+            const bool hidden = kind == backend_kind::vulkan && ggml_backend_reg_by_name("Vulkan");
             throw error(error_code::backend,
-                        std::string("backend '") + wanted +
-                            "' is not available in this build or on this machine; devices: " + available_devices());
+                        std::string("backend '") + kind_name(kind) +
+                            "' is not available in this build or on this machine; devices: " + available_devices() +
+                            (hidden ? " (the Vulkan backend found no GPU; software devices such as lavapipe are "
+                                      "listed only when GGML_VK_VISIBLE_DEVICES names them)"
+                                    : ""));
         }
     }
     ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
@@ -164,6 +247,11 @@ static std::string why_no_cpu_module(const std::string& dir) {
     return reasons.empty() ? "no libggml-cpu-*.so files beside the addon" : reasons;
 }
 
+static const char* const no_device = "loaded, but it found no device (is the driver installed?)";
+static const char* const no_vulkan_device =
+    "loaded, but it found no Vulkan GPU (is a Vulkan driver installed? software devices such as lavapipe are listed "
+    "only when GGML_VK_VISIBLE_DEVICES names them)";
+
 static std::vector<backend_module_failure> load_modules(const std::string& addon_dir,
                                                         const std::vector<std::string>& extra_dirs) {
     // Best-scoring CPU variant and whichever GPU modules load, silently (ggml's release builds say nothing).
@@ -182,14 +270,18 @@ static std::vector<backend_module_failure> load_modules(const std::string& addon
             const std::string module = gpu_module_name(entry.path());
             if (module.empty()) continue;
             const char* reg_name = registry_name_of_module(module);
-            if (reg_name && ggml_backend_reg_by_name(reg_name)) continue;
-            ggml_error_capture capture;
-            ggml_backend_reg_t reg = ggml_backend_load(entry.path().string().c_str());
+            ggml_backend_reg_t reg = reg_name ? ggml_backend_reg_by_name(reg_name) : nullptr;
             if (!reg) {
-                const std::string why = capture.reason();
-                failed.push_back({entry.path().string(), why.empty() ? "the library could not be loaded" : why});
-            } else if (ggml_backend_reg_dev_count(reg) == 0) {
-                failed.push_back({entry.path().string(), "loaded, but it found no device (is the driver installed?)"});
+                ggml_error_capture capture;
+                reg = ggml_backend_load(entry.path().string().c_str());
+                if (!reg) {
+                    const std::string why = capture.reason();
+                    failed.push_back({entry.path().string(), why.empty() ? "the library could not be loaded" : why});
+                    continue;
+                }
+            }
+            if (ggml_backend_reg_dev_count(reg) == 0) {
+                failed.push_back({entry.path().string(), module == "vulkan" ? no_vulkan_device : no_device});
             }
         }
     }
@@ -216,7 +308,12 @@ backend_modules load_backend_modules(const std::string& addon_dir, const std::ve
 #endif
     report.registered = registered_backends();
     report.cpu_features = cpu_features();
+    report.devices = list_devices();
     return report;
+}
+
+bool backend_set::decoder_on_cpu() const {
+    return gpu && std::strcmp(backend_of(ggml_backend_get_device(gpu.get())), "Vulkan") == 0;
 }
 
 std::string backend_set::name() const { return ggml_backend_name(main_backend()); }

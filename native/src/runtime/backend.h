@@ -10,10 +10,23 @@
 
 namespace mg {
 
-enum class backend_kind { auto_select, cpu, cuda, metal };
+enum class backend_kind { auto_select, cpu, cuda, vulkan, metal };
 
-// "auto" | "cpu" | "cuda" | "metal"; anything else throws mg::error(invalid_argument).
+// "auto" | "cpu" | "cuda" | "vulkan" | "metal"; anything else throws mg::error(invalid_argument).
 backend_kind parse_backend_kind(const std::string& name);
+
+// A compute device ggml offers here, and whether 'auto' would choose it.
+struct device_info {
+    std::string name;         // e.g. "CUDA0", "Vulkan0", "CPU"
+    std::string description;  // e.g. "NVIDIA H200", "llvmpipe (LLVM 15.0.6, 256 bits)"
+    std::string backend;      // registry name: "CUDA", "Vulkan", "MTL", "CPU"
+    std::string type;         // "gpu" (discrete), "igpu" (integrated), "cpu", "accel"
+    size_t memory_total = 0;  // bytes; 0 where the device does not say
+    // Why 'auto' passes it over (empty when it would take it): a software rasteriser such as lavapipe runs on the
+    // CPU, slower than the CPU backend itself, and is only used when asked for by name.
+    std::string auto_skip;
+};
+std::vector<device_info> list_devices();
 
 struct backend_set {
     ggml_backend_ptr gpu;  // null when running on the CPU only
@@ -31,6 +44,11 @@ struct backend_set {
     // streams), while the weights' buffers serve any instance of their device: every graph_runner clones.
     backend_set clone() const;
 
+    // Whether the EnCodec decoder's graphs run on the CPU although a GPU holds the weights (their nodes pinned to
+    // the CPU, the scheduler copying the weights they read): on Vulkan, where ggml 0.15.1 ran the decoder graph out
+    // of bounds of its buffers on lavapipe (host memory corrupted from 8 frames on) — until that is understood.
+    bool decoder_on_cpu() const;
+
     // A scheduler over sched_backends() for graphs of up to `graph_size` nodes.
     ggml_backend_sched_ptr new_sched(size_t graph_size) const;
 };
@@ -46,6 +64,7 @@ struct backend_modules {
     std::vector<std::string> registered;         // registry names, e.g. "CPU", "CUDA"
     std::vector<std::string> cpu_features;       // of the CPU backend in use, e.g. "AVX2", "FMA"
     std::vector<backend_module_failure> failed;  // GPU modules present but unusable, with the reason
+    std::vector<device_info> devices;            // every device registered, in registry order
 };
 
 // Loads the best CPU variant for this machine from `addon_dir`, and every GPU module found there or in
@@ -53,8 +72,10 @@ struct backend_modules {
 // Throws mg::error(backend) when no CPU variant can run here. A self-contained build loads nothing.
 backend_modules load_backend_modules(const std::string& addon_dir, const std::vector<std::string>& extra_dirs);
 
-// Initialises the requested device (n_threads >= 1 for the CPU backend). A GPU kind that this build or
-// machine does not have throws mg::error(backend) naming what is available.
+// Initialises the requested device (n_threads >= 1 for the CPU backend). 'auto' takes a CUDA device, else a
+// discrete GPU, else an integrated one (never a software device), else the CPU; a named kind takes that backend's
+// first device, discrete first. A GPU kind that this build or machine does not have throws mg::error(backend)
+// naming what is available.
 backend_set init_backends(backend_kind kind, int n_threads);
 
 }  // namespace mg

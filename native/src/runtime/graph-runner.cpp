@@ -7,9 +7,10 @@
 
 namespace mg {
 
-graph_runner::graph_runner(const backend_set& model_backends, size_t max_nodes)
+graph_runner::graph_runner(const backend_set& model_backends, size_t max_nodes, bool on_cpu)
     : backends_(model_backends.clone()),
       max_nodes_(max_nodes),
+      on_cpu_(on_cpu && backends_.gpu),
       meta_(ggml_tensor_overhead() * max_nodes + ggml_graph_overhead_custom(max_nodes, false)),
       sched_(backends_.new_sched(max_nodes)) {}
 
@@ -21,6 +22,11 @@ ggml_cgraph* graph_runner::build_and_alloc(const std::function<ggml_cgraph*(ggml
     if (!ctx_) throw error(error_code::backend, "ggml_init failed for a graph context");
     ggml_cgraph* graph = build(ctx_.get());
     ggml_backend_sched_reset(sched_.get());
+    if (on_cpu_) {
+        for (int i = 0; i < ggml_graph_n_nodes(graph); ++i) {
+            ggml_backend_sched_set_tensor_backend(sched_.get(), ggml_graph_node(graph, i), backends_.cpu.get());
+        }
+    }
     if (!ggml_backend_sched_alloc_graph(sched_.get(), graph)) {
         throw error(error_code::backend, "could not allocate compute memory for a graph of " +
                                              std::to_string(ggml_graph_n_nodes(graph)) + " nodes on " +

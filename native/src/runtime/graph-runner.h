@@ -17,7 +17,8 @@ namespace mg {
 
 class graph_runner {
   public:
-    graph_runner(const backend_set& model_backends, size_t max_nodes);
+    // `on_cpu`: every node runs on the CPU backend even when a GPU holds the weights (backend_set::decoder_on_cpu).
+    graph_runner(const backend_set& model_backends, size_t max_nodes, bool on_cpu = false);
 
     // Builds, allocates and computes one graph. Throws mg::error(backend) when allocation or compute fails.
     void run(const std::function<ggml_cgraph*(ggml_context*)>& build, const std::function<void()>& set_inputs,
@@ -40,6 +41,7 @@ class graph_runner {
   private:
     backend_set backends_;  // this runner's own instances of the model's devices
     size_t max_nodes_;
+    bool on_cpu_;
     std::vector<uint8_t> meta_;  // scratch for tensor/graph metadata of the graph being built
     ggml_backend_sched_ptr sched_;
     ggml_context_ptr ctx_;             // metadata of the prepared graph (in meta_)

@@ -1,0 +1,75 @@
+// The backends the parity tests run on: the CPU always, and the Vulkan backend when the addon has it and a Vulkan
+// device is there. In CI that device is lavapipe (Debian's mesa-vulkan-drivers, a conformant Vulkan device that
+// runs on the CPU), so the real Vulkan shaders run in every CI run. ggml lists CPU-type Vulkan devices only when
+// GGML_VK_VISIBLE_DEVICES names them; this module sets it (to device 0) before the addon loads, so a test file
+// imports it before its first call into the addon. Without a Vulkan build or device the Vulkan cases skip with a
+// notice naming what to install, and under CI=true (.ci/run installs it) they fail instead.
+// MUSICGEN_TEST_BACKENDS=cpu limits a run to the CPU on purpose (the sanitizer run: its build has no Vulkan).
+import type { Test } from 'tap';
+import { runtimeInfo } from '../../lib/runtime';
+
+process.env.GGML_VK_VISIBLE_DEVICES ??= '0';
+
+export type ParityBackend = 'cpu' | 'vulkan';
+
+/** Each backend with what to do: run it, or skip / fail with a notice. */
+export function parityBackends(
+  env: NodeJS.ProcessEnv = process.env,
+): Array<{ backend: ParityBackend; run: true } | { backend: ParityBackend; run: false; skip?: string; fail?: string }> {
+  const asked = (env.MUSICGEN_TEST_BACKENDS ?? 'cpu,vulkan').split(',').map((b) => b.trim());
+  const cases: ReturnType<typeof parityBackends> = [{ backend: 'cpu', run: true }];
+  if (!asked.includes('vulkan')) {
+    cases.push({ backend: 'vulkan', run: false, skip: 'MUSICGEN_TEST_BACKENDS leaves out vulkan' });
+    return cases;
+  }
+  const missing = vulkanMissing();
+  if (missing === undefined) cases.push({ backend: 'vulkan', run: true });
+  else if (env.CI === 'true')
+    cases.push({ backend: 'vulkan', run: false, fail: `${missing}; CI=true, where .ci/run installs it` });
+  else cases.push({ backend: 'vulkan', run: false, skip: `${missing}; skipped` });
+  return cases;
+}
+
+/** Why the Vulkan parity cases cannot run here, or undefined when they can. */
+export function vulkanMissing(): string | undefined {
+  const info = runtimeInfo();
+  if (info.devices.some((d) => d.backend === 'Vulkan')) return undefined;
+  if (info.backends.includes('Vulkan')) {
+    return "the Vulkan backend found no device: the parity tests on Vulkan need Debian's mesa-vulkan-drivers (apt-get install mesa-vulkan-drivers)";
+  }
+  return (
+    'this addon has no usable Vulkan backend: it needs glslc, libvulkan1 and mesa-vulkan-drivers (apt-get install glslc ' +
+    'libvulkan1 mesa-vulkan-drivers), newer Vulkan headers (scripts/vulkan-sdk.sh) and a rebuild (npm run build:native), docs/building.md'
+  );
+}
+
+/**
+ * `t.test('[backend] name')` once per parity backend: run with that backend, or skipped with the notice, or failed
+ * under CI=true when a backend CI must have is missing.
+ */
+export function eachBackend(parent: Test, name: string, fn: (t: Test, backend: ParityBackend) => Promise<void>): void {
+  for (const c of parityBackends()) {
+    const title = `[${c.backend}] ${name}`;
+    if (c.run) void parent.test(title, (t) => fn(t, c.backend));
+    else if (c.fail !== undefined) {
+      const why = c.fail;
+      void parent.test(title, async (t) => void t.fail(why));
+    } else void parent.test(title, { skip: c.skip ?? true }, async () => {});
+  }
+}
+
+/**
+ * Absolute tolerances for the Vulkan cases, measured on lavapipe (mesa 22.3.6, ggml 0.15.1, 2026-12-05) with about
+ * twice the largest measured difference as headroom. Why they are wider than the CPU's: ggml-vulkan converts the
+ * operands of a mat-mul that are not contiguous — the permuted q/k/v views of attention — to f16 before multiplying
+ * (ggml-vulkan.cpp ggml_vk_mul_mat_q_f16: "Reformat and convert to fp16 if non-contiguous"), so attention carries
+ * f16 rounding (2^-11 relative). Measured: T5 states 2.2e-3, projected text states 3.0e-3, melody prefix 2.7e-3, LM
+ * hidden states 1.8e-3; logits (magnitude ~100) 3.1e-2 conditional, 7.6e-2 guided (CFG scale 3 amplifies the
+ * difference). Greedy codes stay exact (every golden decision has a top-1/top-2 gap >= 0.02 on the step path).
+ */
+export const VULKAN_ATOL = { states: 5e-3, logits: 0.15 };
+
+/** The CPU's tolerance on the CPU, Vulkan's on Vulkan. */
+export function atol(backend: ParityBackend, cpu: number, kind: keyof typeof VULKAN_ATOL): number {
+  return backend === 'vulkan' ? Math.max(cpu, VULKAN_ATOL[kind]) : cpu;
+}
