@@ -80,6 +80,11 @@ export interface NativeDiagnostics {
     guidanceScale: number,
     chroma?: Array<NativeChromaFeatures | null>,
   ): Promise<NativeLmForward>;
+  /**
+   * A greedy generation of `frames` frames: LM steps taken and how often the replayable step graph was built
+   * (once per 256 cache positions; native/src/lm/lm-state.cpp).
+   */
+  lmStepGraphs(model: NativeModel, prompts: string[], frames: number): Promise<{ steps: number; builds: number }>;
   /** HF's warpers on each row of `vocab` scores (-inf = removed) and the softmax sampled from. */
   warpScores(
     scores: Float32Array,

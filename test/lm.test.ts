@@ -148,6 +148,19 @@ for (const sample of ['sample0', 'sample1']) {
   });
 }
 
+// The generation step's graph does not depend on the step (positions, K/V rows and the attention mask are inputs;
+// attention covers the cache padded to 256 positions): it is built once per 256 positions, not once per step.
+eachBackend(t, 'the generation step graph is built once per 256 cache positions', async (t, backend) => {
+  const m = await f32On(backend);
+  const maxFrames = Math.min(600, m.info().hparams.lm.maxPosition - 8);
+  for (const frames of [10, maxFrames]) {
+    const { steps, builds } = await nativeDiagnostics().lmStepGraphs(m, ['a', 'b'], frames);
+    // Every step of a text-only run takes the step graph (the first feeds just the BOS column), and the cache holds
+    // `steps` positions by the last one: one build per 256 of them.
+    t.equal(builds, Math.ceil(steps / 256), `${frames} frames: ${steps} steps, ${builds} step-graph builds`);
+  }
+});
+
 t.test('decoder ids outside the codebooks are rejected, not read out of bounds', async (t) => {
   const K = model().info().codebooks;
   const size = model().info().hparams.lm.codebookSize;

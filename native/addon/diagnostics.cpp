@@ -71,6 +71,56 @@ class forward_worker : public promise_worker {
     mg::teacher_forced_result result_;
 };
 
+// ---------------------------------------------------------------------------------------------------------------
+// lmStepGraphs (diagnostics): a greedy generation of `frames` frames, reporting how often the LM's replayable step
+// graph was built (once per lm_kv_block positions, not once per step).
+
+class step_graphs_worker : public promise_worker {
+  public:
+    step_graphs_worker(Napi::Env env, std::shared_ptr<mg::model> model, std::vector<std::string> prompts,
+                       int32_t frames)
+        : promise_worker(env, "musicgen:lmStepGraphs", "running lmStepGraphs"),
+          model_(std::move(model)),
+          prompts_(std::move(prompts)),
+          frames_(frames) {}
+
+  protected:
+    void compute() override {
+        mg::generation_request request;
+        request.frames = frames_;
+        request.sampling.top_k = 1;
+        const std::atomic<bool> abort{false};
+        int32_t steps = 0;
+        const mg::text_condition text = mg::condition_on_text(*model_, mg::tokenize_batch(*model_, prompts_));
+        result_ = mg::generate_codes(
+            *model_, text, request, [&](int32_t, int32_t) { ++steps; }, abort);
+        steps_ = steps;
+    }
+
+    Napi::Value result(Napi::Env env) override {
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("steps", steps_);
+        out.Set("builds", result_.step_graph_builds);
+        return out;
+    }
+
+  private:
+    std::shared_ptr<mg::model> model_;
+    std::vector<std::string> prompts_;
+    int32_t frames_;
+    int32_t steps_ = 0;
+    mg::generated_codes result_;
+};
+
+static Napi::Value lm_step_graphs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3) throw_error(env, "ERR_INVALID_ARG_TYPE", "lmStepGraphs(model, prompts: string[], frames)");
+    std::shared_ptr<mg::model> model = model_from_js(info[0]);
+    std::vector<std::string> prompts = prompts_from_js(env, info[1]);
+    const auto frames = static_cast<int32_t>(integer_arg(info[2], "frames", 1, INT32_MAX));
+    return (new step_graphs_worker(env, std::move(model), std::move(prompts), frames))->start();
+}
+
 // lmForward(model, prompts: string[], ids: Int32Array [B, K, T], guidanceScale: number, chroma?) -> Promise<...>
 // (chroma as generate()'s option).
 static Napi::Value lm_forward(const Napi::CallbackInfo& info) {
@@ -143,6 +193,7 @@ static Napi::Value warp_scores(const Napi::CallbackInfo& info) {
 void register_diagnostics(Napi::Env env, Napi::Object exports) {
     exports.Set("lmForward", Napi::Function::New(env, lm_forward, "lmForward"));
     exports.Set("warpScores", Napi::Function::New(env, warp_scores, "warpScores"));
+    exports.Set("lmStepGraphs", Napi::Function::New(env, lm_step_graphs, "lmStepGraphs"));
 }
 
 }  // namespace mg_addon

@@ -161,6 +161,7 @@ generated_codes generate_codes(const model& m, const text_condition& text, const
     result.n_batch = B;
     result.n_codebooks = K;
     result.n_frames = pattern.frames();
+    result.step_graph_builds = session.step_builds();
     result.codes.reserve(static_cast<size_t>(B) * K * result.n_frames);
     for (int32_t b = 0; b < B; ++b) {
         const std::vector<int32_t> row(delayed.begin() + static_cast<size_t>(b) * K * L,

@@ -33,7 +33,8 @@ struct generated_codes {
     int32_t n_batch = 0;
     int32_t n_codebooks = 0;
     int32_t n_frames = 0;
-    std::vector<int32_t> codes;  // [n_batch, n_codebooks, n_frames]
+    std::vector<int32_t> codes;     // [n_batch, n_codebooks, n_frames]
+    int32_t step_graph_builds = 0;  // times the replayable step graph was built (lm_session::step_builds)
 };
 
 // Audio frame `frame` of every prompt, undelayed: codes[b * n_codebooks + k].

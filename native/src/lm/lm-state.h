@@ -39,6 +39,8 @@ class lm_session {
     int32_t n_rows() const { return cache_.n_rows; }
     int32_t n_cond() const { return cache_.n_cond; }
     int32_t n_past() const { return n_past_; }
+    // How many times the generation step graph was built and allocated (once per lm_kv_block positions).
+    int32_t step_builds() const { return step_builds_; }
 
   private:
     const model& m_;
@@ -48,11 +50,23 @@ class lm_session {
     melody_prefix prefix_;          // released once the first forward() has put it into the cache
     int32_t n_past_ = 0;
 
+    // The replayable generation step (lm_step::n_kv_pad): the graph runner_ holds prepared, for this padded length.
+    lm_forward_graph step_graph_;
+    int32_t step_kv_pad_ = 0;  // 0: none prepared (a prefill through runner_.run() replaces it)
+    int32_t step_builds_ = 0;
+
+    void step(const int32_t* ids, lm_outputs& out);
+    void set_step_inputs(const lm_forward_graph& g, int32_t n_kv);
+    void stage_ids(const int32_t* ids, int32_t n_tokens);
+    void stage_cross_mask(int32_t n_tokens);
+
     // Host staging for the graph inputs, reused across steps.
     std::vector<int32_t> ids_;
     std::vector<int32_t> positions_;
     std::vector<float> causal_mask_;
     std::vector<float> cross_mask_;
+    std::vector<int64_t> k_rows_;
+    std::vector<int64_t> v_rows_;
 };
 
 }  // namespace mg

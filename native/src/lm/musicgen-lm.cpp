@@ -46,6 +46,9 @@ lm_cache new_lm_cache(const model& m, int32_t n_rows, int32_t n_cond, int32_t n_
         throw error(error_code::backend,
                     "could not allocate the LM cache (" + std::to_string(mib) + " MiB) on " + m.backends.name());
     }
+    // The replayable step attends over positions not written yet with weight exactly 0, which is only harmless
+    // if what they hold is finite (0 * NaN is NaN): they start as zeros.
+    ggml_backend_buffer_clear(cache.buffer.get(), 0);
     return cache;
 }
 
@@ -96,7 +99,12 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
     const int64_t H = hp.n_embd, n_head = hp.n_head, d = H / n_head, K = hp.n_codebooks, V = hp.codebook_size;
     // T counts every new position (prefix + codes), T_codes the code positions whose outputs are returned.
     const int64_t T_codes = step.n_tokens, P = step.n_prefix, T = P + T_codes;
-    const int64_t R = cache.n_rows, C = cache.n_cond, n_kv = step.n_past + T;
+    const int64_t R = cache.n_rows, C = cache.n_cond;
+    const bool replayable = step.n_kv_pad > 0;
+    if (replayable && (T_codes != 1 || P != 0 || step.all_logits || step.n_kv_pad > cache.n_ctx)) {
+        throw error(error_code::invalid_argument, "a replayable LM step takes one position and no prefix");
+    }
+    const int64_t n_kv = replayable ? step.n_kv_pad : step.n_past + T;
     const float eps = hp.eps;
 
     lm_forward_graph g;
@@ -108,10 +116,18 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
     g.positions = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
     ggml_set_name(g.positions, "positions");
     ggml_set_input(g.positions);
-    if (T > 1) {
+    if (T > 1 || replayable) {
         g.causal_mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, n_kv, T);
         ggml_set_name(g.causal_mask, "causal_mask");
         ggml_set_input(g.causal_mask);
+    }
+    if (replayable) {
+        g.k_rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, R);
+        ggml_set_name(g.k_rows, "k_rows");
+        ggml_set_input(g.k_rows);
+        g.v_rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, H * R);
+        ggml_set_name(g.v_rows, "v_rows");
+        ggml_set_input(g.v_rows);
     }
 
     // x = sum_k embed_tokens[k][ids_k] (summed in codebook order, as HF) + positions.
@@ -148,12 +164,22 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
         ggml_tensor* q = ggml_mul_mat(ctx, layer.attn_q, cur);
         ggml_tensor* k = ggml_mul_mat(ctx, layer.attn_k, cur);
         ggml_tensor* v = ggml_mul_mat(ctx, layer.attn_v, cur);
-        ggml_tensor* k_dst =
-            ggml_view_3d(ctx, cache_k, H, T, R, cache_k->nb[1], cache_k->nb[2], step.n_past * cache_k->nb[1]);
-        ggml_tensor* v_dst =
-            ggml_view_3d(ctx, cache_v, T, H, R, cache_v->nb[1], cache_v->nb[2], step.n_past * cache_v->nb[0]);
-        ggml_build_forward_expand(g.graph, ggml_cpy(ctx, k, k_dst));
-        ggml_build_forward_expand(g.graph, ggml_cpy(ctx, ggml_transpose(ctx, v), v_dst));
+        if (replayable) {
+            // The cache as rows: K [H, n_ctx * R] one row per (row, position), V [1, n_ctx * H * R] one element
+            // per (row, channel, position) since it is stored transposed.
+            const int64_t n_ctx = cache.n_ctx;
+            ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, cache_k, H, n_ctx * R),
+                                                             ggml_reshape_2d(ctx, k, H, R), g.k_rows));
+            ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, cache_v, 1, n_ctx * H * R),
+                                                             ggml_reshape_2d(ctx, v, 1, H * R), g.v_rows));
+        } else {
+            ggml_tensor* k_dst =
+                ggml_view_3d(ctx, cache_k, H, T, R, cache_k->nb[1], cache_k->nb[2], step.n_past * cache_k->nb[1]);
+            ggml_tensor* v_dst =
+                ggml_view_3d(ctx, cache_v, T, H, R, cache_v->nb[1], cache_v->nb[2], step.n_past * cache_v->nb[0]);
+            ggml_build_forward_expand(g.graph, ggml_cpy(ctx, k, k_dst));
+            ggml_build_forward_expand(g.graph, ggml_cpy(ctx, ggml_transpose(ctx, v), v_dst));
+        }
 
         ggml_tensor* k_all =
             ggml_view_4d(ctx, cache_k, d, n_head, n_kv, R, d * cache_k->nb[0], cache_k->nb[1], cache_k->nb[2], 0);

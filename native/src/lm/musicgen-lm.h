@@ -51,7 +51,17 @@ struct lm_step {
     int32_t n_past = 0;
     bool all_logits = false;  // logits for every new position (teacher forcing), else only the last
     int32_t n_prefix = 0;     // melody: prefix rows fed before the n_tokens code positions (first step only)
+    // > 0: the replayable generation step (one new position, no prefix, last logits only; n_past unused). Nothing
+    // in its graph depends on the step: it attends over the first n_kv_pad cache positions through kv_mask (0 up
+    // to the new position, -inf beyond), writes K/V with ggml_set_rows at the index inputs k_rows/v_rows, and
+    // takes the position as an input. So it is built and allocated once per lm_kv_block positions and recomputed
+    // every step (and a GPU backend can replay it, e.g. as a captured CUDA graph).
+    int32_t n_kv_pad = 0;
 };
+
+// Cache positions a replayable step graph covers beyond the last written one, rounded up to this (llama.cpp pads
+// its KV views to 256 likewise): attending to a few masked positions costs less than rebuilding every step.
+constexpr int32_t lm_kv_block = 256;
 
 struct lm_forward_graph {
     ggml_cgraph* graph = nullptr;
@@ -59,6 +69,10 @@ struct lm_forward_graph {
     ggml_tensor* prefix = nullptr;       // input F32 [H, n_prefix, n_rows]; null without a prefix
     ggml_tensor* positions = nullptr;    // input I32 [n_prefix + n_tokens]: n_past + t
     ggml_tensor* causal_mask = nullptr;  // input F32 [n_kv, n_prefix + n_tokens]; null for a single position
+                                         // (except the replayable step: its kv_mask [n_kv_pad, 1])
+    ggml_tensor* k_rows = nullptr;       // replayable step: input I64 [n_rows], K cache row r * n_ctx + position
+    ggml_tensor* v_rows = nullptr;       // replayable step: input I64 [H * n_rows], V cache element
+                                         // (r * H + h) * n_ctx + position
     ggml_tensor* cross_mask = nullptr;   // input F32 [n_text, n_tokens, 1, n_cond]: 0 or -FLT_MAX (HF's finfo.min)
     // Outputs cover the code positions only (prefix logits are unused, as in HF).
     ggml_tensor* embd = nullptr;    // output F32 [H, n_tokens, n_rows]: code embeddings + positions
