@@ -140,8 +140,9 @@ function main(): void {
         const gen = await MusicGen.load(defaultModelPath(), { backend: process.env.MG_BACKEND || 'auto' });
         const audio = await gen.generate('warm piano', { duration: 1, seed: 1 });
         const wav = toWav(audio);
+        const backend = gen.info.backend;
         gen.dispose();
-        console.log(JSON.stringify({ runtime: runtimeInfo(), backend: gen.info.backend, samples: audio.channels[0].length, wavBytes: wav.length }));
+        console.log(JSON.stringify({ runtime: runtimeInfo(), backend, samples: audio.channels[0].length, wavBytes: wav.length }));
       })().catch((e) => { console.error(e); process.exit(1); });`;
     const api = run(process.execPath, ['-e', script], { cwd: project, env });
     type Report = {
