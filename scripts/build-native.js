@@ -5,7 +5,7 @@
 //   --cuda          GGML_CUDA=ON (CUDA toolkit needed); MUSICGEN_CUDA_ARCHS picks the archs (default 90)
 //   --vulkan        GGML_VULKAN=ON, failing when its build tools are missing; --no-vulkan builds without it. By
 //                   default the Vulkan backend is built when glslc, the Vulkan loader and Vulkan headers >= 1.3.268
-//                   are found (the system's, or build/vulkan-sdk from scripts/vulkan-sdk.sh), else the build is
+//                   are found (the system's, or .vulkan-sdk from scripts/vulkan-sdk.sh), else the build is
 //                   CPU-only and says which tool is missing (docs/building.md)
 //   --portable      what prebuilds ship: no -march=native, ggml as shared libraries beside the addon, the CPU
 //                   backend built once per instruction-set level and chosen at run time (GGML_BACKEND_DL)
@@ -112,7 +112,7 @@ function vulkanSetup() {
   const missing = [];
   const glslc = spawnSync('glslc', ['--version'], { encoding: 'utf8' });
   if (glslc.status !== 0) missing.push('glslc (Debian: apt-get install glslc)');
-  const sdk = path.join(root, 'build', 'vulkan-sdk', 'usr');
+  const sdk = path.join(root, '.vulkan-sdk', 'usr');
   const includeDirs = [path.join(sdk, 'include'), '/usr/include', '/usr/local/include'];
   const headers = includeDirs.find((dir) => {
     const hpp = path.join(dir, 'vulkan', 'vulkan.hpp');

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The Vulkan headers ggml 0.15.1's Vulkan backend needs (vulkan.hpp with vk::LayerSettingEXT, Vulkan >= 1.3.268, and
-# SPIRV-Headers' CMake package), unpacked under build/vulkan-sdk from Debian trixie's packages for machines whose own
+# SPIRV-Headers' CMake package), unpacked under .vulkan-sdk from Debian trixie's packages for machines whose own
 # are older (Debian bookworm ships 1.3.239). Nothing is installed: the .debs are fetched with `apt-get download`
 # through a private apt configuration and unpacked with `dpkg -x`, so no root is needed. scripts/build-native.js
-# uses build/vulkan-sdk when it exists (docs/building.md). glslc and the Vulkan loader come from the system
+# uses .vulkan-sdk when it exists (docs/building.md). glslc and the Vulkan loader come from the system
 # (Debian: apt-get install glslc libvulkan1; mesa-vulkan-drivers adds lavapipe, the CPU Vulkan device tests use).
-# Idempotent: does nothing when build/vulkan-sdk already holds these versions.
+# Idempotent: does nothing when .vulkan-sdk already holds these versions.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-sdk="$root/build/vulkan-sdk"
+sdk="$root/.vulkan-sdk"
 packages=(libvulkan-dev spirv-headers)
 stamp="$sdk/.packages"
 want="trixie: ${packages[*]}"
