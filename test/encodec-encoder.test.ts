@@ -9,6 +9,7 @@ import { convertCheckpoint } from '../convert/convert';
 import { encodeAudio } from '../lib/encode-audio';
 import { native, type NativeModel } from '../lib/native';
 import { nativeDiagnostics } from '../lib/native-diagnostics';
+import { eachBackend, type ParityBackend } from './helpers/backends';
 import { maxAbsDiff, readNpy } from './helpers/npy';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
@@ -27,20 +28,30 @@ t.before(async () => {
   await convertCheckpoint(path.join(fixtures, 'musicgen-tiny'), file, { type: 'f32' });
   mono = await native().loadModel(file, { backend: 'cpu', threads: 2 });
 });
+// The model on the other parity backends, loaded on first use.
+const onBackend: Partial<Record<ParityBackend, NativeModel>> = {};
+async function modelOn(backend: ParityBackend): Promise<NativeModel> {
+  if (backend === 'cpu') return mono;
+  onBackend[backend] ??= await native().loadModel(path.join(tmp, 'musicgen-tiny-f32.gguf'), { backend, threads: 2 });
+  return onBackend[backend];
+}
 t.teardown(() => {
   mono?.dispose();
+  for (const m of Object.values(onBackend)) m.dispose();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 const chord = () => Float32Array.from(golden('prompt_audio_0').data as number[]);
 
-t.test('chord: encoder output, codes, quantized and reconstruction match HF', async (t) => {
-  const out = await native().encodeAudio(mono, chord());
+eachBackend(t, 'chord: encoder output, codes, quantized and reconstruction match HF', async (t, backend) => {
+  const model = await modelOn(backend);
+  const out = await native().encodeAudio(model, chord());
   const embRef = golden('encodec_chord_encoder_out');
   const [, hidden, frames] = embRef.shape as [number, number, number];
   t.same([out.frames, out.embeddings.length], [frames, hidden * frames], '[hidden, frames] encoder output');
   const embErr = maxAbsDiff(out.embeddings, embRef.data as number[]);
-  t.ok(embErr <= relativeTolerance(embRef.data as number[]), `encoder_out max abs err ${embErr.toExponential(2)}`);
+  const embTol = relativeTolerance(embRef.data as number[]);
+  t.ok(embErr <= embTol, `encoder_out max abs err ${embErr.toExponential(2)} <= ${embTol.toExponential(2)}`);
 
   // Exact: every RVQ decision of this golden has a distance gap >= 150x float32 rounding
   // (docs/reference-notes.md §10.3).
@@ -48,7 +59,7 @@ t.test('chord: encoder output, codes, quantized and reconstruction match HF', as
   t.equal(out.codebooks, codesRef.shape[1], 'one row per quantizer the LM uses');
   t.same(Array.from(out.codes), codesRef.data, 'codes identical');
 
-  const decoded = await nativeDiagnostics().decodeCodes(mono, out.codes, out.codebooks, out.frames, [-1]);
+  const decoded = await nativeDiagnostics().decodeCodes(model, out.codes, out.codebooks, out.frames, [-1]);
   const quantRef = golden('encodec_chord_quantized');
   const quantErr = maxAbsDiff(decoded.stages[0]!.data, quantRef.data as number[]);
   t.ok(quantErr <= relativeTolerance(quantRef.data as number[]), `quantized max abs err ${quantErr.toExponential(2)}`);
@@ -59,14 +70,17 @@ t.test('chord: encoder output, codes, quantized and reconstruction match HF', as
   t.ok(recErr <= AUDIO_ATOL, `reconstruction max abs err ${recErr.toExponential(2)}`);
 });
 
-t.test('frames = ceil(samples / hop), short inputs included', async (t) => {
-  const { hopLength } = mono.info().hparams.codec;
+eachBackend(t, 'frames = ceil(samples / hop), short inputs included', async (t, backend) => {
+  const model = await modelOn(backend);
+  const { hopLength } = model.info().hparams.codec;
   const pcm = chord();
   // hop + 1 needs a second (padded) frame; 5 samples are shorter than the first convolution's reflect padding.
   for (const n of [hopLength + 1, 5, 1]) {
-    const out = await encodeAudio(mono, pcm.slice(0, n));
+    const out = await encodeAudio(model, pcm.slice(0, n));
     t.equal(out.frames, Math.ceil(n / hopLength), `${n} samples -> ${out.frames} frame(s)`);
     t.equal(out.data.length, out.codebooks * out.frames, 'codes [codebooks, frames]');
+    // The same codes as the CPU's, short inputs included.
+    if (backend !== 'cpu') t.same(out.data, (await encodeAudio(mono, pcm.slice(0, n))).data, "the CPU's codes");
   }
 });
 

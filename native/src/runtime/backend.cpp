@@ -312,7 +312,7 @@ backend_modules load_backend_modules(const std::string& addon_dir, const std::ve
     return report;
 }
 
-bool backend_set::decoder_on_cpu() const {
+bool backend_set::codec_on_cpu() const {
     return gpu && std::strcmp(backend_of(ggml_backend_get_device(gpu.get())), "Vulkan") == 0;
 }
 

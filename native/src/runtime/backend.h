@@ -44,10 +44,11 @@ struct backend_set {
     // streams), while the weights' buffers serve any instance of their device: every graph_runner clones.
     backend_set clone() const;
 
-    // Whether the EnCodec decoder's graphs run on the CPU although a GPU holds the weights (their nodes pinned to
-    // the CPU, the scheduler copying the weights they read): on Vulkan, where ggml 0.15.1 ran the decoder graph out
-    // of bounds of its buffers on lavapipe (host memory corrupted from 8 frames on) — until that is understood.
-    bool decoder_on_cpu() const;
+    // Whether EnCodec's graphs (encoder and decoder) run on the CPU although a GPU holds the weights (their nodes
+    // pinned to the CPU, the scheduler copying the weights they read): on Vulkan, where ggml 0.15.1 wrote out of
+    // bounds of its buffers running them on lavapipe (host memory corrupted: the decoder from 8 frames on, the
+    // encoder on inputs shorter than its padding) — until that is understood.
+    bool codec_on_cpu() const;
 
     // A scheduler over sched_backends() for graphs of up to `graph_size` nodes.
     ggml_backend_sched_ptr new_sched(size_t graph_size) const;

@@ -23,8 +23,19 @@ ggml_cgraph* graph_runner::build_and_alloc(const std::function<ggml_cgraph*(ggml
     ggml_cgraph* graph = build(ctx_.get());
     ggml_backend_sched_reset(sched_.get());
     if (on_cpu_) {
+        // Every computing node; views stay with their source (a view of a weight on the GPU is a GPU tensor), and
+        // the scheduler copies what a CPU node reads from the GPU.
         for (int i = 0; i < ggml_graph_n_nodes(graph); ++i) {
-            ggml_backend_sched_set_tensor_backend(sched_.get(), ggml_graph_node(graph, i), backends_.cpu.get());
+            ggml_tensor* node = ggml_graph_node(graph, i);
+            switch (node->op) {
+                case GGML_OP_VIEW:
+                case GGML_OP_RESHAPE:
+                case GGML_OP_PERMUTE:
+                case GGML_OP_TRANSPOSE:
+                    continue;
+                default:
+                    ggml_backend_sched_set_tensor_backend(sched_.get(), node, backends_.cpu.get());
+            }
         }
     }
     if (!ggml_backend_sched_alloc_graph(sched_.get(), graph)) {
