@@ -2,7 +2,8 @@
 // Builds the addon through cmake-js (CMakeLists.txt) and copies it to build/Release/musicgen.node,
 // where node-gyp-build looks. Used by `npm run build:native` and by binding.gyp's source fallback.
 //   --dest DIR      where to put musicgen.node (default build/Release)
-//   --cuda          GGML_CUDA=ON (CUDA toolkit needed); MUSICGEN_CUDA_ARCHS picks the archs (default 90)
+//   --cuda          GGML_CUDA=ON (CUDA toolkit needed); MUSICGEN_CUDA_ARCHS picks the archs (default 90); uses
+//                   build/cuda-sdk when scripts/cuda-sdk.sh made it (a CUDA 13 toolkit without cuBLAS)
 //   --vulkan        GGML_VULKAN=ON, failing when its build tools are missing; --no-vulkan builds without it. By
 //                   default the Vulkan backend is built when glslc, the Vulkan loader and Vulkan headers >= 1.3.268
 //                   are found (the system's, or .vulkan-sdk from scripts/vulkan-sdk.sh), else the build is
@@ -53,6 +54,14 @@ function buildFolderName() {
 const defines = [`--CDGGML_SOURCE_DIR=${ggmlDir}`];
 if (flag('--cuda')) {
   defines.push('--CDGGML_CUDA=ON', `--CDCMAKE_CUDA_ARCHITECTURES=${process.env.MUSICGEN_CUDA_ARCHS || '90'}`);
+  // build/cuda-sdk from scripts/cuda-sdk.sh (a CUDA 13 toolkit without cuBLAS): cuBLAS headers and link stubs with
+  // the CUDA 13 sonames, and the toolkit it was made for. Absent on a machine with a full toolkit: nothing changes.
+  const cudaSdk = path.join(root, 'build', 'cuda-sdk');
+  if (fs.existsSync(path.join(cudaSdk, 'cuda-sdk.stamp'))) {
+    const toolkit = fs.readFileSync(path.join(cudaSdk, 'toolkit-root'), 'utf8').trim();
+    defines.push(`--CDMUSICGEN_CUDA_SDK=${cudaSdk}`, `--CDCUDAToolkit_ROOT=${toolkit}`);
+    if (!process.env.CUDACXX) defines.push(`--CDCMAKE_CUDA_COMPILER=${path.join(toolkit, 'bin', 'nvcc')}`);
+  }
 }
 const vulkan = vulkanSetup();
 defines.push(...vulkan.defines);

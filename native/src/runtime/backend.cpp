@@ -312,9 +312,14 @@ backend_modules load_backend_modules(const std::string& addon_dir, const std::ve
     return report;
 }
 
-bool backend_set::codec_on_cpu() const {
-    return gpu && std::strcmp(backend_of(ggml_backend_get_device(gpu.get())), "Vulkan") == 0;
+// Where ggml 0.15.1's Vulkan backend corrupted memory on lavapipe (backend.h says which graphs).
+static bool on_vulkan(const backend_set& set) {
+    return set.gpu && std::strcmp(backend_of(ggml_backend_get_device(set.gpu.get())), "Vulkan") == 0;
 }
+
+bool backend_set::replays_lm_step() const { return !on_vulkan(*this); }
+
+bool backend_set::codec_on_cpu() const { return on_vulkan(*this); }
 
 std::string backend_set::name() const { return ggml_backend_name(main_backend()); }
 

@@ -50,6 +50,11 @@ struct backend_set {
     // encoder on inputs shorter than its padding) — until that is understood.
     bool codec_on_cpu() const;
 
+    // Whether the LM's generation step runs as the replayable graph (lm_step::n_kv_pad). Not on Vulkan: there the
+    // replayable step corrupted host memory on lavapipe from a few hundred positions on (ggml 0.15.1), while the
+    // step graph rebuilt every step did not, so Vulkan keeps rebuilding it until that is understood.
+    bool replays_lm_step() const;
+
     // A scheduler over sched_backends() for graphs of up to `graph_size` nodes.
     ggml_backend_sched_ptr new_sched(size_t graph_size) const;
 };
