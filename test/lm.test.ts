@@ -88,7 +88,8 @@ for (const run of ['greedy_cfg3', 'greedy_cfg1']) {
     const V = out.vocab;
     let worst = 0;
     let idsDiffer = 0;
-    let top1Differ = 0;
+    // Positions whose greedy choice differs, with the reference's margin there (its top-1 minus top-2 score).
+    const top1Differ: number[] = [];
     for (let s = 0; s < steps; s++) {
       for (let bk = 0; bk < B * K; bk++) {
         const row = out.guided.subarray((bk * steps + s) * V, (bk * steps + s + 1) * V);
@@ -100,7 +101,8 @@ for (const run of ['greedy_cfg3', 'greedy_cfg1']) {
           worst = Math.max(worst, Math.abs(row[order[j]!]! - (values.data[g] as number)));
           if (order[j] !== indices.data[g]) {
             idsDiffer++;
-            if (j === 0) top1Differ++;
+            const first = (s * B * K + bk) * 5;
+            if (j === 0) top1Differ.push((values.data[first] as number) - (values.data[first + 1] as number));
           }
         }
       }
@@ -108,11 +110,20 @@ for (const run of ['greedy_cfg3', 'greedy_cfg1']) {
     const logits = atol(backend, LOGIT_ATOL, 'logits');
     t.ok(worst <= logits, `top-5 scores max abs diff ${worst} <= ${logits}`);
     // The goldens' top-1/top-2 gaps are >= 0.02 (README), far above float32 noise; lower ranks could tie
-    // only by accident, so ids are compared exactly too. On Vulkan (f16 attention, VULKAN_ATOL) ranks 2-5 may swap
-    // where their gaps are below its error: there the greedy choice (rank 1) must agree, the rest is reported.
-    t.equal(top1Differ, 0, 'top-1 ids (the greedy choice) identical');
-    if (backend === 'cpu') t.equal(idsDiffer, 0, 'top-5 ids identical');
-    else t.comment(`${idsDiffer} of ${steps * B * K * 5} top-5 ids differ in rank 2-5`);
+    // only by accident, so on the CPU ids are compared exactly. On Vulkan (f16 rounding in ggml-vulkan's products,
+    // VULKAN_ATOL) two scores each within \`worst\` of the reference can trade places only where the reference's
+    // margin is at most 2 * worst: the greedy choice must agree everywhere else; swaps are reported.
+    if (backend === 'cpu') {
+      t.equal(top1Differ.length, 0, 'top-1 ids (the greedy choice) identical');
+      t.equal(idsDiffer, 0, 'top-5 ids identical');
+    } else {
+      const unexplained = top1Differ.filter((margin) => margin > 2 * worst);
+      t.same(unexplained, [], `top-1 ids identical wherever the reference's margin exceeds 2 x ${worst}`);
+      t.comment(
+        `${idsDiffer} of ${steps * B * K * 5} top-5 ids differ, ${top1Differ.length} of them top-1 ` +
+          `(reference margins ${top1Differ.map((m) => m.toFixed(4)).join(', ') || '-'})`,
+      );
+    }
   });
 }
 

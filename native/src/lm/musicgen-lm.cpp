@@ -65,12 +65,14 @@ static ggml_tensor* layer_norm(ggml_context* ctx, ggml_tensor* x, ggml_tensor* w
 
 // Multi-head attention of q [H, n_q, n_seq] against cached keys [d, n_head, n_kv, n_seq] (as a view with
 // strides of a [H, n_ctx, n_seq] tensor) and transposed values [n_kv, d, n_head, n_seq]. Returns [H, n_q, n_seq].
+// `contiguous_k`: copy the keys to a contiguous tensor first (backend_set::contiguous_attention_keys says where).
 static ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, ggml_tensor* mask,
-                              int64_t n_head) {
+                              int64_t n_head, bool contiguous_k) {
     const int64_t H = q->ne[0], n_q = q->ne[1], n_seq = q->ne[2], d = H / n_head;
     q = ggml_permute(ctx, ggml_reshape_4d(ctx, q, d, n_head, n_q, n_seq), 0, 2, 1, 3);  // [d, n_q, n_head, n_seq]
     k = ggml_permute(ctx, k, 0, 2, 1, 3);                                               // [d, n_kv, n_head, n_seq]
-    ggml_tensor* kq = ggml_mul_mat(ctx, k, q);                                          // [n_kv, n_q, n_head, n_seq]
+    if (contiguous_k) k = ggml_cont(ctx, k);
+    ggml_tensor* kq = ggml_mul_mat(ctx, k, q);  // [n_kv, n_q, n_head, n_seq]
     // HF scales q by head_dim^-0.5 before the product; scaling the product instead differs by rounding only.
     kq = ggml_soft_max_ext(ctx, kq, mask, 1.0f / std::sqrt(static_cast<float>(d)), 0.0f);
     ggml_tensor* kqv = ggml_mul_mat(ctx, v, kq);  // [d, n_q, n_head, n_seq]
@@ -101,6 +103,7 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
     const int64_t T_codes = step.n_tokens, P = step.n_prefix, T = P + T_codes;
     const int64_t R = cache.n_rows, C = cache.n_cond;
     const bool replayable = step.n_kv_pad > 0;
+    const bool contiguous_k = m.backends.contiguous_attention_keys();
     if (replayable && (T_codes != 1 || P != 0 || step.all_logits || step.n_kv_pad > cache.n_ctx)) {
         throw error(error_code::invalid_argument, "a replayable LM step takes one position and no prefix");
     }
@@ -185,7 +188,7 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
             ggml_view_4d(ctx, cache_k, d, n_head, n_kv, R, d * cache_k->nb[0], cache_k->nb[1], cache_k->nb[2], 0);
         ggml_tensor* v_all =
             ggml_view_4d(ctx, cache_v, n_kv, d, n_head, R, cache_v->nb[1], d * cache_v->nb[1], cache_v->nb[2], 0);
-        cur = attention(ctx, q, k_all, v_all, g.causal_mask, n_head);
+        cur = attention(ctx, q, k_all, v_all, g.causal_mask, n_head, contiguous_k);
         cur = ggml_mul_mat(ctx, layer.attn_o, cur);
         x = ggml_add(ctx, x, cur);
         ggml_format_name(x, "self_attn_out_%u", l);
@@ -207,7 +210,7 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
                 ggml_view_4d(ctx, ck, d, n_head, cache.n_text, C, d * ck->nb[0], ck->nb[1], ck->nb[2], 0);
             ggml_tensor* cv_all =
                 ggml_view_4d(ctx, cv, cache.n_text, d, n_head, C, cv->nb[1], d * cv->nb[1], cv->nb[2], 0);
-            cur = attention(ctx, q, ck_all, cv_all, g.cross_mask, n_head);
+            cur = attention(ctx, q, ck_all, cv_all, g.cross_mask, n_head, contiguous_k);
             cur = ggml_mul_mat(ctx, layer.cross_attn_o, cur);
             if (C < R) cur = ggml_pad(ctx, cur, 0, 0, static_cast<int>(R - C), 0);
             x = ggml_add(ctx, x, cur);

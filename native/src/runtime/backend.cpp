@@ -321,6 +321,8 @@ bool backend_set::replays_lm_step() const { return !on_vulkan(*this); }
 
 bool backend_set::codec_on_cpu() const { return on_vulkan(*this); }
 
+bool backend_set::contiguous_attention_keys() const { return on_vulkan(*this); }
+
 std::string backend_set::name() const { return ggml_backend_name(main_backend()); }
 
 std::vector<ggml_backend_t> backend_set::sched_backends() const {

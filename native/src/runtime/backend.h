@@ -55,6 +55,14 @@ struct backend_set {
     // step graph rebuilt every step did not, so Vulkan keeps rebuilding it until that is understood.
     bool replays_lm_step() const;
 
+    // Whether the LM's attention copies the cached keys to a contiguous tensor before the key-query product. On
+    // Vulkan: ggml 0.15.1 first copies a mat-mul operand that is not contiguous (here the keys' strided view of the
+    // cache) to f16 in a scratch buffer, and with it lavapipe crashed in its queue thread (a call through a freed
+    // object) during the first generation steps in 16 of 21 runs with the smoke-test model; with the keys made
+    // contiguous 20 of 20 ran clean. Elsewhere the product reads the view directly (a copy per layer and step
+    // would only cost).
+    bool contiguous_attention_keys() const;
+
     // A scheduler over sched_backends() for graphs of up to `graph_size` nodes.
     ggml_backend_sched_ptr new_sched(size_t graph_size) const;
 };
