@@ -11,6 +11,7 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { lavapipeEnv } from './lavapipe';
 
 const root = path.resolve(__dirname, '..', '..');
 const platformDir = `${process.platform}-${process.arch}`;
@@ -183,13 +184,13 @@ function main(): void {
         check(report.backend === 'CPU', 'and the CPU ran the generation');
       }
       // A software Vulkan device, named: backend 'vulkan' runs the same job on it (the real shaders, on lavapipe,
-      // which CI installs: Debian's mesa-vulkan-drivers).
+      // which CI installs: Debian's mesa-vulkan-drivers, run from scripts/vulkan-sdk.sh's newer copy when it is there).
       const lavapipe = fs.existsSync('/usr/share/vulkan/icd.d/lvp_icd.x86_64.json');
       check(lavapipe || process.env.CI !== 'true', 'lavapipe (mesa-vulkan-drivers) is installed');
       if (lavapipe) {
         const onVulkan = run(process.execPath, ['-e', script], {
           cwd: project,
-          env: { ...env, GGML_VK_VISIBLE_DEVICES: '0', MG_BACKEND: 'vulkan' },
+          env: { ...env, ...lavapipeEnv(env), GGML_VK_VISIBLE_DEVICES: '0', MG_BACKEND: 'vulkan' },
         });
         const vulkan = JSON.parse(onVulkan.stdout) as Report;
         check(

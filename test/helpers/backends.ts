@@ -2,13 +2,16 @@
 // device is there. In CI that device is lavapipe (Debian's mesa-vulkan-drivers, a conformant Vulkan device that
 // runs on the CPU), so the real Vulkan shaders run in every CI run. ggml lists CPU-type Vulkan devices only when
 // GGML_VK_VISIBLE_DEVICES names them; this module sets it (to device 0) before the addon loads, so a test file
-// imports it before its first call into the addon. Without a Vulkan build or device the Vulkan cases skip with a
+// imports it before its first call into the addon; for the same reason it points the Vulkan loader at the lavapipe
+// scripts/vulkan-sdk.sh unpacked, when there is one (tools/lavapipe.ts: bookworm's own crashes now and then). Without a Vulkan build or device the Vulkan cases skip with a
 // notice naming what to install, and under CI=true (.ci/run installs it) they fail instead.
 // MUSICGEN_TEST_BACKENDS=cpu limits a run to the CPU on purpose (the sanitizer run: its build has no Vulkan).
 import type { Test } from 'tap';
 import { runtimeInfo } from '../../lib/runtime';
+import { lavapipeEnv } from '../../tools/lavapipe';
 
 process.env.GGML_VK_VISIBLE_DEVICES ??= '0';
+Object.assign(process.env, lavapipeEnv());
 
 export type ParityBackend = 'cpu' | 'vulkan';
 
@@ -59,7 +62,7 @@ export function eachBackend(parent: Test, name: string, fn: (t: Test, backend: P
 }
 
 /**
- * Absolute tolerances for the Vulkan cases, measured on lavapipe (mesa 22.3.6, ggml 0.15.1, 2026-12-05) with about
+ * Absolute tolerances for the Vulkan cases, measured on lavapipe (mesa 22.3.6, ggml 0.15.1, 2026-12-05; the same on 25.0.7) with about
  * twice the largest measured difference as headroom. Why they are wider than the CPU's: on a device with fp16
  * support (lavapipe has it, as most GPUs do) ggml-vulkan rounds mat-mul operands to f16 — its matmul shaders keep
  * their tiles in f16, and it copies operands that are not contiguous (attention's permuted views) to f16 first
