@@ -110,7 +110,7 @@ void lm_session::forward(const int32_t* ids, int32_t n_tokens, bool all_logits, 
         throw error(error_code::invalid_argument, "the LM session holds " + std::to_string(cache_.n_ctx) +
                                                       " positions; " + std::to_string(n_kv) + " requested");
     }
-    if (n_tokens == 1 && n_prefix == 0 && !all_logits && !want_states && m_.backends.replays_lm_step()) {
+    if (n_tokens == 1 && n_prefix == 0 && !all_logits && !want_states) {
         step(ids, out);
         return;
     }

@@ -50,11 +50,6 @@ struct backend_set {
     // encoder on inputs shorter than its padding) — until that is understood.
     bool codec_on_cpu() const;
 
-    // Whether the LM's generation step runs as the replayable graph (lm_step::n_kv_pad). Not on Vulkan: there the
-    // replayable step corrupted host memory on lavapipe from a few hundred positions on (ggml 0.15.1), while the
-    // step graph rebuilt every step did not, so Vulkan keeps rebuilding it until that is understood.
-    bool replays_lm_step() const;
-
     // Whether the LM's attention copies the cached keys to a contiguous tensor before the key-query product. On
     // Vulkan: ggml 0.15.1 first copies a mat-mul operand that is not contiguous (here the keys' strided view of the
     // cache) to f16 in a scratch buffer, and with it lavapipe crashed in its queue thread (a call through a freed
