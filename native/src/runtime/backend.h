@@ -45,17 +45,19 @@ struct backend_set {
     backend_set clone() const;
 
     // Whether EnCodec's graphs (encoder and decoder) run on the CPU although a GPU holds the weights (their nodes
-    // pinned to the CPU, the scheduler copying the weights they read): on Vulkan, where ggml 0.15.1 wrote out of
-    // bounds of its buffers running them on lavapipe (host memory corrupted: the decoder from 8 frames on, the
-    // encoder on inputs shorter than its padding) — until that is understood.
+    // pinned to the CPU, the scheduler copying the weights they read): on Vulkan, where they corrupted host memory
+    // on lavapipe 22.3.6 (the decoder from 8 frames on, the encoder on inputs shorter than its padding) and, on
+    // lavapipe 25.0.7, ran clean but outside the codec's tolerances with ggml-vulkan's f16 products
+    // (docs/building.md, known limits).
     bool codec_on_cpu() const;
 
     // Whether the LM's attention copies the cached keys to a contiguous tensor before the key-query product. On
     // Vulkan: ggml 0.15.1 first copies a mat-mul operand that is not contiguous (here the keys' strided view of the
     // cache) to f16 in a scratch buffer, and with it lavapipe crashed in its queue thread (a call through a freed
     // object) during the first generation steps in 16 of 21 runs with the smoke-test model; with the keys made
-    // contiguous 20 of 20 ran clean. Elsewhere the product reads the view directly (a copy per layer and step
-    // would only cost).
+    // contiguous 20 of 20 ran clean. lavapipe 25.0.7 ran the strided view clean too, so the fault may be 22.3.6's;
+    // the copy stays because it costs about what ggml-vulkan's own f16 copy did. Elsewhere the product reads the
+    // view directly (a copy per layer and step would only cost).
     bool contiguous_attention_keys() const;
 
     // A scheduler over sched_backends() for graphs of up to `graph_size` nodes.
