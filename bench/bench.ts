@@ -1,10 +1,12 @@
 // npm run bench -- [--preset small[,medium,large]] [--types f16,q8_0,q4_0,q4_k] [--threads 1,2] [--frames 100]
-//                  [--guidance 3] [--batch 1,2,4,8] [--no-stream]
+//                  [--guidance 3] [--batch 1,2,4,8] [--no-stream] [--backend cpu|cuda|vulkan]
 // Measures, on random-weight checkpoints of real MusicGen shapes (made by tools/make-random-checkpoint):
 // LM ms/step and steps/s with classifier-free guidance, the step's floor (bytes of weights read per step over the
-// machine's copy bandwidth measured in the same process, and the same matrix products run alone through ggml),
+// machine's copy bandwidth measured in the same process, and the same matrix products run alone through ggml; on a
+// GPU backend the bandwidth is that of the GPU's memory, measured by a ggml copy there),
 // T5 encode ms, EnCodec decode speed (x real time), real-time factor of the whole generation, streaming
-// first-chunk latency and chunk interval (0.5 s chunks), load time and peak RSS; with --batch, LM steps/s and
+// first-chunk latency and chunk interval (0.5 s chunks), load time, peak RSS and, on a GPU, the peak device memory
+// the generation took (free memory polled every 10 ms against its level before the load); with --batch, LM steps/s and
 // audio seconds per second for N prompts generated in one pass. Each configuration runs in its own process so
 // peak RSS belongs to it. Prints tables; writes JSON with machine info under bench/results/.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -40,6 +42,7 @@ interface Floor {
 }
 
 interface Measurement extends Floor {
+  backend: string;
   preset: string;
   type: string;
   threads: number;
@@ -59,6 +62,8 @@ interface Measurement extends Floor {
   firstChunkMs: number;
   interChunkMs: number;
   peakRssMiB: number;
+  /** Device memory the whole measurement took at its peak (GPU backends; NaN on the CPU). */
+  devicePeakMiB: number;
 }
 
 interface BatchMeasurement {
@@ -85,11 +90,14 @@ function msPerStep(stepTimes: number[]): number {
   return (stepTimes.at(-1)! - stepTimes[0]!) / (stepTimes.length - 1);
 }
 
-async function measureFloor(model: string, threads: number, guidance: number): Promise<Floor> {
+async function measureFloor(model: string, backend: Backend, threads: number, guidance: number): Promise<Floor> {
   const bench = nativeDiagnostics();
-  const bytesPerSec = await bench.benchCopyBandwidth(COPY_MIB, threads, 5);
-  const handle = await native().loadModel(model, { backend: 'cpu', threads });
+  const handle = await native().loadModel(model, { backend, threads });
   try {
+    const bytesPerSec =
+      backend === 'cpu'
+        ? await bench.benchCopyBandwidth(COPY_MIB, threads, 5)
+        : await bench.benchDeviceCopyBandwidth(handle, COPY_MIB, 5);
     const rows = guidance > 1 ? 2 : 1;
     const products = await bench.benchLmProducts(handle, rows, 1, 5);
     const bandwidthFloorMs = (products.weightBytes / bytesPerSec) * 1000;
@@ -105,8 +113,29 @@ async function measureFloor(model: string, threads: number, guidance: number): P
   }
 }
 
+type Backend = 'cpu' | 'cuda' | 'vulkan';
+
+/** Polls every device's free memory until stopped; peakMiB(name) is the most it fell below its level at the start. */
+function deviceMemoryWatch(): { stop(): void; peakMiB(device: string): number } {
+  const bench = nativeDiagnostics();
+  const start = new Map(bench.benchDeviceMemory().map((d) => [d.name, d.free]));
+  const lowest = new Map(start);
+  const poll = () => {
+    for (const d of bench.benchDeviceMemory()) lowest.set(d.name, Math.min(lowest.get(d.name) ?? d.free, d.free));
+  };
+  const timer = setInterval(poll, 10);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      poll();
+    },
+    peakMiB: (device) => ((start.get(device) ?? NaN) - (lowest.get(device) ?? NaN)) / 2 ** 20,
+  };
+}
+
 async function measure(
   model: string,
+  backend: Backend,
   preset: string,
   type: string,
   threads: number,
@@ -114,9 +143,10 @@ async function measure(
   guidance: number,
   stream: boolean,
 ): Promise<Measurement> {
-  const floor = await measureFloor(model, threads, guidance);
+  const floor = await measureFloor(model, backend, threads, guidance);
+  const watch = backend === 'cpu' ? undefined : deviceMemoryWatch();
   let started = performance.now();
-  const gen = await MusicGen.load(model, { backend: 'cpu', threads });
+  const gen = await MusicGen.load(model, { backend, threads });
   const loadMs = performance.now() - started;
   await gen.encodeText(PROMPTS[0]!); // warm-up: the first graph of a process pays one-time setup
   started = performance.now();
@@ -150,8 +180,11 @@ async function measure(
       if (chunk.frames > 0) arrivals.push(performance.now() - started);
     }
   }
+  watch?.stop();
+  const device = gen.info.backend;
   gen.dispose();
   return {
+    backend: device,
     preset,
     type,
     threads,
@@ -170,10 +203,12 @@ async function measure(
     firstChunkMs: arrivals[0] ?? NaN,
     interChunkMs: arrivals.length > 1 ? (arrivals.at(-1)! - arrivals[0]!) / (arrivals.length - 1) : NaN,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    devicePeakMiB: watch ? watch.peakMiB(device) : NaN,
   };
 }
 
 async function measureBatch(
+  backend: Backend,
   model: string,
   preset: string,
   type: string,
@@ -182,7 +217,7 @@ async function measureBatch(
   guidance: number,
   batch: number,
 ): Promise<BatchMeasurement> {
-  const gen = await MusicGen.load(model, { backend: 'cpu', threads });
+  const gen = await MusicGen.load(model, { backend, threads });
   await gen.generate(PROMPTS[0]!, { frames: 4, guidanceScale: guidance, seed: 1 }); // warm-up
   const prompts = Array.from({ length: batch }, (_, i) => PROMPTS[i % PROMPTS.length]!);
   const stepTimes: number[] = [];
@@ -253,6 +288,7 @@ function markdown(header: string[], lines: string[][]): string {
 function table(rows: Measurement[]): string {
   return markdown(
     [
+      'backend',
       'preset',
       'type',
       'threads',
@@ -271,8 +307,10 @@ function table(rows: Measurement[]): string {
       'chunk interval ms',
       'load ms',
       'peak RSS MiB',
+      'device peak MiB',
     ],
     rows.map((r) => [
+      r.backend,
       r.preset,
       r.type,
       String(r.threads),
@@ -291,6 +329,7 @@ function table(rows: Measurement[]): string {
       fixed(r.interChunkMs, 0),
       fixed(r.loadMs, 0),
       fixed(r.peakRssMiB, 0),
+      fixed(r.devicePeakMiB, 0),
     ]),
   );
 }
@@ -337,12 +376,15 @@ async function main(): Promise<void> {
       guidance: { type: 'string', default: '3' },
       batch: { type: 'string', default: '' },
       'no-stream': { type: 'boolean', default: false },
+      backend: { type: 'string', default: 'cpu' },
       child: { type: 'string' },
     },
   });
   const frames = Number(values.frames);
   const guidance = Number(values.guidance);
   const stream = !values['no-stream'];
+  const backend = values.backend as Backend;
+  if (!['cpu', 'cuda', 'vulkan'].includes(backend)) throw new Error(`bench: --backend ${backend}: cpu, cuda or vulkan`);
   if (values.child) {
     const [mode, model, preset, type, threads, batch] = values.child.split('|') as [
       string,
@@ -354,8 +396,8 @@ async function main(): Promise<void> {
     ];
     const m =
       mode === 'batch'
-        ? await measureBatch(model, preset, type, Number(threads), frames, guidance, Number(batch))
-        : await measure(model, preset, type, Number(threads), frames, guidance, stream);
+        ? await measureBatch(backend, model, preset, type, Number(threads), frames, guidance, Number(batch))
+        : await measure(model, backend, preset, type, Number(threads), frames, guidance, stream);
     process.stdout.write(`${JSON.stringify(m)}\n`);
     return;
   }
@@ -395,14 +437,14 @@ async function main(): Promise<void> {
   };
   const command = `npm run bench -- ${passOn.join(' ')}`.trim();
   const date = new Date().toISOString();
-  console.log(`\nMusicGen (random weights, real shapes), ${frames} frames, CFG ${guidance}, CPU backend`);
+  console.log(`\nMusicGen (random weights, real shapes), ${frames} frames, CFG ${guidance}, backend ${backend}`);
   console.log(
     `${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}, ggml ${machine.ggml}, ` +
       `${machine.addon.build} build (${path.relative(root, machine.addon.addon)})\n`,
   );
   console.log(table(rows));
   if (batchRows.length > 0) console.log(`\n${batchTable(batchRows)}`);
-  const name = list(values.preset).join('+');
+  const name = [list(values.preset).join('+'), ...(backend === 'cpu' ? [] : [backend])].join('-');
   const out = path.join(root, 'bench', 'results', `${name}-${date.replace(/[:.]/g, '-')}.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, `${JSON.stringify({ date, command, machine, results: rows, batch: batchRows }, null, 2)}\n`);

@@ -131,6 +131,10 @@ export interface NativeDiagnostics {
   ): Promise<{ weightBytes: number; products: number; medianMs: number; minMs: number }>;
   /** bench/ only: memory copy bandwidth (bytes read + written per second), `mib` MiB by `threads` threads. */
   benchCopyBandwidth(mib: number, threads: number, reps: number): Promise<number>;
+  /** bench/ only: the same figure for the memory of the device holding the model's weights (one ggml copy there). */
+  benchDeviceCopyBandwidth(model: NativeModel, mib: number, reps: number): Promise<number>;
+  /** bench/ only: each ggml device's free and total memory in bytes, as its driver reports them now. */
+  benchDeviceMemory(): Array<{ name: string; free: number; total: number }>;
 }
 
 /** The loaded addon (native(): same object, same errors) seen through its diagnostics entry points. */

@@ -1,6 +1,10 @@
 // Measurements for bench/ (not part of the public API): benchLmProducts(model, rows, cond, reps) times the weight
-// products of one LM step alone; benchCopyBandwidth(bytes, threads, reps) measures memory copy bandwidth.
-// Both run on a worker thread (they take seconds).
+// products of one LM step alone; benchCopyBandwidth(bytes, threads, reps) measures memory copy bandwidth, and
+// benchDeviceCopyBandwidth(model, mib, reps) that of the memory the model's weights are in (a GPU's). These run on a
+// worker thread (they take seconds). benchDeviceMemory() lists each device's free and total memory (the bench
+// polls it for a GPU's peak).
+#include <ggml-backend.h>
+
 #include <cmath>
 #include <memory>
 #include <string>
@@ -55,6 +59,24 @@ class copy_bandwidth_worker : public promise_worker {
     double bytes_per_s_ = 0;
 };
 
+class device_copy_bandwidth_worker : public promise_worker {
+  public:
+    device_copy_bandwidth_worker(Napi::Env env, std::shared_ptr<mg::model> model, int32_t mib, int32_t reps)
+        : promise_worker(env, "musicgen:benchDeviceCopyBandwidth", "measuring device copy bandwidth"),
+          model_(std::move(model)),
+          mib_(mib),
+          reps_(reps) {}
+
+  protected:
+    void compute() override { bytes_per_s_ = mg::measure_device_copy_bandwidth(*model_, size_t(mib_) << 20, reps_); }
+    Napi::Value result(Napi::Env env) override { return Napi::Number::New(env, bytes_per_s_); }
+
+  private:
+    std::shared_ptr<mg::model> model_;
+    int32_t mib_, reps_;
+    double bytes_per_s_ = 0;
+};
+
 static Napi::Value bench_lm_products(const Napi::CallbackInfo& info) {
     if (info.Length() != 4) throw_error(info.Env(), "ERR_INVALID_ARG_TYPE", "benchLmProducts(model, rows, cond, reps)");
     std::shared_ptr<mg::model> model = model_from_js(info[0]);
@@ -72,9 +94,38 @@ static Napi::Value bench_copy_bandwidth(const Napi::CallbackInfo& info) {
     return (new copy_bandwidth_worker(info.Env(), mib, threads, reps))->start();
 }
 
+static Napi::Value bench_device_copy_bandwidth(const Napi::CallbackInfo& info) {
+    if (info.Length() != 3) {
+        throw_error(info.Env(), "ERR_INVALID_ARG_TYPE", "benchDeviceCopyBandwidth(model, mib, reps)");
+    }
+    std::shared_ptr<mg::model> model = model_from_js(info[0]);
+    const int32_t mib = static_cast<int32_t>(integer_arg(info[1], "mib", 1, 16384));
+    const int32_t reps = static_cast<int32_t>(integer_arg(info[2], "reps", 1, 1000));
+    return (new device_copy_bandwidth_worker(info.Env(), std::move(model), mib, reps))->start();
+}
+
+static Napi::Value bench_device_memory(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env, ggml_backend_dev_count());
+    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+        ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+        size_t free = 0, total = 0;
+        ggml_backend_dev_memory(dev, &free, &total);
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("name", ggml_backend_dev_name(dev));
+        o.Set("free", static_cast<double>(free));
+        o.Set("total", static_cast<double>(total));
+        out.Set(static_cast<uint32_t>(i), o);
+    }
+    return out;
+}
+
 void register_bench(Napi::Env env, Napi::Object exports) {
     exports.Set("benchLmProducts", Napi::Function::New(env, bench_lm_products, "benchLmProducts"));
     exports.Set("benchCopyBandwidth", Napi::Function::New(env, bench_copy_bandwidth, "benchCopyBandwidth"));
+    exports.Set("benchDeviceCopyBandwidth",
+                Napi::Function::New(env, bench_device_copy_bandwidth, "benchDeviceCopyBandwidth"));
+    exports.Set("benchDeviceMemory", Napi::Function::New(env, bench_device_memory, "benchDeviceMemory"));
 }
 
 }  // namespace mg_addon

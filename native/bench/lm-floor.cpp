@@ -1,6 +1,8 @@
 // The memory-bandwidth floor of one LM step, for bench/ only (see lm-floor.h).
 #include "lm-floor.h"
 
+#include <ggml-cpp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -94,6 +96,48 @@ double measure_copy_bandwidth(size_t bytes, int n_threads, int reps) {
         if (r == 0 || ms < best_ms) best_ms = ms;
     }
     return 2.0 * static_cast<double>(bytes) / (best_ms / 1000.0);
+}
+
+double measure_device_copy_bandwidth(const model& m, size_t bytes, int reps) {
+    if (bytes < 1024 || reps < 1) {
+        throw error(error_code::invalid_argument, "measure_device_copy_bandwidth: needs >= 1 KiB, reps >= 1");
+    }
+    ggml_backend_t backend = m.backends.main_backend();
+    const ggml_init_params params = {ggml_tensor_overhead() * 4 + ggml_graph_overhead(), nullptr, true};
+    const ggml_context_ptr ctx(ggml_init(params));
+    // Rows of 4096 floats: the CPU backend splits a copy between its threads by rows.
+    const int64_t width = 4096, rows = std::max<int64_t>(1, static_cast<int64_t>(bytes / sizeof(float)) / width);
+    const int64_t n = width * rows;
+    ggml_tensor* src = ggml_new_tensor_2d(ctx.get(), GGML_TYPE_F32, width, rows);
+    ggml_tensor* dst = ggml_new_tensor_2d(ctx.get(), GGML_TYPE_F32, width, rows);
+    ggml_cgraph* graph = ggml_new_graph(ctx.get());
+    ggml_build_forward_expand(graph, ggml_cpy(ctx.get(), src, dst));
+    // Allocated after the copy node exists, so that node (a view of dst) gets its buffer too: a GPU backend skips
+    // nodes without one.
+    const ggml_backend_buffer_ptr buffer(ggml_backend_alloc_ctx_tensors(ctx.get(), backend));
+    if (!buffer) throw error(error_code::backend, "measure_device_copy_bandwidth: no device buffer");
+    // dst starts as zeros and src's first and last elements are ones: read back afterwards, they prove the copy ran.
+    ggml_backend_buffer_clear(buffer.get(), 0);
+    const float one = 1.0f;
+    ggml_backend_tensor_set(src, &one, 0, sizeof one);
+    ggml_backend_tensor_set(src, &one, (n - 1) * sizeof one, sizeof one);
+    double best_ms = 0;
+    for (int r = -1; r < reps; ++r) {  // r == -1: warm-up
+        const auto start = std::chrono::steady_clock::now();
+        if (ggml_backend_graph_compute(backend, graph) != GGML_STATUS_SUCCESS) {
+            throw error(error_code::backend, "measure_device_copy_bandwidth: the copy failed");
+        }
+        ggml_backend_synchronize(backend);
+        const double ms = elapsed_ms(start);
+        if (r == 0 || (r > 0 && ms < best_ms)) best_ms = ms;
+    }
+    float first = 0, last = 0;
+    ggml_backend_tensor_get(dst, &first, 0, sizeof first);
+    ggml_backend_tensor_get(dst, &last, (n - 1) * sizeof last, sizeof last);
+    if (first != 1.0f || last != 1.0f) {
+        throw error(error_code::backend, "measure_device_copy_bandwidth: the copy did not reach its destination");
+    }
+    return 2.0 * static_cast<double>(n * sizeof(float)) / (best_ms / 1000.0);
 }
 
 }  // namespace mg

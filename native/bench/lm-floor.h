@@ -26,4 +26,10 @@ lm_products_timing time_lm_products(const model& m, int32_t n_rows, int32_t n_co
 // Returns bytes read + bytes written per second (STREAM's convention for its Copy kernel).
 double measure_copy_bandwidth(size_t bytes, int n_threads, int reps);
 
+// The same figure for the memory of the device that holds the model's weights (a GPU's, where the floor is that
+// memory's bandwidth): one ggml copy of `bytes` between two f32 tensors in a buffer of that device, computed on its
+// backend, best of `reps` after a warm-up; throws when the copied values did not arrive. On the CPU backend it is
+// ggml's threaded copy.
+double measure_device_copy_bandwidth(const model& m, size_t bytes, int reps);
+
 }  // namespace mg
