@@ -35,16 +35,47 @@ export function elementCount(shape: readonly number[]): number {
 /** Converts little-endian F32/F16/BF16 bytes to float32 exactly (every f16/bf16 value is representable in f32). */
 export function toFloat32(bytes: Uint8Array, dtype: FloatDType, count: number): Float32Array {
   const out = new Float32Array(count);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Typed-array views read the file's little-endian values directly where the machine is little-endian and the
+  // bytes are aligned (always for safetensors' 8-byte aligned data; a DataView otherwise): a per-element DataView
+  // read and f16 decode took most of a conversion's time (33 of 40 s for musicgen-small).
+  const size = dtype === 'F32' ? 4 : 2;
+  const direct = LITTLE_ENDIAN && bytes.byteOffset % size === 0;
   if (dtype === 'F32') {
-    for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
-  } else if (dtype === 'BF16') {
+    if (direct) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, count));
+    else {
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
+    }
+    return out;
+  }
+  const halves = direct ? new Uint16Array(bytes.buffer, bytes.byteOffset, count) : readUint16(bytes, count);
+  if (dtype === 'BF16') {
     const bits = new Uint32Array(out.buffer);
-    for (let i = 0; i < count; i++) bits[i] = view.getUint16(i * 2, true) << 16;
+    for (let i = 0; i < count; i++) bits[i] = halves[i]! << 16;
   } else {
-    for (let i = 0; i < count; i++) out[i] = halfToFloat(view.getUint16(i * 2, true));
+    const table = halfTable();
+    for (let i = 0; i < count; i++) out[i] = table[halves[i]!]!;
   }
   return out;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function readUint16(bytes: Uint8Array, count: number): Uint16Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Uint16Array(count);
+  for (let i = 0; i < count; i++) out[i] = view.getUint16(i * 2, true);
+  return out;
+}
+
+let halfValues: Float32Array | undefined;
+/** Every f16 bit pattern's float32 value (256 KiB, built on first use). */
+function halfTable(): Float32Array {
+  if (!halfValues) {
+    halfValues = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfValues[h] = halfToFloat(h);
+  }
+  return halfValues;
 }
 
 function halfToFloat(h: number): number {

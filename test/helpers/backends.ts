@@ -5,7 +5,9 @@
 // imports it before its first call into the addon; for the same reason it points the Vulkan loader at the lavapipe
 // scripts/vulkan-sdk.sh unpacked, when there is one (tools/lavapipe.ts: bookworm's own crashes now and then). Without a Vulkan build or device the Vulkan cases skip with a
 // notice naming what to install, and under CI=true (.ci/run installs it) they fail instead.
-// MUSICGEN_TEST_BACKENDS=cpu limits a run to the CPU on purpose (the sanitizer run: its build has no Vulkan).
+// MUSICGEN_TEST_BACKENDS=cpu limits a run to the CPU on purpose (the sanitizer run: its build has no Vulkan);
+// MUSICGEN_TEST_BACKENDS=cpu,cuda,vulkan adds CUDA, asked for only where a CUDA module and GPU are expected
+// (scripts/gpu-check.sh): once asked, a missing CUDA device fails its cases instead of skipping them.
 import type { Test } from 'tap';
 import { runtimeInfo } from '../../lib/runtime';
 import { lavapipeEnv } from '../../tools/lavapipe';
@@ -13,7 +15,7 @@ import { lavapipeEnv } from '../../tools/lavapipe';
 process.env.GGML_VK_VISIBLE_DEVICES ??= '0';
 Object.assign(process.env, lavapipeEnv());
 
-export type ParityBackend = 'cpu' | 'vulkan';
+export type ParityBackend = 'cpu' | 'vulkan' | 'cuda';
 
 /** Each backend with what to do: run it, or skip / fail with a notice. */
 export function parityBackends(
@@ -21,6 +23,11 @@ export function parityBackends(
 ): Array<{ backend: ParityBackend; run: true } | { backend: ParityBackend; run: false; skip?: string; fail?: string }> {
   const asked = (env.MUSICGEN_TEST_BACKENDS ?? 'cpu,vulkan').split(',').map((b) => b.trim());
   const cases: ReturnType<typeof parityBackends> = [{ backend: 'cpu', run: true }];
+  if (asked.includes('cuda')) {
+    const cuda = runtimeInfo().devices.some((d) => d.backend === 'CUDA');
+    const why = `MUSICGEN_TEST_BACKENDS asks for cuda, but no CUDA device is usable (runtimeInfo().unavailable says why)`;
+    cases.push(cuda ? { backend: 'cuda', run: true } : { backend: 'cuda', run: false, fail: why });
+  }
   if (!asked.includes('vulkan')) {
     cases.push({ backend: 'vulkan', run: false, skip: 'MUSICGEN_TEST_BACKENDS leaves out vulkan' });
     return cases;
@@ -74,7 +81,16 @@ export function eachBackend(parent: Test, name: string, fn: (t: Test, backend: P
  */
 export const VULKAN_ATOL = { states: 5e-3, logits: 0.15 };
 
-/** The CPU's tolerance on the CPU, Vulkan's on Vulkan. */
+/**
+ * CUDA's: not measured yet (no GPU has run these tests). Provisional: Vulkan's, since ggml-cuda may also round
+ * mat-mul operands to f16 (its cuBLAS path for f16 weights and its f16 kernels); each case prints the difference
+ * it measured, so the first run on a GPU (scripts/gpu-check.sh) gives the figures to set these from.
+ */
+export const CUDA_ATOL = VULKAN_ATOL;
+
+/** The CPU's tolerance on the CPU, each GPU backend's own elsewhere. */
 export function atol(backend: ParityBackend, cpu: number, kind: keyof typeof VULKAN_ATOL): number {
-  return backend === 'vulkan' ? Math.max(cpu, VULKAN_ATOL[kind]) : cpu;
+  if (backend === 'vulkan') return Math.max(cpu, VULKAN_ATOL[kind]);
+  if (backend === 'cuda') return Math.max(cpu, CUDA_ATOL[kind]);
+  return cpu;
 }
