@@ -13,6 +13,7 @@ Prints one JSON object on the last line. Used by scripts/gpu-check.sh on the len
 it runs anywhere transformers and torch are installed (on the CPU, too slow for the larger shapes).
 
   python3 bench/hf-reference.py CHECKPOINT_DIR [--frames 250] [--guidance 3] [--dtype float16] [--device cuda]
+                                [--label small]
 """
 import argparse
 import json
@@ -52,6 +53,7 @@ def main():
     parser.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--prompt-tokens", type=int, default=12, help="length of the (random) text prompt")
+    parser.add_argument("--label", default="", help="a name for the shapes (the bench preset), echoed in the result")
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -83,6 +85,7 @@ def main():
     audio_s = audio.shape[-1] / sample_rate
     result = {
         "reference": "transformers",
+        "preset": args.label,
         "torch": torch.__version__,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "dtype": args.dtype,
