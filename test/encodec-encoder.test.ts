@@ -9,7 +9,7 @@ import { convertCheckpoint } from '../convert/convert';
 import { encodeAudio } from '../lib/encode-audio';
 import { native, type NativeModel } from '../lib/native';
 import { nativeDiagnostics } from '../lib/native-diagnostics';
-import { eachBackend, type ParityBackend } from './helpers/backends';
+import { atol, eachBackend, type ParityBackend } from './helpers/backends';
 import { maxAbsDiff, readNpy } from './helpers/npy';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
@@ -67,7 +67,8 @@ eachBackend(t, 'chord: encoder output, codes, quantized and reconstruction match
   const recRef = golden('encodec_chord_reconstruction');
   t.equal(decoded.audio.length, recRef.data.length, 'frames * hop samples');
   const recErr = maxAbsDiff(decoded.audio, recRef.data as number[]);
-  t.ok(recErr <= AUDIO_ATOL, `reconstruction max abs err ${recErr.toExponential(2)}`);
+  // The decoder runs on the backend's device (the encoder stays on the CPU on Vulkan: backend_set::encoder_on_cpu).
+  t.ok(recErr <= atol(backend, AUDIO_ATOL, 'audio'), `reconstruction max abs err ${recErr.toExponential(2)}`);
 });
 
 eachBackend(t, 'frames = ceil(samples / hop), short inputs included', async (t, backend) => {

@@ -8,7 +8,7 @@ import t from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { native, type NativeHparams, type NativeModel } from '../lib/native';
 import { nativeDiagnostics } from '../lib/native-diagnostics';
-import { eachBackend, type ParityBackend } from './helpers/backends';
+import { atol, eachBackend, type ParityBackend } from './helpers/backends';
 import { maxAbsDiff } from './helpers/npy';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
@@ -78,7 +78,9 @@ for (const fixture of ['musicgen-tiny', 'musicgen-stereo-tiny']) {
       `lookahead ${expected.frames} frames (${expected.samples} samples = ` +
         `${((1000 * expected.samples) / codec.sampleRate).toFixed(1)} ms)`,
     );
-    for (const frames of [1, 5, 37, 123]) {
+    // lavapipe runs each of the many small graphs of a 1-frame-chunk stream slowly (the full set took 305 s there):
+    // other backends leave out the 123-frame clip, whose chunking repeats the 37-frame one's.
+    for (const frames of backend === 'cpu' ? [1, 5, 37, 123] : [1, 5, 37]) {
       const codes = randomCodes(codebooks, frames, codec.codebookSize, frames * 7919 + codebooks);
       const oneShot = await nativeDiagnostics().decodeCodes(model, codes, codebooks, frames);
       for (const chunkFrames of [1, 3, 7, 50]) {
@@ -117,7 +119,7 @@ for (const fixture of ['musicgen-tiny', 'musicgen-stereo-tiny']) {
         }
         t.equal(streamed.length, oneShot.length, `${label}: frames * hop_length samples in all`);
         const diff = maxAbsDiff(streamed, oneShot);
-        t.ok(diff <= STREAM_ATOL, `${label}: max abs diff ${diff.toExponential(2)}`);
+        t.ok(diff <= atol(backend, STREAM_ATOL, 'audio'), `${label}: max abs diff ${diff.toExponential(2)}`);
       }
     }
   });

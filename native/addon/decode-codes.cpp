@@ -32,7 +32,7 @@ class decode_codes_worker : public promise_worker {
 
   protected:
     void compute() override {
-        mg::graph_runner runner = mg::new_codec_runner(*model_);
+        mg::graph_runner runner = mg::new_decoder_runner(*model_);
         audio_ = mg::encodec_decode(*model_, runner, codes_.data(), n_q_, frames_, debug_ ? &taps_ : nullptr);
         compute_bytes_ = runner.compute_buffer_bytes();
     }

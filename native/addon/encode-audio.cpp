@@ -25,7 +25,7 @@ class encode_audio_worker : public promise_worker {
     void compute() override {
         const mg::lm_hparams& lm = model_->hparams.lm;
         const auto n_q = static_cast<int32_t>(lm.n_codebooks / lm.audio_channels);
-        mg::graph_runner runner = mg::new_codec_runner(*model_);
+        mg::graph_runner runner = mg::new_encoder_runner(*model_);
         result_ = mg::encodec_encode(*model_, runner, pcm_.data(), static_cast<int64_t>(pcm_.size()), n_q);
     }
 

@@ -77,9 +77,12 @@ export function eachBackend(parent: Test, name: string, fn: (t: Test, backend: P
  * GGML_VK_DISABLE_F16=1 the unconditional logits agree to 2.3e-5. Measured: T5 states 2.2e-3, projected text states
  * 3.0e-3, melody prefix 2.7e-3, LM hidden states 1.5e-3; logits (magnitude ~100) 3.1e-2 conditional, 8.2e-2 guided
  * (CFG scale 3 amplifies the difference). Greedy decisions can differ only where the reference's top-1/top-2 margin is
- * within that error (lm.test.ts checks exactly that).
+ * within that error (lm.test.ts checks exactly that). The EnCodec decoder (on lavapipe 25.0.7): `stages` is relative
+ * to each stage's largest magnitude, measured up to 1.9e-3 (the last stage); `audio` is absolute, measured 3.0e-3
+ * against HF's waveforms and 3.8e-3 between a streamed and a one-shot decode (their graphs round differently) — about
+ * what an f16 model gives on the CPU (2.6e-3), and far below the ~0.1 a wrong pad, trim or overlap causes.
  */
-export const VULKAN_ATOL = { states: 5e-3, logits: 0.15 };
+export const VULKAN_ATOL = { states: 5e-3, logits: 0.15, audio: 8e-3, stages: 4e-3 };
 
 /**
  * CUDA's: not measured yet (no GPU has run these tests). Provisional: Vulkan's, since ggml-cuda may also round

@@ -63,18 +63,16 @@ static void read_tap(const pending_tap& p) {
     ggml_backend_tensor_get(p.tensor, p.tap->data.data(), 0, ggml_nbytes(p.tensor));
 }
 
-bool encodec_on_cpu(const model& m) { return !m.backends.gpu || m.backends.codec_on_cpu(); }
+bool encodec_decoder_on_cpu(const model& m) { return !m.backends.gpu; }
 
-graph_runner new_codec_runner(const model& m) {
-    return graph_runner(m.backends, encodec_graph_nodes, m.backends.codec_on_cpu());
-}
+graph_runner new_decoder_runner(const model& m) { return graph_runner(m.backends, encodec_graph_nodes); }
 
 void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q, int32_t frames,
                              size_t begin, size_t end, encodec_activations& act, std::vector<encodec_tap>* taps) {
     const std::vector<encodec_stage>& stages = m.codec.decoder;
     ggml_tensor* input = nullptr;
     ggml_tensor* output = nullptr;
-    encodec_decoder_graph stage_graph(encodec_on_cpu(m));
+    encodec_decoder_graph stage_graph(encodec_decoder_on_cpu(m));
     std::vector<pending_tap> pending;
 
     runner.run(
@@ -150,7 +148,7 @@ std::vector<float> encodec_decode(const model& m, graph_runner& runner, const in
         if (!first && stages[next].kind == encodec_stage_kind::lstm) {
             const encodec_lstm& lstm = stages[next].lstm;
             encodec_lstm_state state = encodec_lstm_initial_state(lstm, act.channels);
-            encodec_lstm_forward(runner, lstm, act.channels, act.data, state, encodec_on_cpu(m));
+            encodec_lstm_forward(runner, lstm, act.channels, act.data, state, encodec_decoder_on_cpu(m));
             if (encodec_tap* tap = find_tap(taps, static_cast<int>(next))) tap_activations(*tap, act);
             ++next;
             continue;

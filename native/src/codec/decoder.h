@@ -16,10 +16,10 @@ namespace mg {
 // hundred nodes, the LSTM fills the rest with as many unrolled time steps per graph as fit.
 constexpr size_t encodec_graph_nodes = 8192;
 
-// Whether the codec's graphs run on the CPU (no GPU, or backend_set::codec_on_cpu): they then use the CPU's fused
-// custom ops. A runner for the encoder or decoder, placed accordingly.
-bool encodec_on_cpu(const model& m);
-graph_runner new_codec_runner(const model& m);
+// Whether the decoder's graphs run on the CPU (no GPU): they then use the CPU's fused custom ops. A runner for the
+// decoder (whole-clip or streaming), on the model's main backend.
+bool encodec_decoder_on_cpu(const model& m);
+graph_runner new_decoder_runner(const model& m);
 
 // An intermediate result read back for parity checks against the reference implementation.
 struct encodec_tap {

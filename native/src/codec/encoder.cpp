@@ -11,6 +11,12 @@
 
 namespace mg {
 
+bool encodec_encoder_on_cpu(const model& m) { return !m.backends.gpu || m.backends.encoder_on_cpu(); }
+
+graph_runner new_encoder_runner(const model& m) {
+    return graph_runner(m.backends, encodec_graph_nodes, m.backends.encoder_on_cpu());
+}
+
 static void check_request(const codec_hparams& hp, const float* pcm, int64_t n, int32_t n_q) {
     if (n < 1 || n > encodec_max_samples) {
         throw error(error_code::invalid_argument, "expected 1 to " + std::to_string(encodec_max_samples) +
@@ -107,7 +113,7 @@ encodec_encoding encodec_encode(const model& m, graph_runner& runner, const floa
         if (stages[next].kind == encodec_stage_kind::lstm) {
             const encodec_lstm& lstm = stages[next].lstm;
             encodec_lstm_state state = encodec_lstm_initial_state(lstm, act.channels);
-            encodec_lstm_forward(runner, lstm, act.channels, act.data, state, encodec_on_cpu(m));
+            encodec_lstm_forward(runner, lstm, act.channels, act.data, state, encodec_encoder_on_cpu(m));
             ++next;
             continue;
         }

@@ -21,9 +21,14 @@ struct encodec_encoding {
 // Largest input encodec_encode accepts (ggml's padding and im2col take int lengths).
 constexpr int64_t encodec_max_samples = 2147483647;
 
-// Encodes pcm[n] (mono, finite samples) with the first n_q quantizers. `runner` needs encodec_graph_nodes
-// (decoder.h). Throws mg::error(invalid_argument) for an empty, too long or non-finite input or an n_q outside
-// [1, quantizer count], mg::error(backend) when ggml fails.
+// Whether the encoder's graphs run on the CPU (no GPU, or backend_set::encoder_on_cpu): they then use the CPU's
+// fused custom ops. A runner for the encoder, placed accordingly.
+bool encodec_encoder_on_cpu(const model& m);
+graph_runner new_encoder_runner(const model& m);
+
+// Encodes pcm[n] (mono, finite samples) with the first n_q quantizers. `runner` comes from new_encoder_runner. Throws
+// mg::error(invalid_argument) for an empty, too long or non-finite input or an n_q outside [1, quantizer count],
+// mg::error(backend) when ggml fails.
 encodec_encoding encodec_encode(const model& m, graph_runner& runner, const float* pcm, int64_t n, int32_t n_q);
 
 }  // namespace mg

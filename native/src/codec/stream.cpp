@@ -107,7 +107,7 @@ struct stage_state {
 }  // namespace
 
 struct encodec_stream::impl {
-    impl(const model& m, int32_t n_q) : m(m), n_q(n_q), runner(new_codec_runner(m)) {}
+    impl(const model& m, int32_t n_q) : m(m), n_q(n_q), runner(new_decoder_runner(m)) {}
 
     // Feeds `act` (new inputs of stage i, possibly none) through stages i.. and returns the final waveform samples.
     std::vector<float> run_from(size_t first, encodec_activations act, bool final) {
@@ -128,7 +128,7 @@ struct encodec_stream::impl {
                 st.lstm_started = true;
             }
             encodec_lstm_forward(runner, m.codec.decoder[st.index].lstm, in.channels, in.data, st.lstm,
-                                 encodec_on_cpu(m));
+                                 encodec_decoder_on_cpu(m));
             return in;
         }
         if (in.length > 0) {

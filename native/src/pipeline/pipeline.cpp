@@ -159,7 +159,7 @@ class chunker {
 std::vector<std::vector<float>> decode_channels(const model& m, const int32_t* codes, int32_t frames) {
     const auto K = static_cast<int32_t>(m.hparams.lm.n_codebooks);
     const auto C = static_cast<int32_t>(m.hparams.lm.audio_channels);
-    graph_runner runner = new_codec_runner(m);
+    graph_runner runner = new_decoder_runner(m);
     std::vector<std::vector<float>> audio;
     std::vector<int32_t> rows;
     // One channel after the other: decodes of one model share its compute backend.

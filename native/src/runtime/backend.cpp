@@ -317,7 +317,7 @@ static bool on_vulkan(const backend_set& set) {
     return set.gpu && std::strcmp(backend_of(ggml_backend_get_device(set.gpu.get())), "Vulkan") == 0;
 }
 
-bool backend_set::codec_on_cpu() const { return on_vulkan(*this); }
+bool backend_set::encoder_on_cpu() const { return on_vulkan(*this); }
 
 bool backend_set::contiguous_attention_keys() const { return on_vulkan(*this); }
 

@@ -44,12 +44,12 @@ struct backend_set {
     // streams), while the weights' buffers serve any instance of their device: every graph_runner clones.
     backend_set clone() const;
 
-    // Whether EnCodec's graphs (encoder and decoder) run on the CPU although a GPU holds the weights (their nodes
-    // pinned to the CPU, the scheduler copying the weights they read): on Vulkan, where they corrupted host memory
-    // on lavapipe 22.3.6 (the decoder from 8 frames on, the encoder on inputs shorter than its padding) and, on
-    // lavapipe 25.0.7, ran clean but outside the codec's tolerances with ggml-vulkan's f16 products
-    // (docs/building.md, known limits).
-    bool codec_on_cpu() const;
+    // Whether EnCodec's encoder graphs run on the CPU although a GPU holds the weights (their nodes pinned to the
+    // CPU, the scheduler copying the weights they read): on Vulkan, where ggml 0.15.1 has no PAD_REFLECT_1D (the
+    // encoder's padding: 19 splits in its first graph) and the encoder corrupted host memory on lavapipe 22.3.6 for
+    // inputs shorter than its padding. It runs once per audio prompt, off the per-step path. The decoder runs on
+    // every backend's device (docs/building.md, Vulkan).
+    bool encoder_on_cpu() const;
 
     // Whether the LM's attention copies the cached keys to a contiguous tensor before the key-query product. On
     // Vulkan: ggml 0.15.1 first copies a mat-mul operand that is not contiguous (here the keys' strided view of the

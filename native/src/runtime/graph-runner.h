@@ -17,7 +17,7 @@ namespace mg {
 
 class graph_runner {
   public:
-    // `on_cpu`: every node runs on the CPU backend even when a GPU holds the weights (backend_set::codec_on_cpu).
+    // `on_cpu`: every node runs on the CPU backend even when a GPU holds the weights (backend_set::encoder_on_cpu).
     graph_runner(const backend_set& model_backends, size_t max_nodes, bool on_cpu = false);
 
     // Builds, allocates and computes one graph. Throws mg::error(backend) when allocation or compute fails.
