@@ -34,6 +34,9 @@ mkdir -p "$stage/.gpu/node/bin" "$stage/.gpu/gl" "$stage/$prebuilt"
 cp "$(readlink -f "$node_bin")" "$stage/.gpu/node/bin/node"
 cp -a "$prebuilt/." "$stage/$prebuilt/"
 cp "$cuda" "$stage/$prebuilt/libggml-cuda.so"
+# Debug symbols do not travel (2.3 MB of the compressed pack): N-API and ggml's entry points are dynamic symbols.
+strip "$stage/.gpu/node/bin/node"
+strip --strip-unneeded "$stage/$prebuilt/libggml-cuda.so"
 (cd "$stage/.gpu/gl" && apt-get download -qq libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 # node_modules without what only builds, formats or drives a browser (~270 MB of the ~300).
 tar -cf "$stage/rest.tar" --exclude=node_modules/nodejs-whisper --exclude=node_modules/@typescript \
