@@ -93,7 +93,10 @@ for name in names:
 print(":".join(sorted(set(found.values()))))
 PY
 )"
-export LD_LIBRARY_PATH="${cuda_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The driver's own libraries (libcuda.so.1, libGLX_nvidia.so.0 for the Vulkan ICD) where the image keeps them.
+driver_libs=""
+[ -d /usr/local/nvidia/lib64 ] && driver_libs=/usr/local/nvidia/lib64
+export LD_LIBRARY_PATH="${cuda_libs}${driver_libs:+:$driver_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 {
   echo "node $(node --version)"
   nvidia-smi -L 2>&1
