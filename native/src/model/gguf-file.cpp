@@ -67,9 +67,10 @@ static uint64_t check_readable(const std::string& path) {
 
 // What the pinned ggml's gguf_init_from_file (gguf.cpp) cannot be given safely, checked first by walking the header:
 // it checks a tensor's element count with INT64_MAX / ne[j], which divides by zero (SIGFPE) when a dimension is 0,
-// it loads value and tensor types from the file straight into enums (undefined behaviour when out of range), and
-// it aborts the process (GGML_ASSERT) on an empty key.
-// No musicgen tensor is empty. Everything else odd (magic, version, truncation, sizes) is left to gguf to report.
+// it loads value and tensor types from the file straight into enums (undefined behaviour when out of range; also when
+// the file ends before a key's value type, which it then tests as its -1 placeholder), and it aborts the process
+// (GGML_ASSERT) on an empty key.
+// No musicgen tensor is empty. Everything else odd (magic, version, other truncation, sizes) is left to gguf.
 class header_walker {
   public:
     header_walker(const std::string& path, uint64_t file_bytes)
@@ -144,12 +145,16 @@ static void precheck_gguf_header(const std::string& path, uint64_t file_bytes) {
     const auto check_type = [](const std::string& key, uint32_t type) {
         if (type >= GGUF_TYPE_COUNT) fail("key '" + key + "' has unknown GGUF value type " + std::to_string(type));
     };
+    const auto truncated = [&](int64_t i) {
+        fail("not a GGUF file or corrupt header (the file ends inside metadata key " + std::to_string(i) + " of " +
+             std::to_string(n_kv) + ")");
+    };
     for (int64_t i = 0; i < n_kv; ++i) {
         std::string key;
-        uint32_t type;
-        if (!w.read_string(&key)) return;
+        uint32_t type = 0;
+        if (!w.read_string(&key)) truncated(i);
         if (key.empty()) fail("metadata key " + std::to_string(i) + " is an empty string");  // gguf aborts on it
-        if (!w.read(&type)) return;
+        if (!w.read(&type)) truncated(i);
         check_type(key, type);
         if (type == GGUF_TYPE_STRING) {
             if (!w.skip_string()) return;
