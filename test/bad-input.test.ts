@@ -23,6 +23,7 @@ const files = {
   random: path.join(tmp, 'random.gguf'),
   empty: path.join(tmp, 'empty.gguf'),
   truncatedHeader: path.join(tmp, 'truncated-header.gguf'),
+  truncatedKey: path.join(tmp, 'truncated-key.gguf'),
   truncatedData: path.join(tmp, 'truncated-data.gguf'),
   locked: path.join(tmp, 'locked.gguf'),
   notWav: path.join(tmp, 'not-a.wav'),
@@ -46,6 +47,8 @@ t.before(async () => {
   fs.writeFileSync(files.empty, '');
   const bytes = fs.readFileSync(files.mono);
   fs.writeFileSync(files.truncatedHeader, bytes.subarray(0, 100_000));
+  // 24 header bytes, then the first key's 8-byte length and name: the file ends inside that name.
+  fs.writeFileSync(files.truncatedKey, bytes.subarray(0, 40));
   fs.writeFileSync(files.truncatedData, bytes.subarray(0, bytes.length - 1000));
   fs.copyFileSync(files.mono, files.locked);
   fs.chmodSync(files.locked, 0o000);
@@ -694,6 +697,13 @@ const ROWS: Row[] = [
     code: 'ERR_MUSICGEN_MODEL_INVALID',
     message: '<tmp>/truncated-header.gguf: not a GGUF file or corrupt header (failed to read key-value pairs)',
     run: load(files.truncatedHeader),
+  },
+  {
+    input: 'model file',
+    form: 'truncated before a metadata key ends (first 40 bytes)',
+    code: 'ERR_MUSICGEN_MODEL_INVALID',
+    message: '<tmp>/truncated-key.gguf: not a GGUF file or corrupt header (the file ends inside metadata key 0 of 56)',
+    run: load(files.truncatedKey),
   },
   {
     input: 'model file',
