@@ -135,6 +135,20 @@ export interface NativeDiagnostics {
   benchDeviceCopyBandwidth(model: NativeModel, mib: number, reps: number): Promise<number>;
   /** bench/ only: each ggml device's free and total memory in bytes, as its driver reports them now. */
   benchDeviceMemory(): Array<{ name: string; free: number; total: number }>;
+  /**
+   * One random product (weights [nIn, nOut] of `type`, nCols columns, from `seed`) through a CPU kernel set
+   * (native/src/runtime/cpu-matvec.h) and through ggml_mul_mat on the CPU backend: the largest difference between
+   * the two, the largest |ggml's value|, and the largest difference from the exact product of the stored weights.
+   * Rejects (ERR_INVALID_ARG_VALUE) kernels this CPU does not run.
+   */
+  checkCpuMatvec(
+    type: 'f32' | 'f16' | 'q8_0',
+    nIn: number,
+    nOut: number,
+    nCols: number,
+    kernels: 'scalar' | 'avx2' | 'avx512',
+    seed: number,
+  ): { maxAbsDiff: number; maxAbsRef: number; maxAbsExact: number };
 }
 
 /** The loaded addon (native(): same object, same errors) seen through its diagnostics entry points. */

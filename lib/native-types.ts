@@ -202,6 +202,8 @@ export interface NativeBackendModules {
   registered: string[];
   /** Instruction-set features of the CPU backend in use, e.g. ['SSE3', 'AVX', 'AVX2', 'FMA']. */
   cpuFeatures: string[];
+  /** The kernels of the LM's per-step products on the CPU (native/src/runtime/cpu-matvec.h). */
+  cpuKernels: 'avx512' | 'avx2' | 'scalar' | 'ggml';
   failed: Array<{ path: string; reason: string }>;
   /** Every compute device registered, in registry order. */
   devices: NativeDevice[];

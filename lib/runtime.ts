@@ -12,6 +12,12 @@ export interface RuntimeInfo {
   backends: string[];
   /** Instruction-set features the CPU backend was built for, e.g. ['SSE3', 'AVX', 'AVX2', 'FMA']. */
   cpuFeatures: string[];
+  /**
+   * The kernels of the LM's per-step weight products on the CPU backend: 'avx512' (AVX-512 with VNNI), 'avx2',
+   * 'scalar' (portable C++), or 'ggml' (ggml's own products). The best this CPU runs unless the environment variable
+   * MUSICGEN_CPU_KERNELS names one (an unknown name, or a set this CPU lacks, fails the addon's load).
+   */
+  cpuKernels: 'avx512' | 'avx2' | 'scalar' | 'ggml';
   /** GPU backend modules that were found but could not be used, and why (also emitted as a process warning). */
   unavailable: Array<{ path: string; reason: string }>;
   /**
@@ -43,6 +49,7 @@ export function runtimeInfo(): RuntimeInfo {
     ggmlVersion: runtime.ggmlVersion,
     backends: runtime.registered,
     cpuFeatures: runtime.cpuFeatures,
+    cpuKernels: runtime.cpuKernels,
     unavailable: runtime.failed,
     devices: runtime.devices.map((d) => ({ ...d })),
   };

@@ -8,6 +8,7 @@
 #include "addon.h"
 #include "promise-worker.h"
 #include "runtime/backend.h"
+#include "runtime/cpu-matvec.h"
 
 namespace mg_addon {
 
@@ -35,15 +36,21 @@ static Napi::Value load_backends(const Napi::CallbackInfo& info) {
     const std::string addon_dir = info[0].As<Napi::String>().Utf8Value();
     const std::vector<std::string> extra_dirs = string_list(env, info[1], "loadBackends: extraDirs");
     mg::backend_modules modules;
+    mg::matvec_kernels kernels = mg::matvec_kernels::ggml;
     std::string code, message;
-    if (!capture_error([&] { modules = mg::load_backend_modules(addon_dir, extra_dirs); }, "loading ggml backends",
-                       code, message)) {
+    if (!capture_error(
+            [&] {
+                modules = mg::load_backend_modules(addon_dir, extra_dirs);
+                kernels = mg::cpu_matvec_kernels();  // MUSICGEN_CPU_KERNELS is checked here, at load
+            },
+            "loading ggml backends", code, message)) {
         throw_error(env, code.c_str(), message);
     }
     Napi::Object out = Napi::Object::New(env);
     out.Set("dynamic", Napi::Boolean::New(env, modules.dynamic));
     out.Set("registered", to_js(env, modules.registered));
     out.Set("cpuFeatures", to_js(env, modules.cpu_features));
+    out.Set("cpuKernels", mg::matvec_kernels_name(kernels));
     Napi::Array failed = Napi::Array::New(env, modules.failed.size());
     for (uint32_t i = 0; i < modules.failed.size(); ++i) {
         Napi::Object f = Napi::Object::New(env);

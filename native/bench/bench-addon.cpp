@@ -2,7 +2,8 @@
 // products of one LM step alone; benchCopyBandwidth(bytes, threads, reps) measures memory copy bandwidth, and
 // benchDeviceCopyBandwidth(model, mib, reps) that of the memory the model's weights are in (a GPU's). These run on a
 // worker thread (they take seconds). benchDeviceMemory() lists each device's free and total memory (the bench
-// polls it for a GPU's peak).
+// polls it for a GPU's peak). checkCpuMatvec(type, nIn, nOut, nCols, kernels, seed) runs one random product through
+// a CPU kernel set and through ggml (test/cpu-kernels.test.ts).
 #include <ggml-backend.h>
 
 #include <cmath>
@@ -12,7 +13,9 @@
 #include "addon.h"
 #include "js-args.h"
 #include "lm-floor.h"
+#include "matvec-check.h"
 #include "promise-worker.h"
+#include "runtime/error.h"
 
 namespace mg_addon {
 
@@ -120,7 +123,37 @@ static Napi::Value bench_device_memory(const Napi::CallbackInfo& info) {
     return out;
 }
 
+static Napi::Value check_cpu_matvec(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() != 6 || !info[0].IsString() || !info[4].IsString()) {
+        throw_error(env, "ERR_INVALID_ARG_TYPE", "checkCpuMatvec(type, nIn, nOut, nCols, kernels, seed)");
+    }
+    const std::string type_name = info[0].As<Napi::String>();
+    ggml_type type = GGML_TYPE_COUNT;
+    for (const ggml_type t : {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0}) {
+        if (type_name == ggml_type_name(t)) type = t;
+    }
+    if (type == GGML_TYPE_COUNT) throw_error(env, "ERR_INVALID_ARG_VALUE", "type must be f32, f16 or q8_0");
+    const int64_t n_in = integer_arg(info[1], "nIn", 1, 1 << 16);
+    const int64_t n_out = integer_arg(info[2], "nOut", 1, 1 << 16);
+    const int32_t n_cols = static_cast<int32_t>(integer_arg(info[3], "nCols", 1, 8));
+    const uint32_t seed = static_cast<uint32_t>(integer_arg(info[5], "seed", 0, 0xFFFFFFFFLL));
+    try {
+        const mg::matvec_kernels kernels = mg::parse_matvec_kernels(info[4].As<Napi::String>());
+        const mg::matvec_check check = mg::check_cpu_matvec(type, n_in, n_out, n_cols, kernels, seed, 2);
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("maxAbsDiff", check.max_abs_diff);
+        out.Set("maxAbsRef", check.max_abs_ref);
+        out.Set("maxAbsExact", check.max_abs_exact);
+        return out;
+    } catch (const mg::error& e) {
+        throw_error(env, "ERR_INVALID_ARG_VALUE", e.what());
+    }
+    return env.Undefined();
+}
+
 void register_bench(Napi::Env env, Napi::Object exports) {
+    exports.Set("checkCpuMatvec", Napi::Function::New(env, check_cpu_matvec, "checkCpuMatvec"));
     exports.Set("benchLmProducts", Napi::Function::New(env, bench_lm_products, "benchLmProducts"));
     exports.Set("benchCopyBandwidth", Napi::Function::New(env, bench_copy_bandwidth, "benchCopyBandwidth"));
     exports.Set("benchDeviceCopyBandwidth",

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/cpu-matvec.h"
 #include "runtime/error.h"
 #include "runtime/graph-runner.h"
 
@@ -45,7 +46,7 @@ lm_products_timing time_lm_products(const model& m, int32_t n_rows, int32_t n_co
         };
         const auto product = [&](ggml_tensor* w, int64_t columns) {
             if (!w) return;
-            ggml_build_forward_expand(graph, ggml_mul_mat(ctx, w, input(w->ne[0], columns)));
+            ggml_build_forward_expand(graph, project(ctx, w, input(w->ne[0], columns), !m.backends.gpu));
             timing.weight_bytes += static_cast<double>(ggml_nbytes(w));
             ++timing.n_products;
         };

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "runtime/cpu-matvec.h"
 #include "runtime/error.h"
 
 namespace mg {
@@ -104,6 +105,9 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
     const int64_t R = cache.n_rows, C = cache.n_cond;
     const bool replayable = step.n_kv_pad > 0;
     const bool contiguous_k = m.backends.contiguous_attention_keys();
+    // The weight products of a step (a few columns) through our CPU kernels when the graph runs on the CPU.
+    const bool cpu = !m.backends.gpu;
+    const auto linear = [&](ggml_tensor* w, ggml_tensor* in) { return project(ctx, w, in, cpu); };
     if (replayable && (T_codes != 1 || P != 0 || step.all_logits || step.n_kv_pad > cache.n_ctx)) {
         throw error(error_code::invalid_argument, "a replayable LM step takes one position and no prefix");
     }
@@ -164,9 +168,9 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
         // Causal self-attention; this step's keys/values go into the cache first, then attention reads
         // positions 0..n_kv-1 from it.
         ggml_tensor* cur = layer_norm(ctx, x, layer.attn_norm_w, layer.attn_norm_b, eps);
-        ggml_tensor* q = ggml_mul_mat(ctx, layer.attn_q, cur);
-        ggml_tensor* k = ggml_mul_mat(ctx, layer.attn_k, cur);
-        ggml_tensor* v = ggml_mul_mat(ctx, layer.attn_v, cur);
+        ggml_tensor* q = linear(layer.attn_q, cur);
+        ggml_tensor* k = linear(layer.attn_k, cur);
+        ggml_tensor* v = linear(layer.attn_v, cur);
         if (replayable) {
             // The cache as rows: K [H, n_ctx * R] one row per (row, position), V [1, n_ctx * H * R] one element
             // per (row, channel, position) since it is stored transposed.
@@ -189,7 +193,7 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
         ggml_tensor* v_all =
             ggml_view_4d(ctx, cache_v, n_kv, d, n_head, R, cache_v->nb[1], d * cache_v->nb[1], cache_v->nb[2], 0);
         cur = attention(ctx, q, k_all, v_all, g.causal_mask, n_head, contiguous_k);
-        cur = ggml_mul_mat(ctx, layer.attn_o, cur);
+        cur = linear(layer.attn_o, cur);
         x = ggml_add(ctx, x, cur);
         ggml_format_name(x, "self_attn_out_%u", l);
 
@@ -203,7 +207,7 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
             }
             ggml_tensor* x_cond = ggml_view_3d(ctx, x, H, T, C, x->nb[1], x->nb[2], 0);
             cur = layer_norm(ctx, x_cond, layer.cross_attn_norm_w, layer.cross_attn_norm_b, eps);
-            q = ggml_mul_mat(ctx, layer.cross_attn_q, cur);
+            q = linear(layer.cross_attn_q, cur);
             ggml_tensor* ck = cache.cross_k[l];
             ggml_tensor* cv = cache.cross_v[l];
             ggml_tensor* ck_all =
@@ -211,16 +215,16 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
             ggml_tensor* cv_all =
                 ggml_view_4d(ctx, cv, cache.n_text, d, n_head, C, cv->nb[1], d * cv->nb[1], cv->nb[2], 0);
             cur = attention(ctx, q, ck_all, cv_all, g.cross_mask, n_head, contiguous_k);
-            cur = ggml_mul_mat(ctx, layer.cross_attn_o, cur);
+            cur = linear(layer.cross_attn_o, cur);
             if (C < R) cur = ggml_pad(ctx, cur, 0, 0, static_cast<int>(R - C), 0);
             x = ggml_add(ctx, x, cur);
             ggml_format_name(x, "cross_attn_out_%u", l);
         }
 
         cur = layer_norm(ctx, x, layer.ffn_norm_w, layer.ffn_norm_b, eps);
-        cur = ggml_mul_mat(ctx, layer.ffn_up, cur);
+        cur = linear(layer.ffn_up, cur);
         cur = ggml_gelu_erf(ctx, cur);
-        cur = ggml_mul_mat(ctx, layer.ffn_down, cur);
+        cur = linear(layer.ffn_down, cur);
         x = ggml_add(ctx, x, cur);
         ggml_format_name(x, "layer_out_%u", l);
     }
@@ -239,7 +243,7 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
     // Heads stacked as [V, n_out, K, R]: read back as HF's [rows, K, positions, V] in one copy.
     ggml_tensor* logits = nullptr;
     for (int64_t k = 0; k < K; ++k) {
-        ggml_tensor* lk = ggml_reshape_4d(ctx, ggml_mul_mat(ctx, m.lm.output[k], x), V, n_out, 1, R);
+        ggml_tensor* lk = ggml_reshape_4d(ctx, linear(m.lm.output[k], x), V, n_out, 1, R);
         logits = logits ? ggml_concat(ctx, logits, lk, 2) : lk;
     }
     g.logits = logits;

@@ -1,0 +1,87 @@
+// The CPU kernels against ggml_mul_mat and the exact product (see matvec-check.h).
+#include "matvec-check.h"
+
+#include <ggml-cpp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "runtime/backend.h"
+#include "runtime/error.h"
+#include "runtime/graph-runner.h"
+
+namespace mg {
+
+matvec_check check_cpu_matvec(ggml_type type, int64_t n_in, int64_t n_out, int32_t n_cols, matvec_kernels kernels,
+                              uint32_t seed, int n_threads) {
+    if (n_in < 1 || n_out < 1 || n_cols < 1 || n_in % ggml_blck_size(type) != 0) {
+        throw error(error_code::invalid_argument, "check_cpu_matvec: n_in must be a positive multiple of the block");
+    }
+    if (kernels == matvec_kernels::ggml || !cpu_runs(kernels)) {
+        throw error(error_code::invalid_argument,
+                    "check_cpu_matvec: kernels " + matvec_kernels_name(kernels) + " cannot be checked on this CPU");
+    }
+    std::mt19937 gen(seed);
+    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+    std::vector<float> w(static_cast<size_t>(n_in * n_out)), x(static_cast<size_t>(n_in * n_cols));
+    for (float& v : w) v = uniform(gen);
+    for (float& v : x) v = uniform(gen);
+    std::vector<uint8_t> stored(ggml_row_size(type, n_in) * n_out);
+    ggml_quantize_chunk(type, w.data(), stored.data(), 0, n_out, n_in, nullptr);
+    // The weights as stored, back to floats, for the exact product.
+    std::vector<float> dequant(w.size());
+    if (type == GGML_TYPE_F32) {
+        std::memcpy(dequant.data(), stored.data(), stored.size());
+    } else {
+        ggml_get_type_traits(type)->to_float(stored.data(), dequant.data(), n_in * n_out);
+    }
+
+    backend_set backends = init_backends(backend_kind::cpu, n_threads);
+    const ggml_init_params params = {ggml_tensor_overhead() * 4, nullptr, true};
+    const ggml_context_ptr ctx(ggml_init(params));
+    ggml_tensor* wt = ggml_new_tensor_2d(ctx.get(), type, n_in, n_out);
+    ggml_tensor* xt = ggml_new_tensor_2d(ctx.get(), GGML_TYPE_F32, n_in, n_cols);
+    const ggml_backend_buffer_ptr buffer(ggml_backend_alloc_ctx_tensors(ctx.get(), backends.cpu.get()));
+    if (!buffer) throw error(error_code::backend, "check_cpu_matvec: no buffer");
+    ggml_backend_tensor_set(wt, stored.data(), 0, stored.size());
+    ggml_backend_tensor_set(xt, x.data(), 0, x.size() * sizeof(float));
+
+    std::vector<float> ours(static_cast<size_t>(n_out * n_cols)), ref(ours.size());
+    ggml_tensor *ours_t = nullptr, *ref_t = nullptr;
+    graph_runner runner(backends, 16);
+    runner.run(
+        [&](ggml_context* gctx) {
+            ggml_cgraph* graph = ggml_new_graph_custom(gctx, 16, false);
+            ours_t = cpu_matvec(gctx, wt, xt, kernels);
+            ref_t = ggml_mul_mat(gctx, wt, xt);
+            ggml_set_output(ours_t);
+            ggml_set_output(ref_t);
+            ggml_build_forward_expand(graph, ours_t);
+            ggml_build_forward_expand(graph, ref_t);
+            return graph;
+        },
+        [] {},
+        [&] {
+            ggml_backend_tensor_get(ours_t, ours.data(), 0, ours.size() * sizeof(float));
+            ggml_backend_tensor_get(ref_t, ref.data(), 0, ref.size() * sizeof(float));
+        });
+
+    matvec_check check;
+    for (int64_t c = 0; c < n_cols; ++c) {
+        for (int64_t r = 0; r < n_out; ++r) {
+            double exact = 0;
+            for (int64_t k = 0; k < n_in; ++k) exact += double(dequant[r * n_in + k]) * x[c * n_in + k];
+            const size_t i = static_cast<size_t>(c * n_out + r);
+            check.max_abs_diff = std::max(check.max_abs_diff, std::fabs(double(ours[i]) - ref[i]));
+            check.max_abs_ref = std::max(check.max_abs_ref, std::fabs(double(ref[i])));
+            check.max_abs_exact = std::max(check.max_abs_exact, std::fabs(double(ours[i]) - exact));
+        }
+    }
+    return check;
+}
+
+}  // namespace mg

@@ -1,0 +1,24 @@
+// A check of the CPU matrix-vector kernels (runtime/cpu-matvec.h) for tests: one random product through a kernel
+// set and through ggml_mul_mat, on the CPU backend, compared. Not part of the public API.
+#pragma once
+#include <ggml.h>
+
+#include <cstdint>
+
+#include "runtime/cpu-matvec.h"
+
+namespace mg {
+
+struct matvec_check {
+    double max_abs_diff = 0;   // largest |ours - ggml's| over the outputs
+    double max_abs_ref = 0;    // largest |ggml's| (the scale the difference is read against)
+    double max_abs_exact = 0;  // largest |ours - the exact product| of the stored weights and f32 columns
+};
+
+// Weights [n_in, n_out] of `type` (f32, f16, q8_0) quantised from uniform values in [-1, 1), columns [n_in, n_cols]
+// likewise, from `seed`; n_threads CPU threads. Throws mg::error(invalid_argument) for shapes the kernels do not
+// take or kernels this CPU does not run.
+matvec_check check_cpu_matvec(ggml_type type, int64_t n_in, int64_t n_out, int32_t n_cols, matvec_kernels kernels,
+                              uint32_t seed, int n_threads);
+
+}  // namespace mg

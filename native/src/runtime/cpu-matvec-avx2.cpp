@@ -1,0 +1,103 @@
+// The AVX2 matrix-vector kernels (see cpu-matvec-kernels.h): compiled with AVX2, FMA and F16C enabled, called only
+// where the CPU has them. Each weight row is loaded once and dotted with up to 4 columns held in registers; q8_0 as
+// ggml's AVX2 dot product does it (|w| times x with w's sign, pairs summed to int32, scaled per block).
+#include "runtime/cpu-matvec-kernels.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+namespace mg::matvec {
+
+namespace {
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+inline float half(const uint8_t* p) {
+    uint16_t h;
+    __builtin_memcpy(&h, p, sizeof h);
+    return _cvtsh_ss(h);
+}
+
+// Rows of f32 (half_weights false) or f16 weights, 16 values per iteration, the rest one by one.
+template <int NC, bool half_weights>
+void float_rows(const weights& w, const columns& x, const output& out, int64_t r0, int64_t r1) {
+    const int64_t n = w.n_in, n16 = n / 16 * 16;
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* row = w.data + r * w.row_bytes;
+        __m256 acc0[NC], acc1[NC];
+        for (int c = 0; c < NC; ++c) acc0[c] = acc1[c] = _mm256_setzero_ps();
+        for (int64_t k = 0; k < n16; k += 16) {
+            __m256 w0, w1;
+            if (half_weights) {
+                w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k)));
+                w1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k + 16)));
+            } else {
+                w0 = _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k);
+                w1 = _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k + 8);
+            }
+            for (int c = 0; c < NC; ++c) {
+                const float* col = x.f32 + c * x.col_floats + k;
+                acc0[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(col), acc0[c]);
+                acc1[c] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(col + 8), acc1[c]);
+            }
+        }
+        for (int c = 0; c < NC; ++c) {
+            const float* col = x.f32 + c * x.col_floats;
+            float sum = hsum(_mm256_add_ps(acc0[c], acc1[c]));
+            for (int64_t k = n16; k < n; ++k) {
+                sum += (half_weights ? half(row + 2 * k) : reinterpret_cast<const float*>(row)[k]) * col[k];
+            }
+            out.y[c * out.y_col + r] = sum;
+        }
+    }
+}
+
+template <int NC>
+void q8_0_rows(const weights& w, const columns& x, const output& out, int64_t r0, int64_t r1) {
+    const int64_t n_blocks = w.n_in / 32;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* row = w.data + r * w.row_bytes;
+        __m256 acc[NC];
+        for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            const uint8_t* block = row + b * 34;
+            const float dw = half(block);
+            const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
+            const __m256i aw = _mm256_sign_epi8(wq, wq);
+            for (int c = 0; c < NC; ++c) {
+                const int8_t* q = x.q8 + c * x.col_bytes + b * 32;
+                const float dx =
+                    reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(x.q8_scale) + c * x.col_bytes)[b];
+                const __m256i sx = _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)), wq);
+                const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), ones);
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx), _mm256_cvtepi32_ps(dot), acc[c]);
+            }
+        }
+        for (int c = 0; c < NC; ++c) out.y[c * out.y_col + r] = hsum(acc[c]);
+    }
+}
+
+template <int NC>
+void f32_rows(const weights& w, const columns& x, const output& out, int64_t r0, int64_t r1) {
+    float_rows<NC, false>(w, x, out, r0, r1);
+}
+template <int NC>
+void f16_rows(const weights& w, const columns& x, const output& out, int64_t r0, int64_t r1) {
+    float_rows<NC, true>(w, x, out, r0, r1);
+}
+
+}  // namespace
+
+kernel_set avx2_kernels() {
+    return {MG_MATVEC_BY_COLUMNS(f32_rows), MG_MATVEC_BY_COLUMNS(f16_rows), MG_MATVEC_BY_COLUMNS(q8_0_rows)};
+}
+
+}  // namespace mg::matvec
+
+#endif

@@ -1,0 +1,287 @@
+// Matrix-vector products on the CPU (see cpu-matvec.h): which kernels run, the activations quantised as ggml would,
+// the portable kernels, and the custom op that splits the rows between the backend's threads.
+#include "runtime/cpu-matvec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "runtime/cpu-matvec-kernels.h"
+#include "runtime/error.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define MG_MATVEC_X86 1
+#endif
+
+namespace mg {
+
+namespace {
+
+using namespace matvec;
+
+constexpr int32_t max_columns = 8;
+constexpr int64_t q8_block = 32;
+
+float f16_value(const uint8_t* p) {
+    ggml_fp16_t h;
+    std::memcpy(&h, p, sizeof h);
+    return ggml_fp16_to_fp32(h);
+}
+
+void scalar_f32(const weights& w, const columns& x, const output& out, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+        const float* row = reinterpret_cast<const float*>(w.data + r * w.row_bytes);
+        for (int32_t c = 0; c < x.n; ++c) {
+            const float* col = x.f32 + c * x.col_floats;
+            float sum = 0.0f;
+            for (int64_t k = 0; k < w.n_in; ++k) sum += row[k] * col[k];
+            out.y[c * out.y_col + r] = sum;
+        }
+    }
+}
+
+void scalar_f16(const weights& w, const columns& x, const output& out, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* row = w.data + r * w.row_bytes;
+        for (int32_t c = 0; c < x.n; ++c) {
+            const float* col = x.f32 + c * x.col_floats;
+            float sum = 0.0f;
+            for (int64_t k = 0; k < w.n_in; ++k) sum += f16_value(row + 2 * k) * col[k];
+            out.y[c * out.y_col + r] = sum;
+        }
+    }
+}
+
+void scalar_q8_0(const weights& w, const columns& x, const output& out, int64_t r0, int64_t r1) {
+    const int64_t n_blocks = w.n_in / q8_block;
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* row = w.data + r * w.row_bytes;
+        for (int32_t c = 0; c < x.n; ++c) {
+            const int8_t* q = x.q8 + c * x.col_bytes;
+            const float* scale =
+                reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(x.q8_scale) + c * x.col_bytes);
+            float sum = 0.0f;
+            for (int64_t b = 0; b < n_blocks; ++b) {
+                const uint8_t* block = row + b * (2 + q8_block);
+                const int8_t* wq = reinterpret_cast<const int8_t*>(block + 2);
+                int32_t dot = 0;
+                for (int64_t i = 0; i < q8_block; ++i) dot += int32_t{wq[i]} * q[b * q8_block + i];
+                sum += static_cast<float>(dot) * (f16_value(block) * scale[b]);
+            }
+            out.y[c * out.y_col + r] = sum;
+        }
+    }
+}
+
+kernel_set scalar_kernels() { return {scalar_f32, scalar_f16, scalar_q8_0}; }
+
+bool cpu_has(const char* feature) {
+#ifdef MG_MATVEC_X86
+    __builtin_cpu_init();
+    if (std::strcmp(feature, "avx2") == 0) {
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    if (std::strcmp(feature, "avx512") == 0) {
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma");
+    }
+#endif
+    (void)feature;
+    return false;
+}
+
+std::string runnable_kernels() {
+    std::string list;
+    for (const matvec_kernels k : {matvec_kernels::avx512, matvec_kernels::avx2, matvec_kernels::scalar}) {
+        if (cpu_runs(k)) list += matvec_kernels_name(k) + ", ";
+    }
+    return list + "ggml";
+}
+
+matvec_kernels detect_kernels() {
+    const char* env = std::getenv("MUSICGEN_CPU_KERNELS");
+    const std::string asked = env ? env : "";
+    if (asked.empty() || asked == "auto") {
+        if (cpu_runs(matvec_kernels::avx512)) return matvec_kernels::avx512;
+        if (cpu_runs(matvec_kernels::avx2)) return matvec_kernels::avx2;
+        return matvec_kernels::scalar;
+    }
+    matvec_kernels kernels;
+    try {
+        kernels = parse_matvec_kernels(asked);
+    } catch (const error& e) {
+        throw error(error_code::invalid_argument, std::string("MUSICGEN_CPU_KERNELS: ") + e.what());
+    }
+    if (!cpu_runs(kernels)) {
+        throw error(error_code::invalid_argument,
+                    "MUSICGEN_CPU_KERNELS=" + asked + ": this CPU lacks it (it runs " + runnable_kernels() + ")");
+    }
+    return kernels;
+}
+
+// The kernel sets by kind, built once; ggml's kind has none (project() never builds the op for it).
+const kernel_set* kernel_set_of(matvec_kernels kernels) {
+    static const kernel_set scalar = scalar_kernels();
+#ifdef MG_MATVEC_X86
+    static const kernel_set avx2 = avx2_kernels();
+    static const kernel_set avx512 = avx512_kernels();
+    if (kernels == matvec_kernels::avx2) return &avx2;
+    if (kernels == matvec_kernels::avx512) return &avx512;
+#endif
+    if (kernels == matvec_kernels::scalar) return &scalar;
+    return nullptr;
+}
+
+// Quantises `n` columns of x (n_in floats each, `stride` floats apart) into `buffer` as ggml quantises an
+// activation for q8_0 weights (its AVX2 quantize_row_q8_0: round to nearest even), plus the corrections.
+columns quantize_q8_0(const float* x, int64_t n_in, size_t stride, int32_t n, std::vector<uint8_t>& buffer) {
+    const int64_t n_blocks = n_in / q8_block;
+    const size_t col_bytes = (static_cast<size_t>(n_in) * 3 + static_cast<size_t>(n_blocks) * 4 + 63) / 64 * 64;
+    buffer.resize(col_bytes * n + 64);
+    uint8_t* base = buffer.data() + (64 - reinterpret_cast<uintptr_t>(buffer.data()) % 64) % 64;
+    for (int32_t c = 0; c < n; ++c) {
+        const float* col = x + c * stride;
+        uint8_t* dst = base + c * col_bytes;
+        int8_t* q = reinterpret_cast<int8_t*>(dst);
+        float* scale = reinterpret_cast<float*>(dst + n_in);
+        int32_t* corr = reinterpret_cast<int32_t*>(dst + n_in + n_blocks * 4);
+        float* lanes = reinterpret_cast<float*>(dst + 2 * n_in + n_blocks * 4);
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            const float* v = col + b * q8_block;
+            float amax = 0.0f;
+            for (int64_t i = 0; i < q8_block; ++i) amax = std::max(amax, std::fabs(v[i]));
+            const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+            scale[b] = ggml_fp16_to_fp32(ggml_fp32_to_fp16(amax / 127.0f));
+            for (int64_t i = 0; i < q8_block; ++i) {
+                q[b * q8_block + i] = static_cast<int8_t>(std::nearbyint(v[i] * id));
+            }
+        }
+        for (int64_t g = 0; g < n_in / 4; ++g) {
+            corr[g] = -128 * (q[4 * g] + q[4 * g + 1] + q[4 * g + 2] + q[4 * g + 3]);
+            lanes[g] = scale[g / 8];
+        }
+    }
+    columns cols{};
+    cols.n = n;
+    cols.q8 = reinterpret_cast<const int8_t*>(base);
+    cols.q8_scale = reinterpret_cast<const float*>(base + n_in);
+    cols.q8_corr = reinterpret_cast<const int32_t*>(base + n_in + n_blocks * 4);
+    cols.q8_scale_lanes = reinterpret_cast<const float*>(base + 2 * n_in + n_blocks * 4);
+    cols.col_bytes = col_bytes;
+    return cols;
+}
+
+// The custom op: every thread takes an equal share of the rows (whole groups of 4) and prepares the columns itself,
+// so no thread waits for another.
+void matvec_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
+    const ggml_tensor* w = dst->src[0];
+    const ggml_tensor* x = dst->src[1];
+    const int64_t n_in = w->ne[0], n_out = w->ne[1];
+    const int32_t n_cols = static_cast<int32_t>(ggml_nelements(x) / n_in);
+    const int64_t groups = (n_out + 3) / 4;
+    const int64_t r0 = std::min(n_out, groups * ith / nth * 4), r1 = std::min(n_out, groups * (ith + 1) / nth * 4);
+    if (r0 >= r1) return;
+
+    const kernel_set& kernels = *static_cast<const kernel_set*>(userdata);
+    const weights wt{static_cast<const uint8_t*>(w->data), w->nb[1], n_in};
+    const float* xf = static_cast<const float*>(x->data);
+    thread_local std::vector<uint8_t> scratch;
+    columns cols{};
+    if (w->type == GGML_TYPE_Q8_0) {
+        cols = quantize_q8_0(xf, n_in, static_cast<size_t>(n_in), n_cols, scratch);
+    } else {
+        cols.n = n_cols;
+        cols.f32 = xf;
+        cols.col_floats = static_cast<size_t>(n_in);
+    }
+    const output out{static_cast<float*>(dst->data), static_cast<size_t>(n_out)};
+    const auto run = w->type == GGML_TYPE_F32 ? kernels.f32 : w->type == GGML_TYPE_F16 ? kernels.f16 : kernels.q8_0;
+    // Columns in passes of at most max_pass_columns, each pass over the same rows (still in cache).
+    for (int32_t c0 = 0; c0 < n_cols; c0 += max_pass_columns) {
+        columns pass = cols;
+        pass.n = std::min(max_pass_columns, n_cols - c0);
+        pass.f32 = cols.f32 ? cols.f32 + c0 * cols.col_floats : nullptr;
+        if (cols.q8) {
+            pass.q8 = cols.q8 + c0 * cols.col_bytes;
+            pass.q8_scale =
+                reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(cols.q8_scale) + c0 * cols.col_bytes);
+            pass.q8_corr =
+                reinterpret_cast<const int32_t*>(reinterpret_cast<const uint8_t*>(cols.q8_corr) + c0 * cols.col_bytes);
+            pass.q8_scale_lanes = reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(cols.q8_scale_lanes) +
+                                                                 c0 * cols.col_bytes);
+        }
+        run(wt, pass, output{out.y + c0 * out.y_col, out.y_col}, r0, r1);
+    }
+}
+
+}  // namespace
+
+matvec_kernels parse_matvec_kernels(const std::string& name) {
+    for (const matvec_kernels k :
+         {matvec_kernels::ggml, matvec_kernels::scalar, matvec_kernels::avx2, matvec_kernels::avx512}) {
+        if (name == matvec_kernels_name(k)) return k;
+    }
+    throw error(error_code::invalid_argument,
+                "CPU kernels must be auto, ggml, scalar, avx2 or avx512; got '" + name + "'");
+}
+
+matvec_kernels cpu_matvec_kernels() {
+    static const matvec_kernels kernels = detect_kernels();
+    return kernels;
+}
+
+std::string matvec_kernels_name(matvec_kernels kernels) {
+    switch (kernels) {
+        case matvec_kernels::ggml:
+            return "ggml";
+        case matvec_kernels::scalar:
+            return "scalar";
+        case matvec_kernels::avx2:
+            return "avx2";
+        case matvec_kernels::avx512:
+            return "avx512";
+    }
+    return "unknown";
+}
+
+bool cpu_matvec_takes(const ggml_tensor* w, const ggml_tensor* x) {
+    const bool type_ok =
+        w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16 || (w->type == GGML_TYPE_Q8_0 && w->ne[0] % q8_block == 0);
+    return type_ok && ggml_is_contiguous(w) && w->ne[2] == 1 && w->ne[3] == 1 && x->type == GGML_TYPE_F32 &&
+           ggml_is_contiguous(x) && x->ne[0] == w->ne[0] && ggml_nelements(x) / x->ne[0] <= max_columns;
+}
+
+bool cpu_runs(matvec_kernels kernels) {
+    switch (kernels) {
+        case matvec_kernels::ggml:
+        case matvec_kernels::scalar:
+            return true;
+        case matvec_kernels::avx2:
+            return cpu_has("avx2");
+        case matvec_kernels::avx512:
+            return cpu_has("avx512");
+    }
+    return false;
+}
+
+ggml_tensor* cpu_matvec(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, matvec_kernels kernels) {
+    const kernel_set* set = kernel_set_of(kernels);
+    if (!set || !cpu_runs(kernels) || !cpu_matvec_takes(w, x)) {
+        throw error(error_code::backend, "cpu_matvec: a product or kernel set it does not take");
+    }
+    ggml_tensor* args[] = {w, x};
+    return ggml_custom_4d(ctx, GGML_TYPE_F32, w->ne[1], x->ne[1], x->ne[2], x->ne[3], args, 2, matvec_op,
+                          GGML_N_TASKS_MAX, const_cast<kernel_set*>(set));
+}
+
+ggml_tensor* project(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, bool cpu) {
+    if (cpu && cpu_matvec_kernels() != matvec_kernels::ggml && ggml_is_contiguous(x) && cpu_matvec_takes(w, x)) {
+        return cpu_matvec(ctx, w, x, cpu_matvec_kernels());
+    }
+    return ggml_mul_mat(ctx, w, x);
+}
+
+}  // namespace mg

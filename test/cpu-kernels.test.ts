@@ -1,0 +1,102 @@
+// The CPU matrix-vector kernels (native/src/runtime/cpu-matvec.h) on every instruction set this CPU runs: random
+// products against ggml_mul_mat and the exact product (odd block counts, tails, more columns than one pass holds),
+// then the LM parity and stream == one-shot tests again with each kernel set forced through MUSICGEN_CPU_KERNELS
+// (the tests themselves run with the best set), and a bad MUSICGEN_CPU_KERNELS refused at load.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import t from 'tap';
+import { nativeDiagnostics } from '../lib/native-diagnostics';
+import { runtimeInfo } from '../lib/runtime';
+
+const kernelSets = ['scalar', 'avx2', 'avx512'] as const;
+type Kernels = (typeof kernelSets)[number];
+
+function runs(kernels: Kernels): boolean {
+  try {
+    nativeDiagnostics().checkCpuMatvec('f32', 32, 1, 1, kernels, 0);
+    return true;
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_INVALID_ARG_VALUE') return false;
+    throw e;
+  }
+}
+
+// [n_in, n_out, columns]: a width that is no multiple of 16 (f32 / f16 tails), odd block counts (q8_0's last block
+// at 256 bits), a column count of 5 and 8 (two passes), the real model's widths.
+const shapes: Array<[number, number, number]> = [
+  [48, 5, 1],
+  [96, 7, 2],
+  [1056, 13, 3],
+  [1024, 64, 2],
+  [4096, 17, 5],
+  [160, 9, 8],
+];
+
+t.test('runtimeInfo names the kernel set in use', async (t) => {
+  const { cpuKernels } = runtimeInfo();
+  t.ok(['avx512', 'avx2', 'scalar', 'ggml'].includes(cpuKernels), cpuKernels);
+  if (!process.env.MUSICGEN_CPU_KERNELS) {
+    const best = [...kernelSets].reverse().find(runs);
+    t.equal(cpuKernels, best, 'the best set this CPU runs is the default');
+  }
+});
+
+for (const kernels of kernelSets) {
+  const skip = runs(kernels) ? false : `this CPU does not run ${kernels}`;
+  t.test(`${kernels} kernels against ggml_mul_mat and the exact product`, { skip }, async (t) => {
+    let seed = 1;
+    for (const type of ['f32', 'f16', 'q8_0'] as const) {
+      for (const [nIn, nOut, nCols] of shapes) {
+        if (type === 'q8_0' && nIn % 32 !== 0) continue;
+        const check = nativeDiagnostics().checkCpuMatvec(type, nIn, nOut, nCols, kernels, seed++);
+        const what = `${type} [${nIn}, ${nOut}] x ${nCols} columns`;
+        if (type === 'q8_0') {
+          // Both quantise the columns the same way (q8_0 blocks, scales rounded to f16, values to nearest even) and
+          // sum exact integer block products: only the float summation order differs.
+          t.ok(check.maxAbsDiff <= 1e-5 * check.maxAbsRef, `${what}: ${check.maxAbsDiff} from ggml's`);
+        } else {
+          // Ours multiplies the f32 columns as they are (ggml rounds them to f16 for f16 weights): within float
+          // summation error of the exact product of the stored weights.
+          t.ok(check.maxAbsExact <= 1e-5 * check.maxAbsRef, `${what}: ${check.maxAbsExact} from the exact product`);
+          t.ok(check.maxAbsDiff <= 2e-3 * check.maxAbsRef, `${what}: ${check.maxAbsDiff} from ggml's`);
+        }
+      }
+    }
+  });
+}
+
+const root = path.resolve(__dirname, '..', '..');
+const parityFiles = ['lm.test.js', 'generate.test.js', 'stream.test.js'];
+
+for (const kernels of ['ggml', ...kernelSets] as const) {
+  const skip =
+    kernels !== 'ggml' && !runs(kernels)
+      ? `this CPU does not run ${kernels}`
+      : kernels === runtimeInfo().cpuKernels
+        ? `${kernels} is the set every other test runs with`
+        : false;
+  t.test(`LM parity and stream == one-shot with MUSICGEN_CPU_KERNELS=${kernels}`, { skip }, async (t) => {
+    for (const file of parityFiles) {
+      const child = spawnSync(process.execPath, [path.join(root, 'dist', 'test', file)], {
+        env: { ...process.env, MUSICGEN_CPU_KERNELS: kernels, MUSICGEN_TEST_BACKENDS: 'cpu' },
+        encoding: 'utf8',
+        timeout: 600_000,
+      });
+      t.equal(child.status, 0, `${file}: ${child.status === 0 ? 'passes' : child.stdout.slice(-3000) + child.stderr}`);
+    }
+  });
+}
+
+t.test('a bad MUSICGEN_CPU_KERNELS is refused when the addon loads', async (t) => {
+  const script = `try { require(${JSON.stringify(path.join(root, 'dist', 'lib', 'runtime.js'))}).runtimeInfo(); }
+    catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+  for (const value of ['avx9000', 'AVX2']) {
+    const child = spawnSync(process.execPath, ['-e', script], {
+      env: { ...process.env, MUSICGEN_CPU_KERNELS: value },
+      encoding: 'utf8',
+    });
+    const out = JSON.parse(child.stdout.trim() || '{}') as { code?: string; message?: string };
+    t.match(out.message, /MUSICGEN_CPU_KERNELS|CPU kernels must be/, `${value}: ${out.message}`);
+    t.ok(out.code?.startsWith('ERR_'), `${value}: code ${out.code}`);
+  }
+});
