@@ -142,7 +142,7 @@ export interface NativeDiagnostics {
    * Rejects (ERR_INVALID_ARG_VALUE) kernels this CPU does not run.
    */
   checkCpuMatvec(
-    type: 'f32' | 'f16' | 'q8_0',
+    type: 'f32' | 'f16' | 'q8_0' | 'q4_K',
     nIn: number,
     nOut: number,
     nCols: number,

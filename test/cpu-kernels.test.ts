@@ -30,6 +30,8 @@ const shapes: Array<[number, number, number]> = [
   [1024, 64, 2],
   [4096, 17, 5],
   [160, 9, 8],
+  [256, 3, 1],
+  [768, 11, 8],
 ];
 
 t.test('runtimeInfo names the kernel set in use', async (t) => {
@@ -45,14 +47,14 @@ for (const kernels of kernelSets) {
   const skip = runs(kernels) ? false : `this CPU does not run ${kernels}`;
   t.test(`${kernels} kernels against ggml_mul_mat and the exact product`, { skip }, async (t) => {
     let seed = 1;
-    for (const type of ['f32', 'f16', 'q8_0'] as const) {
+    for (const type of ['f32', 'f16', 'q8_0', 'q4_K'] as const) {
       for (const [nIn, nOut, nCols] of shapes) {
-        if (type === 'q8_0' && nIn % 32 !== 0) continue;
+        if ((type === 'q8_0' && nIn % 32 !== 0) || (type === 'q4_K' && nIn % 256 !== 0)) continue;
         const check = nativeDiagnostics().checkCpuMatvec(type, nIn, nOut, nCols, kernels, seed++);
         const what = `${type} [${nIn}, ${nOut}] x ${nCols} columns`;
-        if (type === 'q8_0') {
-          // Both quantise the columns the same way (q8_0 blocks, scales rounded to f16, values to nearest even) and
-          // sum exact integer block products: only the float summation order differs.
+        if (type === 'q8_0' || type === 'q4_K') {
+          // Both quantise the columns the same way (q8_0 / q8_K blocks, values rounded to nearest even) and sum
+          // exact integer block products: only the float summation order differs.
           t.ok(check.maxAbsDiff <= 1e-5 * check.maxAbsRef, `${what}: ${check.maxAbsDiff} from ggml's`);
         } else {
           // Ours multiplies the f32 columns as they are (ggml rounds them to f16 for f16 weights): within float

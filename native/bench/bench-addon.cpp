@@ -130,10 +130,10 @@ static Napi::Value check_cpu_matvec(const Napi::CallbackInfo& info) {
     }
     const std::string type_name = info[0].As<Napi::String>();
     ggml_type type = GGML_TYPE_COUNT;
-    for (const ggml_type t : {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0}) {
+    for (const ggml_type t : {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K}) {
         if (type_name == ggml_type_name(t)) type = t;
     }
-    if (type == GGML_TYPE_COUNT) throw_error(env, "ERR_INVALID_ARG_VALUE", "type must be f32, f16 or q8_0");
+    if (type == GGML_TYPE_COUNT) throw_error(env, "ERR_INVALID_ARG_VALUE", "type must be f32, f16, q8_0 or q4_K");
     const int64_t n_in = integer_arg(info[1], "nIn", 1, 1 << 16);
     const int64_t n_out = integer_arg(info[2], "nOut", 1, 1 << 16);
     const int32_t n_cols = static_cast<int32_t>(integer_arg(info[3], "nCols", 1, 8));

@@ -32,6 +32,7 @@ void float_rows(const weights& w, const columns& x, const output& out, int64_t r
         __m256 acc0[NC], acc1[NC];
         for (int c = 0; c < NC; ++c) acc0[c] = acc1[c] = _mm256_setzero_ps();
         for (int64_t k = 0; k < n16; k += 16) {
+            _mm_prefetch(reinterpret_cast<const char*>(row + (half_weights ? 2 : 4) * k + prefetch_bytes), _MM_HINT_T0);
             __m256 w0, w1;
             if (half_weights) {
                 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k)));
@@ -41,13 +42,13 @@ void float_rows(const weights& w, const columns& x, const output& out, int64_t r
                 w1 = _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k + 8);
             }
             for (int c = 0; c < NC; ++c) {
-                const float* col = x.f32 + c * x.col_floats + k;
+                const float* col = col_floats(x, c) + k;
                 acc0[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(col), acc0[c]);
                 acc1[c] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(col + 8), acc1[c]);
             }
         }
         for (int c = 0; c < NC; ++c) {
-            const float* col = x.f32 + c * x.col_floats;
+            const float* col = col_floats(x, c);
             float sum = hsum(_mm256_add_ps(acc0[c], acc1[c]));
             for (int64_t k = n16; k < n; ++k) {
                 sum += (half_weights ? half(row + 2 * k) : reinterpret_cast<const float*>(row)[k]) * col[k];
@@ -67,19 +68,75 @@ void q8_0_rows(const weights& w, const columns& x, const output& out, int64_t r0
         for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
         for (int64_t b = 0; b < n_blocks; ++b) {
             const uint8_t* block = row + b * 34;
+            _mm_prefetch(reinterpret_cast<const char*>(block + prefetch_bytes), _MM_HINT_T0);
             const float dw = half(block);
             const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
             const __m256i aw = _mm256_sign_epi8(wq, wq);
             for (int c = 0; c < NC; ++c) {
-                const int8_t* q = x.q8 + c * x.col_bytes + b * 32;
-                const float dx =
-                    reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(x.q8_scale) + c * x.col_bytes)[b];
+                const int8_t* q = col_values(x, c) + b * 32;
+                const float dx = col_scales(x, c)[b];
                 const __m256i sx = _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)), wq);
                 const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), ones);
                 acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx), _mm256_cvtepi32_ps(dot), acc[c]);
             }
         }
         for (int c = 0; c < NC; ++c) out.y[c * out.y_col + r] = hsum(acc[c]);
+    }
+}
+
+// q4_K: per 32-byte group the low and high nibbles (two sub-blocks) times the column's values, pairs summed to int16
+// and multiplied by the sub-block's scale into int32; per block one float multiply-add, the mins from the column's
+// sub-block sums.
+template <int NC>
+void q4_k_rows(const weights& w, const columns& x, const output& out, int64_t r0, int64_t r1) {
+    const int64_t n_blocks = w.n_in / 256;
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* row = w.data + r * w.row_bytes;
+        __m256 acc[NC];
+        float acc_mins[NC];
+        for (int c = 0; c < NC; ++c) {
+            acc[c] = _mm256_setzero_ps();
+            acc_mins[c] = 0.0f;
+        }
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            const uint8_t* block = row + b * q4_k_block_bytes;
+            _mm_prefetch(reinterpret_cast<const char*>(block + prefetch_bytes), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(block + 64 + prefetch_bytes), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(block + 128 + prefetch_bytes), _MM_HINT_T0);
+            uint32_t packed[4];
+            q4_k_scales(block + q4_k_scales_at, packed);
+            const uint8_t* scales = reinterpret_cast<const uint8_t*>(packed);
+            const uint8_t* mins = scales + 8;
+            const float d = half(block), dmin = half(block + 2);
+            __m256i lo[4], hi[4];
+            for (int g = 0; g < 4; ++g) {
+                const __m256i q4 =
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + q4_k_values_at + 32 * g));
+                lo[g] = _mm256_and_si256(q4, low4);
+                hi[g] = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
+            }
+            for (int c = 0; c < NC; ++c) {
+                const int8_t* q8 = col_values(x, c) + b * 256;
+                const float dx = col_scales(x, c)[b];
+                const int16_t* sums = col_sums(x, c) + b * 8;
+                __m256i dot = _mm256_setzero_si256();
+                for (int g = 0; g < 4; ++g) {
+                    const __m256i x_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k8_slot[2 * g]));
+                    const __m256i x_hi =
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k8_slot[2 * g + 1]));
+                    dot = _mm256_add_epi32(
+                        dot, _mm256_madd_epi16(_mm256_maddubs_epi16(lo[g], x_lo), _mm256_set1_epi16(scales[2 * g])));
+                    dot = _mm256_add_epi32(dot, _mm256_madd_epi16(_mm256_maddubs_epi16(hi[g], x_hi),
+                                                                  _mm256_set1_epi16(scales[2 * g + 1])));
+                }
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d * dx), acc[c]);
+                int32_t dot_mins = 0;
+                for (int j = 0; j < 8; ++j) dot_mins += mins[j] * sums[j];
+                acc_mins[c] += dmin * dx * static_cast<float>(dot_mins);
+            }
+        }
+        for (int c = 0; c < NC; ++c) out.y[c * out.y_col + r] = hsum(acc[c]) - acc_mins[c];
     }
 }
 
@@ -95,7 +152,8 @@ void f16_rows(const weights& w, const columns& x, const output& out, int64_t r0,
 }  // namespace
 
 kernel_set avx2_kernels() {
-    return {MG_MATVEC_BY_COLUMNS(f32_rows), MG_MATVEC_BY_COLUMNS(f16_rows), MG_MATVEC_BY_COLUMNS(q8_0_rows)};
+    return {MG_MATVEC_BY_COLUMNS(f32_rows), MG_MATVEC_BY_COLUMNS(f16_rows), MG_MATVEC_BY_COLUMNS(q8_0_rows),
+            MG_MATVEC_BY_COLUMNS(q4_k_rows)};
 }
 
 }  // namespace mg::matvec

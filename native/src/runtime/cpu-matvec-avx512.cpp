@@ -40,10 +40,14 @@ void float_rows(const weights& w, const columns& x, const output& out, int64_t r
         __m512 acc0[NC], acc1[NC];
         for (int c = 0; c < NC; ++c) acc0[c] = acc1[c] = _mm512_setzero_ps();
         for (int64_t k = 0; k < n32; k += 32) {
+            const size_t line = (half_weights ? 2 : 4) * static_cast<size_t>(k);
+            _mm_prefetch(reinterpret_cast<const char*>(row + line + prefetch_bytes), _MM_HINT_T0);
+            if (!half_weights)
+                _mm_prefetch(reinterpret_cast<const char*>(row + line + 64 + prefetch_bytes), _MM_HINT_T0);
             const __m512 w0 = load_weights<half_weights>(row, k, 0xFFFF);
             const __m512 w1 = load_weights<half_weights>(row, k + 16, 0xFFFF);
             for (int c = 0; c < NC; ++c) {
-                const float* col = x.f32 + c * x.col_floats + k;
+                const float* col = col_floats(x, c) + k;
                 acc0[c] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(col), acc0[c]);
                 acc1[c] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(col + 16), acc1[c]);
             }
@@ -53,7 +57,7 @@ void float_rows(const weights& w, const columns& x, const output& out, int64_t r
             const __mmask16 mask = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
             const __m512 wk = load_weights<half_weights>(row, k, mask);
             for (int c = 0; c < NC; ++c) {
-                acc0[c] = _mm512_fmadd_ps(wk, _mm512_maskz_loadu_ps(mask, x.f32 + c * x.col_floats + k), acc0[c]);
+                acc0[c] = _mm512_fmadd_ps(wk, _mm512_maskz_loadu_ps(mask, col_floats(x, c) + k), acc0[c]);
             }
         }
         for (int c = 0; c < NC; ++c) out.y[c * out.y_col + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[c], acc1[c]));
@@ -72,19 +76,19 @@ void q8_0_rows(const weights& w, const columns& x, const output& out, int64_t r0
         int64_t b = 0;
         for (; b + 2 <= n_blocks; b += 2) {
             const uint8_t* b0 = row + b * 34;
+            _mm_prefetch(reinterpret_cast<const char*>(b0 + prefetch_bytes), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(b0 + 64 + prefetch_bytes), _MM_HINT_T0);
             const uint8_t* b1 = b0 + 34;
             const __m512i wq =
-                _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2))),
+                _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2))),
                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1 + 2)), 1);
             const __m512i wu = _mm512_xor_si512(wq, offset);
             const __m512 dw =
-                _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(half(b0))), _mm256_set1_ps(half(b1)), 1);
+                _mm512_insertf32x8(_mm512_zextps256_ps512(_mm256_set1_ps(half(b0))), _mm256_set1_ps(half(b1)), 1);
             for (int c = 0; c < NC; ++c) {
-                const size_t col = c * x.col_bytes;
-                const __m512i xq = _mm512_loadu_si512(x.q8 + col + b * 32);
-                const __m512i corr = _mm512_loadu_si512(reinterpret_cast<const uint8_t*>(x.q8_corr) + col + b * 32);
-                const __m512 dx = _mm512_loadu_ps(
-                    reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(x.q8_scale_lanes) + col) + b * 8);
+                const __m512i xq = _mm512_loadu_si512(col_values(x, c) + b * 32);
+                const __m512i corr = _mm512_loadu_si512(col_corr(x, c) + b * 8);
+                const __m512 dx = _mm512_loadu_ps(col_lanes(x, c) + b * 8);
                 const __m512i dot = _mm512_dpbusd_epi32(corr, wu, xq);
                 acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, dx), acc[c]);
             }
@@ -95,16 +99,83 @@ void q8_0_rows(const weights& w, const columns& x, const output& out, int64_t r0
             const __m256i wu = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2)),
                                                 _mm256_set1_epi8(static_cast<char>(0x80)));
             for (int c = 0; c < NC; ++c) {
-                const size_t col = c * x.col_bytes;
-                const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q8 + col + b * 32));
-                const __m256i corr = _mm256_loadu_si256(
-                    reinterpret_cast<const __m256i*>(reinterpret_cast<const uint8_t*>(x.q8_corr) + col + b * 32));
-                const float dx = reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(x.q8_scale) + col)[b];
+                const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(col_values(x, c) + b * 32));
+                const __m256i corr = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(col_corr(x, c) + b * 8));
+                const float dx = col_scales(x, c)[b];
                 tail[c] =
                     _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, wu, xq)), _mm256_set1_ps(half(b0) * dx));
             }
         }
         for (int c = 0; c < NC; ++c) out.y[c * out.y_col + r] = _mm512_reduce_add_ps(acc[c]) + hsum(tail[c]);
+    }
+}
+
+// q4_K: a 64-byte load of a block's nibbles holds sub-blocks (0, 2) in its low and (1, 3) in its high nibbles (then
+// 4-7 likewise), which is why the columns store their sub-blocks in k8_slot order: one load each. Pairs of u8 x s8
+// products summed to int16, then multiplied by the sub-block's scale and summed to int32 (VNNI's vpdpwssd); per block
+// one float multiply-add, the mins from the column's sub-block sums.
+template <int NC>
+void q4_k_rows(const weights& w, const columns& x, const output& out, int64_t r0, int64_t r1) {
+    const int64_t n_blocks = w.n_in / 256;
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    // 16-bit lanes 0-15 take one sub-block's scale, 16-31 the other's: (0, 2), (1, 3), (4, 6), (5, 7).
+    const __m512i pick[4] = {
+        _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(0), _mm512_set1_epi16(2)),
+        _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(1), _mm512_set1_epi16(3)),
+        _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(4), _mm512_set1_epi16(6)),
+        _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(5), _mm512_set1_epi16(7)),
+    };
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* row = w.data + r * w.row_bytes;
+        __m512 acc[NC];
+        __m128 acc_mins[NC];
+        for (int c = 0; c < NC; ++c) {
+            acc[c] = _mm512_setzero_ps();
+            acc_mins[c] = _mm_setzero_ps();
+        }
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            const uint8_t* block = row + b * q4_k_block_bytes;
+            _mm_prefetch(reinterpret_cast<const char*>(block + prefetch_bytes), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(block + 64 + prefetch_bytes), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(block + 128 + prefetch_bytes), _MM_HINT_T0);
+            uint32_t packed[4];
+            q4_k_scales(block + q4_k_scales_at, packed);
+            const __m128i scales_mins = _mm_set_epi32(static_cast<int>(packed[3]), static_cast<int>(packed[2]),
+                                                      static_cast<int>(packed[1]), static_cast<int>(packed[0]));
+            const __m512i scales16 = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(scales_mins));
+            const __m128i mins16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(scales_mins, scales_mins));
+            const float d = half(block), dmin = half(block + 2);
+            const __m512i q4a = _mm512_loadu_si512(block + q4_k_values_at);
+            const __m512i q4b = _mm512_loadu_si512(block + q4_k_values_at + 64);
+            const __m512i nibbles[4] = {
+                _mm512_and_si512(q4a, low4),
+                _mm512_and_si512(_mm512_srli_epi16(q4a, 4), low4),
+                _mm512_and_si512(q4b, low4),
+                _mm512_and_si512(_mm512_srli_epi16(q4b, 4), low4),
+            };
+            __m512i scale[4];
+            for (int i = 0; i < 4; ++i) scale[i] = _mm512_permutexvar_epi16(pick[i], scales16);
+            for (int c = 0; c < NC; ++c) {
+                const int8_t* q8 = col_values(x, c) + b * 256;
+                const float dx = col_scales(x, c)[b];
+                const int16_t* sums = col_sums(x, c) + b * 8;
+                __m512i dot = _mm512_setzero_si512();
+                for (int i = 0; i < 4; ++i) {
+                    const __m512i pairs = _mm512_maddubs_epi16(nibbles[i], _mm512_loadu_si512(q8 + 64 * i));
+                    dot = _mm512_dpwssd_epi32(dot, pairs, scale[i]);
+                }
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(d * dx), acc[c]);
+                const __m128i dot_mins =
+                    _mm_madd_epi16(mins16, _mm_loadu_si128(reinterpret_cast<const __m128i*>(sums)));
+                acc_mins[c] = _mm_fmadd_ps(_mm_cvtepi32_ps(dot_mins), _mm_set1_ps(dmin * dx), acc_mins[c]);
+            }
+        }
+        for (int c = 0; c < NC; ++c) {
+            __m128 m = acc_mins[c];
+            m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+            m = _mm_add_ss(m, _mm_movehdup_ps(m));
+            out.y[c * out.y_col + r] = _mm512_reduce_add_ps(acc[c]) - _mm_cvtss_f32(m);
+        }
     }
 }
 
@@ -120,7 +191,8 @@ void f16_rows(const weights& w, const columns& x, const output& out, int64_t r0,
 }  // namespace
 
 kernel_set avx512_kernels() {
-    return {MG_MATVEC_BY_COLUMNS(f32_rows), MG_MATVEC_BY_COLUMNS(f16_rows), MG_MATVEC_BY_COLUMNS(q8_0_rows)};
+    return {MG_MATVEC_BY_COLUMNS(f32_rows), MG_MATVEC_BY_COLUMNS(f16_rows), MG_MATVEC_BY_COLUMNS(q8_0_rows),
+            MG_MATVEC_BY_COLUMNS(q4_k_rows)};
 }
 
 }  // namespace mg::matvec

@@ -4,8 +4,8 @@
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64|i.86" AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
   set_source_files_properties("${CMAKE_CURRENT_LIST_DIR}/cpu-matvec-avx2.cpp"
     PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
-  # -Wno-maybe-uninitialized: GCC 12 warns inside its own AVX-512 headers (the _mm512_undefined_* values of casts
-  # and reductions, GCC bug 105593).
+  # -Wno-(maybe-)uninitialized: GCC 12 warns inside its own AVX-512 headers (the _mm512_undefined_* operands of
+  # inserts and reductions, GCC bug 105593).
   set_source_files_properties("${CMAKE_CURRENT_LIST_DIR}/cpu-matvec-avx512.cpp"
-    PROPERTIES COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mavx512vnni;-mfma;-mf16c;-Wno-maybe-uninitialized")
+    PROPERTIES COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mavx512vnni;-mfma;-mf16c;-Wno-maybe-uninitialized;-Wno-uninitialized")
 endif()

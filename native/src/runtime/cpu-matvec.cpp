@@ -34,7 +34,7 @@ void scalar_f32(const weights& w, const columns& x, const output& out, int64_t r
     for (int64_t r = r0; r < r1; ++r) {
         const float* row = reinterpret_cast<const float*>(w.data + r * w.row_bytes);
         for (int32_t c = 0; c < x.n; ++c) {
-            const float* col = x.f32 + c * x.col_floats;
+            const float* col = col_floats(x, c);
             float sum = 0.0f;
             for (int64_t k = 0; k < w.n_in; ++k) sum += row[k] * col[k];
             out.y[c * out.y_col + r] = sum;
@@ -46,7 +46,7 @@ void scalar_f16(const weights& w, const columns& x, const output& out, int64_t r
     for (int64_t r = r0; r < r1; ++r) {
         const uint8_t* row = w.data + r * w.row_bytes;
         for (int32_t c = 0; c < x.n; ++c) {
-            const float* col = x.f32 + c * x.col_floats;
+            const float* col = col_floats(x, c);
             float sum = 0.0f;
             for (int64_t k = 0; k < w.n_in; ++k) sum += f16_value(row + 2 * k) * col[k];
             out.y[c * out.y_col + r] = sum;
@@ -59,9 +59,8 @@ void scalar_q8_0(const weights& w, const columns& x, const output& out, int64_t 
     for (int64_t r = r0; r < r1; ++r) {
         const uint8_t* row = w.data + r * w.row_bytes;
         for (int32_t c = 0; c < x.n; ++c) {
-            const int8_t* q = x.q8 + c * x.col_bytes;
-            const float* scale =
-                reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(x.q8_scale) + c * x.col_bytes);
+            const int8_t* q = col_values(x, c);
+            const float* scale = col_scales(x, c);
             float sum = 0.0f;
             for (int64_t b = 0; b < n_blocks; ++b) {
                 const uint8_t* block = row + b * (2 + q8_block);
@@ -75,7 +74,43 @@ void scalar_q8_0(const weights& w, const columns& x, const output& out, int64_t 
     }
 }
 
-kernel_set scalar_kernels() { return {scalar_f32, scalar_f16, scalar_q8_0}; }
+void scalar_q4_k(const weights& w, const columns& x, const output& out, int64_t r0, int64_t r1) {
+    const int64_t n_blocks = w.n_in / 256;
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* row = w.data + r * w.row_bytes;
+        for (int32_t c = 0; c < x.n; ++c) {
+            const int8_t* q8 = col_values(x, c);
+            const float* dx = col_scales(x, c);
+            const int16_t* sums = col_sums(x, c);
+            float sum = 0.0f;
+            for (int64_t b = 0; b < n_blocks; ++b) {
+                const uint8_t* block = row + b * q4_k_block_bytes;
+                uint32_t packed[4];
+                q4_k_scales(block + q4_k_scales_at, packed);
+                const uint8_t* scales = reinterpret_cast<const uint8_t*>(packed);
+                const uint8_t* mins = scales + 8;
+                int32_t dot = 0, dot_mins = 0;
+                for (int g = 0; g < 4; ++g) {
+                    const uint8_t* q4 = block + q4_k_values_at + 32 * g;
+                    const int8_t* lo = q8 + b * 256 + 32 * k8_slot[2 * g];
+                    const int8_t* hi = q8 + b * 256 + 32 * k8_slot[2 * g + 1];
+                    int32_t dot_lo = 0, dot_hi = 0;
+                    for (int i = 0; i < 32; ++i) {
+                        dot_lo += (q4[i] & 0xF) * lo[i];
+                        dot_hi += (q4[i] >> 4) * hi[i];
+                    }
+                    dot += scales[2 * g] * dot_lo + scales[2 * g + 1] * dot_hi;
+                }
+                for (int j = 0; j < 8; ++j) dot_mins += mins[j] * sums[b * 8 + j];
+                sum += f16_value(block) * dx[b] * static_cast<float>(dot) -
+                       f16_value(block + 2) * dx[b] * static_cast<float>(dot_mins);
+            }
+            out.y[c * out.y_col + r] = sum;
+        }
+    }
+}
+
+kernel_set scalar_kernels() { return {scalar_f32, scalar_f16, scalar_q8_0, scalar_q4_k}; }
 
 bool cpu_has(const char* feature) {
 #ifdef MG_MATVEC_X86
@@ -166,11 +201,57 @@ columns quantize_q8_0(const float* x, int64_t n_in, size_t stride, int32_t n, st
     }
     columns cols{};
     cols.n = n;
-    cols.q8 = reinterpret_cast<const int8_t*>(base);
-    cols.q8_scale = reinterpret_cast<const float*>(base + n_in);
-    cols.q8_corr = reinterpret_cast<const int32_t*>(base + n_in + n_blocks * 4);
-    cols.q8_scale_lanes = reinterpret_cast<const float*>(base + 2 * n_in + n_blocks * 4);
+    cols.data = base;
     cols.col_bytes = col_bytes;
+    cols.scales_at = static_cast<size_t>(n_in);
+    cols.corr_at = static_cast<size_t>(n_in + n_blocks * 4);
+    cols.lanes_at = static_cast<size_t>(2 * n_in + n_blocks * 4);
+    return cols;
+}
+
+// Quantises columns as ggml quantises an activation for q4_K weights (quantize_row_q8_K_ref), sub-blocks stored in
+// k8_slot order, with each sub-block's sum.
+columns quantize_q8_k(const float* x, int64_t n_in, size_t stride, int32_t n, std::vector<uint8_t>& buffer) {
+    const int64_t n_blocks = n_in / 256;
+    const size_t col_bytes = (static_cast<size_t>(n_in) + static_cast<size_t>(n_blocks) * (4 + 16) + 63) / 64 * 64;
+    buffer.resize(col_bytes * n + 64);
+    uint8_t* base = buffer.data() + (64 - reinterpret_cast<uintptr_t>(buffer.data()) % 64) % 64;
+    for (int32_t c = 0; c < n; ++c) {
+        const float* col = x + c * stride;
+        uint8_t* dst = base + c * col_bytes;
+        int8_t* q = reinterpret_cast<int8_t*>(dst);
+        float* scale = reinterpret_cast<float*>(dst + n_in);
+        int16_t* sums = reinterpret_cast<int16_t*>(dst + n_in + n_blocks * 4);
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            const float* v = col + b * 256;
+            float max = 0.0f, amax = 0.0f;
+            for (int i = 0; i < 256; ++i) {
+                if (std::fabs(v[i]) > amax) {
+                    amax = std::fabs(v[i]);
+                    max = v[i];
+                }
+            }
+            const float iscale = amax != 0.0f ? -127.0f / max : 0.0f;
+            scale[b] = amax != 0.0f ? 1.0f / iscale : 0.0f;
+            for (int j = 0; j < 8; ++j) {
+                int8_t* dst_j = q + b * 256 + 32 * k8_slot[j];
+                int32_t sum = 0;
+                for (int i = 0; i < 32; ++i) {
+                    // ggml's nearest_int: round to nearest even through the float's mantissa.
+                    const int32_t value = std::min(127, static_cast<int32_t>(std::nearbyint(iscale * v[32 * j + i])));
+                    dst_j[i] = static_cast<int8_t>(value);
+                    sum += value;
+                }
+                sums[b * 8 + j] = static_cast<int16_t>(sum);
+            }
+        }
+    }
+    columns cols{};
+    cols.n = n;
+    cols.data = base;
+    cols.col_bytes = col_bytes;
+    cols.scales_at = static_cast<size_t>(n_in);
+    cols.sums_at = static_cast<size_t>(n_in + n_blocks * 4);
     return cols;
 }
 
@@ -192,27 +273,23 @@ void matvec_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
     columns cols{};
     if (w->type == GGML_TYPE_Q8_0) {
         cols = quantize_q8_0(xf, n_in, static_cast<size_t>(n_in), n_cols, scratch);
+    } else if (w->type == GGML_TYPE_Q4_K) {
+        cols = quantize_q8_k(xf, n_in, static_cast<size_t>(n_in), n_cols, scratch);
     } else {
         cols.n = n_cols;
-        cols.f32 = xf;
-        cols.col_floats = static_cast<size_t>(n_in);
+        cols.data = reinterpret_cast<const uint8_t*>(xf);
+        cols.col_bytes = static_cast<size_t>(n_in) * sizeof(float);
     }
     const output out{static_cast<float*>(dst->data), static_cast<size_t>(n_out)};
-    const auto run = w->type == GGML_TYPE_F32 ? kernels.f32 : w->type == GGML_TYPE_F16 ? kernels.f16 : kernels.q8_0;
+    const auto run = w->type == GGML_TYPE_F32    ? kernels.f32
+                     : w->type == GGML_TYPE_F16  ? kernels.f16
+                     : w->type == GGML_TYPE_Q8_0 ? kernels.q8_0
+                                                 : kernels.q4_k;
     // Columns in passes of at most max_pass_columns, each pass over the same rows (still in cache).
     for (int32_t c0 = 0; c0 < n_cols; c0 += max_pass_columns) {
         columns pass = cols;
         pass.n = std::min(max_pass_columns, n_cols - c0);
-        pass.f32 = cols.f32 ? cols.f32 + c0 * cols.col_floats : nullptr;
-        if (cols.q8) {
-            pass.q8 = cols.q8 + c0 * cols.col_bytes;
-            pass.q8_scale =
-                reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(cols.q8_scale) + c0 * cols.col_bytes);
-            pass.q8_corr =
-                reinterpret_cast<const int32_t*>(reinterpret_cast<const uint8_t*>(cols.q8_corr) + c0 * cols.col_bytes);
-            pass.q8_scale_lanes = reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(cols.q8_scale_lanes) +
-                                                                 c0 * cols.col_bytes);
-        }
+        pass.data = cols.data + c0 * cols.col_bytes;
         run(wt, pass, output{out.y + c0 * out.y_col, out.y_col}, r0, r1);
     }
 }
@@ -248,8 +325,9 @@ std::string matvec_kernels_name(matvec_kernels kernels) {
 }
 
 bool cpu_matvec_takes(const ggml_tensor* w, const ggml_tensor* x) {
-    const bool type_ok =
-        w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16 || (w->type == GGML_TYPE_Q8_0 && w->ne[0] % q8_block == 0);
+    const bool type_ok = w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16 ||
+                         (w->type == GGML_TYPE_Q8_0 && w->ne[0] % q8_block == 0) ||
+                         (w->type == GGML_TYPE_Q4_K && w->ne[0] % 256 == 0);
     return type_ok && ggml_is_contiguous(w) && w->ne[2] == 1 && w->ne[3] == 1 && x->type == GGML_TYPE_F32 &&
            ggml_is_contiguous(x) && x->ne[0] == w->ne[0] && ggml_nelements(x) / x->ne[0] <= max_columns;
 }
