@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "runtime/cpu-attention.h"
 #include "runtime/cpu-matvec.h"
 #include "runtime/error.h"
 
@@ -108,6 +109,7 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
     // The weight products of a step (a few columns) through our CPU kernels when the graph runs on the CPU.
     const bool cpu = !m.backends.gpu;
     const auto linear = [&](ggml_tensor* w, ggml_tensor* in) { return project(ctx, w, in, cpu); };
+    const bool cpu_attention = cpu && cpu_matvec_kernels() != matvec_kernels::ggml;
     if (replayable && (T_codes != 1 || P != 0 || step.all_logits || step.n_kv_pad > cache.n_ctx)) {
         throw error(error_code::invalid_argument, "a replayable LM step takes one position and no prefix");
     }
@@ -192,7 +194,11 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
             ggml_view_4d(ctx, cache_k, d, n_head, n_kv, R, d * cache_k->nb[0], cache_k->nb[1], cache_k->nb[2], 0);
         ggml_tensor* v_all =
             ggml_view_4d(ctx, cache_v, n_kv, d, n_head, R, cache_v->nb[1], d * cache_v->nb[1], cache_v->nb[2], 0);
-        cur = attention(ctx, q, k_all, v_all, g.causal_mask, n_head, contiguous_k);
+        // A replayed step on the CPU: one op over the cache (runtime/cpu-attention.h) instead of ggml's
+        // one-column products.
+        cur = replayable && cpu_attention
+                  ? cpu_step_attention(ctx, ggml_reshape_3d(ctx, q, d, n_head, R), cache_k, cache_v, g.causal_mask)
+                  : attention(ctx, q, k_all, v_all, g.causal_mask, n_head, contiguous_k);
         cur = linear(layer.attn_o, cur);
         x = ggml_add(ctx, x, cur);
         ggml_format_name(x, "self_attn_out_%u", l);

@@ -7,6 +7,10 @@
 #include <cstddef>
 #include <cstdint>
 
+namespace mg {
+enum class matvec_kernels;  // cpu-matvec.h
+}
+
 namespace mg::matvec {
 
 // Weights as ggml stores them: rows of n_in values, `row_bytes` apart.
@@ -112,6 +116,9 @@ constexpr int32_t max_pass_columns = 4;
                 return kernel<4>(w, x, out, r0, r1);                                    \
         }                                                                               \
     }
+
+// The kernels of a kind (cpu-matvec.h), or null for ggml's; set up once, valid for the process.
+const kernel_set* kernel_set_of(matvec_kernels kernels);
 
 // Defined in their instruction set's file (x86-64 with GCC or Clang only).
 kernel_set avx2_kernels();

@@ -157,19 +157,6 @@ matvec_kernels detect_kernels() {
     return kernels;
 }
 
-// The kernel sets by kind, built once; ggml's kind has none (project() never builds the op for it).
-const kernel_set* kernel_set_of(matvec_kernels kernels) {
-    static const kernel_set scalar = scalar_kernels();
-#ifdef MG_MATVEC_X86
-    static const kernel_set avx2 = avx2_kernels();
-    static const kernel_set avx512 = avx512_kernels();
-    if (kernels == matvec_kernels::avx2) return &avx2;
-    if (kernels == matvec_kernels::avx512) return &avx512;
-#endif
-    if (kernels == matvec_kernels::scalar) return &scalar;
-    return nullptr;
-}
-
 // Quantises `n` columns of x (n_in floats each, `stride` floats apart) into `buffer` as ggml quantises an
 // activation for q8_0 weights (its AVX2 quantize_row_q8_0: round to nearest even), plus the corrections.
 columns quantize_q8_0(const float* x, int64_t n_in, size_t stride, int32_t n, std::vector<uint8_t>& buffer) {
@@ -296,6 +283,23 @@ void matvec_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
 
 }  // namespace
 
+namespace matvec {
+
+// The kernel sets by kind, built once; ggml's kind has none (project() never builds the op for it).
+const kernel_set* kernel_set_of(matvec_kernels kernels) {
+    static const kernel_set scalar = scalar_kernels();
+#ifdef MG_MATVEC_X86
+    static const kernel_set avx2 = avx2_kernels();
+    static const kernel_set avx512 = avx512_kernels();
+    if (kernels == matvec_kernels::avx2) return &avx2;
+    if (kernels == matvec_kernels::avx512) return &avx512;
+#endif
+    if (kernels == matvec_kernels::scalar) return &scalar;
+    return nullptr;
+}
+
+}  // namespace matvec
+
 matvec_kernels parse_matvec_kernels(const std::string& name) {
     for (const matvec_kernels k :
          {matvec_kernels::ggml, matvec_kernels::scalar, matvec_kernels::avx2, matvec_kernels::avx512}) {
@@ -346,7 +350,7 @@ bool cpu_runs(matvec_kernels kernels) {
 }
 
 ggml_tensor* cpu_matvec(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, matvec_kernels kernels) {
-    const kernel_set* set = kernel_set_of(kernels);
+    const matvec::kernel_set* set = matvec::kernel_set_of(kernels);
     if (!set || !cpu_runs(kernels) || !cpu_matvec_takes(w, x)) {
         throw error(error_code::backend, "cpu_matvec: a product or kernel set it does not take");
     }

@@ -1,0 +1,21 @@
+// Attention of one query per row over a decoder layer's KV cache on the CPU backend, as one custom op. ggml's CPU
+// products take their tiled kernels only for two or more columns, so a generation step's attention (one query)
+// ran as one 64-value dot product per cached key and one per value channel: 11-12 % of a 4 s q8_0 generation's
+// profile on the 2-core development VM, for ~25 M multiply-adds. This op computes scores, softmax and the weighted
+// values of every (row, head) with the matrix-vector kernels of cpu-matvec.h, the pairs split between the threads.
+#pragma once
+#include <ggml.h>
+
+#include <cstdint>
+
+namespace mg {
+
+// q [d, n_head, R] (contiguous: a step's queries, one per row, split into heads) against keys cache_k [H, n_ctx, R]
+// and transposed values cache_v [n_ctx, H, R] (H = d * n_head), over the first n_kv = mask->ne[0] positions: softmax
+// of the products scaled by 1/sqrt(d) plus mask [n_kv, 1], times the values. Returns [H, 1, R], as the graph's
+// mul_mat / soft_max_ext / mul_mat would, through the kernels of cpu_matvec_kernels() (callers keep ggml's path when
+// those are ggml's). Throws mg::error(backend) for shapes it does not take.
+ggml_tensor* cpu_step_attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* cache_k, ggml_tensor* cache_v,
+                                ggml_tensor* mask);
+
+}  // namespace mg
