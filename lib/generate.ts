@@ -184,7 +184,8 @@ export function tokenizePrompts(context: ModelContext, prompts: string | string[
 }
 
 /** How the pipeline hands its audio over: one chunk with the codes (generate()), chunks (stream()), codes only. */
-export type Delivery = { kind: 'whole' } | { kind: 'chunks'; chunkFrames: number } | { kind: 'codes' };
+export type Delivery =
+  { kind: 'whole' } | { kind: 'chunks'; chunkFrames: number; firstChunkFrames: number } | { kind: 'codes' };
 
 /** A request resolved once: what the native job gets, and what the facade needs to check and report it. */
 export interface ResolvedRequest {

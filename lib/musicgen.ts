@@ -151,7 +151,8 @@ export class MusicGen {
 
   /**
    * Generates like generate() but yields audio as it is made: AudioChunks of `chunkFrames` codec frames (default
-   * 25 = 0.5 s), one per prompt per step for a batch. Leaving `for await` early, `signal` or dispose() stops
+   * 25 = 0.5 s; the first chunk `firstChunkFrames`, default 8, so the first audio comes sooner), one per prompt per
+   * step for a batch. Leaving `for await` early, `signal` or dispose() stops
    * the generation; the latter two reject the pending iteration (ERR_MUSICGEN_ABORTED / ERR_MUSICGEN_DISPOSED).
    * Invalid options throw here, before any work; generation starts at the first next().
    */

@@ -96,6 +96,8 @@ export interface NativeGenerateOptions {
   chroma?: Array<NativeChromaFeatures | null>;
   /** Frames per chunk; 0 (default) = one chunk of everything, decoded in one pass. */
   chunkFrames?: number;
+  /** Frames of the first chunk (1..chunkFrames; default 0 = chunkFrames). */
+  firstChunkFrames?: number;
   /** Chunks produced ahead of pull() (default 1). */
   highWaterMark?: number;
   /** Deliver the codes with the final chunk. */

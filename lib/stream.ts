@@ -21,14 +21,24 @@ import { native, type NativeChunk, type NativeGenerationJob } from './native';
 import { fromNative } from './native-errors';
 import { integerIn, invalid, numberIn, plainObject, promptList } from './validate';
 
-/** Default chunk size: 25 frames = 0.5 s at 50 Hz, so the first audio comes quickly. */
+/** Default chunk size: 25 frames = 0.5 s at 50 Hz. */
 export const DEFAULT_CHUNK_FRAMES = 25;
+/**
+ * Default size of the first chunk: 8 frames (0.16 s at 50 Hz, of which the decoder's 4-frame lookahead holds back
+ * about half until the next chunk), so the first audio arrives after ~11 LM steps instead of ~28 (docs/streaming.md).
+ */
+export const DEFAULT_FIRST_CHUNK_FRAMES = 8;
 
 export interface StreamOptions extends Omit<GenerateOptions, 'onProgress'> {
   /** Codec frames per chunk (at 50 Hz, 25 = 0.5 s; the default). Give this or `chunkSeconds`. */
   chunkFrames?: number;
   /** Seconds per chunk, rounded to whole frames (at least one). */
   chunkSeconds?: number;
+  /**
+   * Codec frames of the first chunk, 1..the chunk size (default 8, or the chunk size when that is smaller): a short
+   * first chunk brings the first audio sooner. Give the chunk size for equal chunks throughout.
+   */
+  firstChunkFrames?: number;
 }
 
 /**
@@ -63,6 +73,15 @@ export interface JobKind {
 
 function aborted(signal: AbortSignal): MusicGenError {
   return new MusicGenError('ERR_MUSICGEN_ABORTED', 'The generation was aborted', { cause: signal.reason });
+}
+
+function chunkDelivery(context: ModelContext, opts: Record<string, unknown>): Delivery {
+  const chunkFrames = chunkFramesOption(context, opts);
+  const firstChunkFrames =
+    opts.firstChunkFrames !== undefined
+      ? integerIn('firstChunkFrames', opts.firstChunkFrames, 1, chunkFrames)
+      : Math.min(DEFAULT_FIRST_CHUNK_FRAMES, chunkFrames);
+  return { kind: 'chunks', chunkFrames, firstChunkFrames };
 }
 
 function chunkFramesOption(context: ModelContext, opts: Record<string, unknown>): number {
@@ -117,7 +136,7 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
     const opts = plainObject('options', options);
     if (!kind && opts.onProgress !== undefined)
       throw invalid('onProgress', 'no onProgress (chunks report progress)', opts.onProgress);
-    this.#kind = kind ?? { delivery: { kind: 'chunks', chunkFrames: chunkFramesOption(context, opts) } };
+    this.#kind = kind ?? { delivery: chunkDelivery(context, opts) };
     this.#request = resolveRequest(context, prompts, opts, this.#kind.delivery, drawSeed());
     const signal = opts.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal', 'an AbortSignal', signal);
@@ -235,6 +254,7 @@ export class AudioStream implements AsyncIterableIterator<AudioChunk> {
     const options = {
       ...this.#request.native,
       chunkFrames: delivery.kind === 'chunks' ? delivery.chunkFrames : 0,
+      firstChunkFrames: delivery.kind === 'chunks' ? delivery.firstChunkFrames : 0,
       highWaterMark: delivery.kind === 'chunks' ? STREAM_BUFFERED_CHUNKS : 1,
       codes: delivery.kind !== 'chunks',
       audio: delivery.kind !== 'codes',

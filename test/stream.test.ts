@@ -68,6 +68,32 @@ t.test('chunks concatenate to generate() audio for any chunk size', async (t) =>
   }
 });
 
+t.test(
+  'the first chunk is short by default (firstChunkFrames), and the chunks still concatenate exactly',
+  async (t) => {
+    const reference = await gen.generate('80s pop track', { frames: FRAMES, ...GREEDY });
+    const sizes = (chunks: AudioChunk[]) => chunks.map((c) => c.frames);
+    const byDefault = await collect(gen.stream('80s pop track', { frames: FRAMES, chunkFrames: 20, ...GREEDY }));
+    // The decoder holds back 4 frames of lookahead: a first push of 8 frames gives about 4 frames of audio.
+    t.ok(byDefault[0]!.frames < byDefault[1]!.frames, `default first chunk shorter: ${sizes(byDefault).join(', ')}`);
+    t.ok(maxDiff(joined(t, byDefault, 1)[0]!, reference.channels[0]!) <= 1e-5, 'default chunks == generate()');
+    const equal = await collect(
+      gen.stream('80s pop track', { frames: FRAMES, chunkFrames: 20, firstChunkFrames: 20, ...GREEDY }),
+    );
+    t.ok(equal[0]!.frames > byDefault[0]!.frames, `firstChunkFrames = chunkFrames: ${sizes(equal).join(', ')}`);
+    t.ok(maxDiff(joined(t, equal, 1)[0]!, reference.channels[0]!) <= 1e-5, 'equal chunks == generate()');
+    const small = await collect(gen.stream('80s pop track', { frames: FRAMES, chunkFrames: 3, ...GREEDY }));
+    t.ok(maxDiff(joined(t, small, 1)[0]!, reference.channels[0]!) <= 1e-5, 'chunks smaller than the default first');
+    for (const bad of [0, 21, 2.5, '8']) {
+      t.throws(
+        () => gen.stream('x', { frames: 10, chunkFrames: 20, firstChunkFrames: bad as number }),
+        { code: 'ERR_MUSICGEN_INVALID_OPTION', message: /firstChunkFrames/ },
+        `firstChunkFrames ${JSON.stringify(bad)} refused`,
+      );
+    }
+  },
+);
+
 t.test('a batch yields one chunk per prompt per step, each prompt matching generate()', async (t) => {
   const prompts = ['80s pop track', 'calm piano'];
   const reference = await gen.generate(prompts, { frames: FRAMES, ...GREEDY });
@@ -160,7 +186,8 @@ t.test('a consumer that throws inside the loop only throws its own error', async
     })(),
     /boom/,
   );
-  t.equal((await collect(gen.stream('x', { frames: 10, ...GREEDY }))).length, 1, 'the model still streams');
+  // 10 frames with the default chunks: a first chunk of 8 frames, then the last 2.
+  t.equal((await collect(gen.stream('x', { frames: 10, ...GREEDY }))).length, 2, 'the model still streams');
 });
 
 t.test('the event loop stays responsive while streaming', async (t) => {

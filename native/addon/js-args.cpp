@@ -114,6 +114,7 @@ mg::pipeline_request pipeline_request_from_js(Napi::Env env, const Napi::Value& 
         g.prompt_frames = int32(options, "promptFrames", 0);
     }
     request.chunk_frames = int32(options, "chunkFrames", 0);
+    request.first_chunk_frames = int32(options, "firstChunkFrames", 0);
     request.want_codes = options.Get("codes").ToBoolean();
     request.want_audio = !options.Get("audio").IsBoolean() || options.Get("audio").ToBoolean();
     Napi::Value long_form = options.Get("longForm");

@@ -43,6 +43,7 @@ class chunker {
           C_(static_cast<int32_t>(m.hparams.lm.audio_channels)),
           total_(total),
           chunk_frames_(request.chunk_frames),
+          first_chunk_frames_(request.first_chunk_frames > 0 ? request.first_chunk_frames : request.chunk_frames),
           want_codes_(request.want_codes),
           want_audio_(request.want_audio),
           events_(events) {
@@ -61,7 +62,7 @@ class chunker {
         } else if (chunk_frames_ > 0) {
             ++n_staged_;
             const bool last = frames() == total_;
-            if (n_staged_ == chunk_frames_ || last) stream_chunk(last);
+            if (n_staged_ == (pushed_first_ ? chunk_frames_ : first_chunk_frames_) || last) stream_chunk(last);
         } else if (frames() == total_) {
             whole_chunk();
         }
@@ -105,6 +106,7 @@ class chunker {
             }
         }
         n_staged_ = 0;
+        pushed_first_ = true;
         // Identical decoders fed the same number of frames finalise the same number of samples.
         const size_t n_samples = chunk.audio[0][0].size();
         if (n_samples == 0 && !last) return;  // still inside the decoder's lookahead
@@ -144,7 +146,8 @@ class chunker {
     }
 
     const model& m_;
-    const int32_t B_, K_, C_, total_, chunk_frames_;
+    const int32_t B_, K_, C_, total_, chunk_frames_, first_chunk_frames_;
+    bool pushed_first_ = false;
     const bool want_codes_, want_audio_;
     const pipeline_events& events_;
     std::vector<std::unique_ptr<encodec_stream>> decoders_;  // [b * C + c]
@@ -176,6 +179,9 @@ void run_pipeline(const model& m, const pipeline_request& request, const pipelin
     const generation_request& first = request.generation;
     const bool long_form = request.window_frames > 0;
     if (request.chunk_frames < 0) throw error(error_code::invalid_argument, "chunk frames must be >= 0");
+    if (request.first_chunk_frames < 0 || request.first_chunk_frames > request.chunk_frames) {
+        throw error(error_code::invalid_argument, "first chunk frames must be in [0, chunk frames]");
+    }
     if (long_form && !(request.stride_frames >= 1 && request.stride_frames < request.window_frames &&
                        first.prompt_frames < request.window_frames && request.total_new_frames >= 1)) {
         throw error(error_code::invalid_argument,

@@ -19,8 +19,10 @@ struct pipeline_request {
     std::vector<std::vector<int32_t>> tokens;
     // Sampling, audio-prompt codes and chroma of the first window; `frames` = new frames of a one-window run.
     generation_request generation;
-    // Frames per chunk: 0 = one chunk of the whole output, decoded in one pass (generate()).
+    // Frames per chunk: 0 = one chunk of the whole output, decoded in one pass (generate()). The first chunk
+    // takes first_chunk_frames instead when that is set (> 0): a short first chunk brings the first audio sooner.
     int32_t chunk_frames = 0;
+    int32_t first_chunk_frames = 0;
     // Long-form (window_frames > 0): windows of window_frames; each later window keeps the last
     // (window_frames - stride_frames) frames as its audio prompt and adds up to stride_frames, until
     // total_new_frames new frames exist; window w draws with seed + w. window_chroma[w - 1] is window w's melody
