@@ -1,11 +1,12 @@
 // npm run bench -- [--preset small[,medium,large]] [--types f16,q8_0,q4_0,q4_k] [--threads 1,2] [--frames 100]
-//                  [--guidance 3] [--batch 1,2,4,8] [--no-stream] [--backend cpu|cuda|vulkan]
+//                  [--guidance 3] [--batch 1,2,4,8] [--no-stream] [--stream-seconds 30] [--backend cpu|cuda|vulkan]
 // Measures, on random-weight checkpoints of real MusicGen shapes (made by tools/make-random-checkpoint):
-// LM ms/step and steps/s with classifier-free guidance, the step's floor (bytes of weights read per step over the
-// machine's copy bandwidth measured in the same process, and the same matrix products run alone through ggml; on a
-// GPU backend the bandwidth is that of the GPU's memory, measured by a ggml copy there),
+// LM ms/step and steps/s with classifier-free guidance, the step's floors (bandwidth: bytes of weights read per step
+// over the machine's copy bandwidth measured in the same process; on a GPU backend that of the GPU's memory,
+// measured by a ggml copy there; arithmetic: the products' multiply-adds over the CPU's measured peak for the
+// weights' arithmetic), step / bandwidth floor as the headline ratio, the same products alone as a diagnostic,
 // T5 encode ms, EnCodec decode speed (x real time), real-time factor of the whole generation, streaming
-// first-chunk latency and chunk interval (0.5 s chunks), load time, peak RSS and, on a GPU, the peak device memory
+// first-chunk latency and chunk interval (default chunks), the steady-state real-time factor of a 30 s stream, load time, peak RSS and, on a GPU, the peak device memory
 // the generation took (free memory polled every 10 ms against its level before the load); with --batch, LM steps/s and
 // audio seconds per second for N prompts generated in one pass. Each configuration runs in its own process so
 // peak RSS belongs to it. Prints tables; writes JSON with machine info under bench/results/.
@@ -35,10 +36,14 @@ interface Floor {
   copyGBps: number;
   /** weightBytesPerStep over the copy bandwidth. */
   bandwidthFloorMs: number;
-  /** The same products alone through ggml (one graph, median of repeated passes). */
+  /** Multiply-adds of those products per step. */
+  macsPerStep: number;
+  /** The CPU's multiply-add peak for the weights' arithmetic (f32 FMAs for f16/f32, 8-bit dots otherwise), G/s. */
+  peakGMacs: number;
+  /** macsPerStep over that peak (NaN on a GPU backend or a CPU without AVX2). */
+  arithFloorMs: number;
+  /** The same products alone through the step's kernels (one graph, median of repeated passes): a diagnostic. */
   productsMs: number;
-  /** The larger of the two: what a step cannot beat. */
-  floorMs: number;
 }
 
 interface Measurement extends Floor {
@@ -52,7 +57,7 @@ interface Measurement extends Floor {
   t5Ms: number;
   lmStepsPerSec: number;
   lmMsPerStep: number;
-  /** lmMsPerStep / floorMs (target <= 1.25). */
+  /** lmMsPerStep / bandwidthFloorMs: the headline ratio. */
   stepOverFloor: number;
   /** Weight bytes per step / step time, GB/s. */
   achievedGBps: number;
@@ -61,6 +66,8 @@ interface Measurement extends Floor {
   realTimeFactor: number;
   firstChunkMs: number;
   interChunkMs: number;
+  /** Audio seconds per wall second in the steady state of a --stream-seconds stream (after the first chunk). */
+  streamRealTimeFactor: number;
   peakRssMiB: number;
   /** Device memory the whole measurement took at its peak (GPU backends; NaN on the CPU). */
   devicePeakMiB: number;
@@ -90,7 +97,13 @@ function msPerStep(stepTimes: number[]): number {
   return (stepTimes.at(-1)! - stepTimes[0]!) / (stepTimes.length - 1);
 }
 
-async function measureFloor(model: string, backend: Backend, threads: number, guidance: number): Promise<Floor> {
+async function measureFloor(
+  model: string,
+  backend: Backend,
+  threads: number,
+  guidance: number,
+  type: string,
+): Promise<Floor> {
   const bench = nativeDiagnostics();
   const handle = await native().loadModel(model, { backend, threads });
   try {
@@ -101,12 +114,16 @@ async function measureFloor(model: string, backend: Backend, threads: number, gu
     const rows = guidance > 1 ? 2 : 1;
     const products = await bench.benchLmProducts(handle, rows, 1, 5);
     const bandwidthFloorMs = (products.weightBytes / bytesPerSec) * 1000;
+    const int8 = !['f16', 'f32', 'bf16'].includes(type);
+    const peak = backend === 'cpu' ? bench.benchPeakMacs(int8, threads, 3) : 0;
     return {
       weightBytesPerStep: products.weightBytes,
       copyGBps: bytesPerSec / 1e9,
       bandwidthFloorMs,
+      macsPerStep: products.macs,
+      peakGMacs: peak > 0 ? peak / 1e9 : NaN,
+      arithFloorMs: peak > 0 ? (products.macs / peak) * 1000 : NaN,
       productsMs: products.medianMs,
-      floorMs: Math.max(bandwidthFloorMs, products.medianMs),
     };
   } finally {
     handle.dispose();
@@ -142,8 +159,9 @@ async function measure(
   frames: number,
   guidance: number,
   stream: boolean,
+  streamSeconds: number,
 ): Promise<Measurement> {
-  const floor = await measureFloor(model, backend, threads, guidance);
+  const floor = await measureFloor(model, backend, threads, guidance, type);
   const watch = backend === 'cpu' ? undefined : deviceMemoryWatch();
   let started = performance.now();
   const gen = await MusicGen.load(model, { backend, threads });
@@ -180,6 +198,23 @@ async function measure(
       if (chunk.frames > 0) arrivals.push(performance.now() - started);
     }
   }
+  // Steady state of a long stream (default 30 s): audio seconds delivered per wall second from the first chunk's
+  // arrival to the last's, counting the audio of every chunk after the first.
+  let streamRealTimeFactor = NaN;
+  if (stream && streamSeconds > 0) {
+    let first = NaN;
+    let last = NaN;
+    let audio = 0;
+    started = performance.now();
+    for await (const chunk of gen.stream(PROMPTS[0]!, { duration: streamSeconds, guidanceScale: guidance, seed: 1 })) {
+      if (chunk.frames === 0) continue;
+      const now = performance.now() - started;
+      if (Number.isNaN(first)) first = now;
+      else audio += chunk.frames / chunk.sampleRate;
+      last = now;
+    }
+    streamRealTimeFactor = audio / ((last - first) / 1000);
+  }
   watch?.stop();
   const device = gen.info.backend;
   gen.dispose();
@@ -195,12 +230,13 @@ async function measure(
     lmStepsPerSec: 1000 / lmMsPerStep,
     lmMsPerStep,
     ...floor,
-    stepOverFloor: lmMsPerStep / floor.floorMs,
+    stepOverFloor: lmMsPerStep / floor.bandwidthFloorMs,
     achievedGBps: floor.weightBytesPerStep / lmMsPerStep / 1e6,
     decodeMs,
     decodeTimesRealTime: (audioSeconds * 1000) / decodeMs,
     realTimeFactor: (audioSeconds * 1000) / totalMs,
     firstChunkMs: arrivals[0] ?? NaN,
+    streamRealTimeFactor,
     interChunkMs: arrivals.length > 1 ? (arrivals.at(-1)! - arrivals[0]!) / (arrivals.length - 1) : NaN,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     devicePeakMiB: watch ? watch.peakMiB(device) : NaN,
@@ -297,14 +333,16 @@ function table(rows: Measurement[]): string {
       'weights MB/step',
       'copy GB/s',
       'bandwidth floor ms',
+      'arith floor ms',
+      'step / bandwidth floor',
       'products alone ms',
-      'step / floor',
       'achieved GB/s',
       'T5 ms',
       'decode x RT',
       'RTF',
       'first chunk ms',
       'chunk interval ms',
+      'stream x RT (long)',
       'load ms',
       'peak RSS MiB',
       'device peak MiB',
@@ -319,14 +357,16 @@ function table(rows: Measurement[]): string {
       fixed(r.weightBytesPerStep / 1e6, 0),
       fixed(r.copyGBps, 1),
       fixed(r.bandwidthFloorMs, 1),
-      fixed(r.productsMs, 1),
+      fixed(r.arithFloorMs, 1),
       fixed(r.stepOverFloor, 2),
+      fixed(r.productsMs, 1),
       fixed(r.achievedGBps, 1),
       fixed(r.t5Ms, 1),
       fixed(r.decodeTimesRealTime, 2),
       fixed(r.realTimeFactor, 3),
       fixed(r.firstChunkMs, 0),
       fixed(r.interChunkMs, 0),
+      fixed(r.streamRealTimeFactor, 2),
       fixed(r.loadMs, 0),
       fixed(r.peakRssMiB, 0),
       fixed(r.devicePeakMiB, 0),
@@ -376,6 +416,7 @@ async function main(): Promise<void> {
       guidance: { type: 'string', default: '3' },
       batch: { type: 'string', default: '' },
       'no-stream': { type: 'boolean', default: false },
+      'stream-seconds': { type: 'string', default: '30' },
       backend: { type: 'string', default: 'cpu' },
       child: { type: 'string' },
     },
@@ -397,7 +438,17 @@ async function main(): Promise<void> {
     const m =
       mode === 'batch'
         ? await measureBatch(backend, model, preset, type, Number(threads), frames, guidance, Number(batch))
-        : await measure(model, backend, preset, type, Number(threads), frames, guidance, stream);
+        : await measure(
+            model,
+            backend,
+            preset,
+            type,
+            Number(threads),
+            frames,
+            guidance,
+            stream,
+            Number(values['stream-seconds']),
+          );
     process.stdout.write(`${JSON.stringify(m)}\n`);
     return;
   }

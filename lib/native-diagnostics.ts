@@ -128,7 +128,12 @@ export interface NativeDiagnostics {
     rows: number,
     cond: number,
     reps: number,
-  ): Promise<{ weightBytes: number; products: number; medianMs: number; minMs: number }>;
+  ): Promise<{ weightBytes: number; products: number; macs: number; medianMs: number; minMs: number }>;
+  /**
+   * bench/ only: the CPU's multiply-adds per second on `threads` threads with the best instruction set the CPU
+   * kernels have for it (f32 FMAs, or 8-bit dot products with `int8`); 0 without AVX2 (native/bench/lm-floor.h).
+   */
+  benchPeakMacs(int8: boolean, threads: number, reps: number): number;
   /** bench/ only: memory copy bandwidth (bytes read + written per second), `mib` MiB by `threads` threads. */
   benchCopyBandwidth(mib: number, threads: number, reps: number): Promise<number>;
   /** bench/ only: the same figure for the memory of the device holding the model's weights (one ggml copy there). */

@@ -13,7 +13,7 @@ interface Row {
   type: string;
   lmStepsPerSec: number;
   lmMsPerStep: number;
-  floorMs: number;
+  bandwidthFloorMs: number;
   stepOverFloor: number;
   copyGBps: number;
   firstChunkMs: number;
@@ -59,8 +59,8 @@ function main(): void {
     'LM steps/s (CFG)',
     'target',
     'ms/step',
-    'floor ms',
-    'step / floor',
+    'bandwidth floor ms',
+    'step / bandwidth floor',
     'device copy GB/s',
     'first audio ms',
     'decode x RT',
@@ -77,7 +77,7 @@ function main(): void {
       fixed(r.lmStepsPerSec, 0),
       String(STEP_TARGETS[r.preset] ?? '-'),
       fixed(r.lmMsPerStep, 2),
-      fixed(r.floorMs, 2),
+      fixed(r.bandwidthFloorMs, 2),
       fixed(r.stepOverFloor, 2),
       fixed(r.copyGBps, 0),
       fixed(r.firstChunkMs, 0),

@@ -2,8 +2,9 @@
 // products of one LM step alone; benchCopyBandwidth(bytes, threads, reps) measures memory copy bandwidth, and
 // benchDeviceCopyBandwidth(model, mib, reps) that of the memory the model's weights are in (a GPU's). These run on a
 // worker thread (they take seconds). benchDeviceMemory() lists each device's free and total memory (the bench
-// polls it for a GPU's peak). checkCpuMatvec(type, nIn, nOut, nCols, kernels, seed) runs one random product through
-// a CPU kernel set and through ggml (test/cpu-kernels.test.ts).
+// polls it for a GPU's peak). benchPeakMacs(int8, threads, reps) measures the CPU's multiply-add peak for the kernels'
+// instruction set (0 where none applies). checkCpuMatvec(type, nIn, nOut, nCols, kernels, seed) runs one random product
+// through a CPU kernel set and through ggml (test/cpu-kernels.test.ts).
 #include <ggml-backend.h>
 
 #include <cmath>
@@ -34,6 +35,7 @@ class lm_products_worker : public promise_worker {
         Napi::Object out = Napi::Object::New(env);
         out.Set("weightBytes", timing_.weight_bytes);
         out.Set("products", timing_.n_products);
+        out.Set("macs", timing_.macs);
         out.Set("medianMs", timing_.median_ms);
         out.Set("minMs", timing_.min_ms);
         return out;
@@ -123,6 +125,15 @@ static Napi::Value bench_device_memory(const Napi::CallbackInfo& info) {
     return out;
 }
 
+static Napi::Value bench_peak_macs(const Napi::CallbackInfo& info) {
+    if (info.Length() != 3 || !info[0].IsBoolean()) {
+        throw_error(info.Env(), "ERR_INVALID_ARG_TYPE", "benchPeakMacs(int8: boolean, threads, reps)");
+    }
+    const int32_t threads = static_cast<int32_t>(integer_arg(info[1], "threads", 1, 1024));
+    const int32_t reps = static_cast<int32_t>(integer_arg(info[2], "reps", 1, 100));
+    return Napi::Number::New(info.Env(), mg::measure_peak_macs(info[0].As<Napi::Boolean>(), threads, reps));
+}
+
 static Napi::Value check_cpu_matvec(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() != 6 || !info[0].IsString() || !info[4].IsString()) {
@@ -153,6 +164,7 @@ static Napi::Value check_cpu_matvec(const Napi::CallbackInfo& info) {
 }
 
 void register_bench(Napi::Env env, Napi::Object exports) {
+    exports.Set("benchPeakMacs", Napi::Function::New(env, bench_peak_macs, "benchPeakMacs"));
     exports.Set("checkCpuMatvec", Napi::Function::New(env, check_cpu_matvec, "checkCpuMatvec"));
     exports.Set("benchLmProducts", Napi::Function::New(env, bench_lm_products, "benchLmProducts"));
     exports.Set("benchCopyBandwidth", Napi::Function::New(env, bench_copy_bandwidth, "benchCopyBandwidth"));

@@ -48,6 +48,7 @@ lm_products_timing time_lm_products(const model& m, int32_t n_rows, int32_t n_co
             if (!w) return;
             ggml_build_forward_expand(graph, project(ctx, w, input(w->ne[0], columns), !m.backends.gpu));
             timing.weight_bytes += static_cast<double>(ggml_nbytes(w));
+            timing.macs += static_cast<double>(w->ne[0]) * static_cast<double>(w->ne[1]) * static_cast<double>(columns);
             ++timing.n_products;
         };
         for (const lm_layer& layer : m.lm.layers) {

@@ -12,6 +12,7 @@ namespace mg {
 struct lm_products_timing {
     double weight_bytes = 0;  // bytes of weight matrices one step reads
     int32_t n_products = 0;   // matrix products per step
+    double macs = 0;          // multiply-adds of those products (weights x columns)
     double median_ms = 0;     // one pass over all of them, median of the repetitions
     double min_ms = 0;
 };
@@ -31,5 +32,12 @@ double measure_copy_bandwidth(size_t bytes, int n_threads, int reps);
 // backend, best of `reps` after a warm-up; throws when the copied values did not arrive. On the CPU backend it is
 // ggml's threaded copy.
 double measure_device_copy_bandwidth(const model& m, size_t bytes, int reps);
+
+// The arithmetic peak of this CPU for the best instruction set the matrix-vector kernels have for it (AVX-512 with
+// VNNI, else AVX2; whichever kernels are in use): multiply-adds per second on `n_threads` threads, in f32 FMAs (`int8`
+// false: what f32 and f16 weights take) or 8-bit dot products (`int8` true: q8_0, q4_K). Independent chains of the
+// kernels' own instructions (AVX-512: vfmadd / vpdpbusd on 512 bits; AVX2: vfmadd / vpmaddubsw + vpmaddwd on 256), best
+// of `reps`. 0 on CPUs with neither.
+double measure_peak_macs(bool int8, int n_threads, int reps);
 
 }  // namespace mg
