@@ -6,6 +6,7 @@ import t from 'tap';
 import { defaultModelPath } from '../lib/default-model';
 import { native } from '../lib/native';
 import { nativeDiagnostics } from '../lib/native-diagnostics';
+import { runtimeInfo } from '../lib/runtime';
 import { eachBackend } from './helpers/backends';
 
 eachBackend(t, 'the device copy bandwidth is measured on the model’s device', async (t, backend) => {
@@ -25,4 +26,21 @@ t.test('device memory lists every device, free within total', async (t) => {
     'the CPU is listed',
   );
   for (const d of devices) t.ok(d.free >= 0 && d.free <= d.total, `${d.name}: ${d.free} of ${d.total} bytes free`);
+});
+
+t.test('the CPU multiply-add peak is measured for both arithmetics, and bad arguments are refused', async (t) => {
+  const bench = nativeDiagnostics();
+  // ggml's CPU backend lists the features it runs with: AVX2 there means this CPU has it.
+  const avx2 = process.arch === 'x64' && runtimeInfo().cpuFeatures.includes('AVX2');
+  for (const int8 of [false, true]) {
+    const macs = bench.benchPeakMacs(int8, 1, 1);
+    if (!avx2 && macs === 0) {
+      t.pass(`${int8 ? 'int8' : 'f32'}: no peak measured without AVX2`);
+      continue;
+    }
+    // One core does at least one multiply-add per nanosecond with AVX2, and not 10^13 per second.
+    t.ok(macs > 1e9 && macs < 1e13, `${int8 ? 'int8' : 'f32'}: ${(macs / 1e9).toFixed(1)} G multiply-adds/s`);
+  }
+  t.throws(() => bench.benchPeakMacs(true, 0, 1), { code: 'ERR_INVALID_ARG_VALUE' });
+  t.throws(() => bench.benchPeakMacs('yes' as unknown as boolean, 1, 1), { code: 'ERR_INVALID_ARG_TYPE' });
 });
