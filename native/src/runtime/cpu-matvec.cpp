@@ -157,13 +157,18 @@ matvec_kernels detect_kernels() {
     return kernels;
 }
 
+// `n` columns of `col_bytes` (a multiple of 64) in `buffer`, the first at a 64-byte boundary.
+uint8_t* column_buffer(std::vector<uint8_t>& buffer, size_t col_bytes, int32_t n) {
+    buffer.resize(col_bytes * n + 64);
+    return buffer.data() + (64 - reinterpret_cast<uintptr_t>(buffer.data()) % 64) % 64;
+}
+
 // Quantises `n` columns of x (n_in floats each, `stride` floats apart) into `buffer` as ggml quantises an
 // activation for q8_0 weights (its AVX2 quantize_row_q8_0: round to nearest even), plus the corrections.
 columns quantize_q8_0(const float* x, int64_t n_in, size_t stride, int32_t n, std::vector<uint8_t>& buffer) {
     const int64_t n_blocks = n_in / q8_block;
     const size_t col_bytes = (static_cast<size_t>(n_in) * 3 + static_cast<size_t>(n_blocks) * 4 + 63) / 64 * 64;
-    buffer.resize(col_bytes * n + 64);
-    uint8_t* base = buffer.data() + (64 - reinterpret_cast<uintptr_t>(buffer.data()) % 64) % 64;
+    uint8_t* base = column_buffer(buffer, col_bytes, n);
     for (int32_t c = 0; c < n; ++c) {
         const float* col = x + c * stride;
         uint8_t* dst = base + c * col_bytes;
@@ -201,8 +206,7 @@ columns quantize_q8_0(const float* x, int64_t n_in, size_t stride, int32_t n, st
 columns quantize_q8_k(const float* x, int64_t n_in, size_t stride, int32_t n, std::vector<uint8_t>& buffer) {
     const int64_t n_blocks = n_in / 256;
     const size_t col_bytes = (static_cast<size_t>(n_in) + static_cast<size_t>(n_blocks) * (4 + 16) + 63) / 64 * 64;
-    buffer.resize(col_bytes * n + 64);
-    uint8_t* base = buffer.data() + (64 - reinterpret_cast<uintptr_t>(buffer.data()) % 64) % 64;
+    uint8_t* base = column_buffer(buffer, col_bytes, n);
     for (int32_t c = 0; c < n; ++c) {
         const float* col = x + c * stride;
         uint8_t* dst = base + c * col_bytes;
