@@ -1,5 +1,6 @@
 // npm run bench -- [--preset small[,medium,large]] [--types f16,q8_0,q4_0,q4_k] [--threads 1,2] [--frames 100]
 //                  [--guidance 3] [--batch 1,2,4,8] [--no-stream] [--stream-seconds 30] [--backend cpu|cuda|vulkan]
+//                  [--kv-cache auto|f32|f16]
 // Measures, on random-weight checkpoints of real MusicGen shapes (made by tools/make-random-checkpoint):
 // LM ms/step and steps/s with classifier-free guidance, the step's floors (bandwidth: bytes of weights read per step
 // over the machine's copy bandwidth measured in the same process; on a GPU backend that of the GPU's memory,
@@ -15,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { MusicGen, runtimeInfo } from '../lib';
+import { MusicGen, runtimeInfo, type KvCacheType } from '../lib';
 import { native } from '../lib/native';
 import { nativeDiagnostics } from '../lib/native-diagnostics';
 
@@ -50,6 +51,8 @@ interface Measurement extends Floor {
   backend: string;
   preset: string;
   type: string;
+  /** The LM's K/V cache type the run used (--kv-cache, resolved: 'f32' or 'f16'). */
+  kvCache: string;
   threads: number;
   frames: number;
   guidanceScale: number;
@@ -160,11 +163,12 @@ async function measure(
   guidance: number,
   stream: boolean,
   streamSeconds: number,
+  kvCache: KvCacheType,
 ): Promise<Measurement> {
   const floor = await measureFloor(model, backend, threads, guidance, type);
   const watch = backend === 'cpu' ? undefined : deviceMemoryWatch();
   let started = performance.now();
-  const gen = await MusicGen.load(model, { backend, threads });
+  const gen = await MusicGen.load(model, { backend, threads, kvCache });
   const loadMs = performance.now() - started;
   await gen.encodeText(PROMPTS[0]!); // warm-up: the first graph of a process pays one-time setup
   started = performance.now();
@@ -217,11 +221,13 @@ async function measure(
   }
   watch?.stop();
   const device = gen.info.backend;
+  const kvCacheUsed = gen.info.kvCache;
   gen.dispose();
   return {
     backend: device,
     preset,
     type,
+    kvCache: kvCacheUsed,
     threads,
     frames,
     guidanceScale: guidance,
@@ -252,8 +258,9 @@ async function measureBatch(
   frames: number,
   guidance: number,
   batch: number,
+  kvCache: KvCacheType,
 ): Promise<BatchMeasurement> {
-  const gen = await MusicGen.load(model, { backend, threads });
+  const gen = await MusicGen.load(model, { backend, threads, kvCache });
   await gen.generate(PROMPTS[0]!, { frames: 4, guidanceScale: guidance, seed: 1 }); // warm-up
   const prompts = Array.from({ length: batch }, (_, i) => PROMPTS[i % PROMPTS.length]!);
   const stepTimes: number[] = [];
@@ -327,6 +334,7 @@ function table(rows: Measurement[]): string {
       'backend',
       'preset',
       'type',
+      'KV cache',
       'threads',
       'LM ms/step (CFG)',
       'steps/s',
@@ -351,6 +359,7 @@ function table(rows: Measurement[]): string {
       r.backend,
       r.preset,
       r.type,
+      r.kvCache,
       String(r.threads),
       fixed(r.lmMsPerStep, 1),
       fixed(r.lmStepsPerSec, 2),
@@ -417,6 +426,7 @@ async function main(): Promise<void> {
       batch: { type: 'string', default: '' },
       'no-stream': { type: 'boolean', default: false },
       'stream-seconds': { type: 'string', default: '30' },
+      'kv-cache': { type: 'string', default: 'auto' },
       backend: { type: 'string', default: 'cpu' },
       child: { type: 'string' },
     },
@@ -426,6 +436,8 @@ async function main(): Promise<void> {
   const stream = !values['no-stream'];
   const backend = values.backend as Backend;
   if (!['cpu', 'cuda', 'vulkan'].includes(backend)) throw new Error(`bench: --backend ${backend}: cpu, cuda or vulkan`);
+  const kvCache = values['kv-cache'] as KvCacheType;
+  if (!['auto', 'f32', 'f16'].includes(kvCache)) throw new Error(`bench: --kv-cache ${kvCache}: auto, f32 or f16`);
   if (values.child) {
     const [mode, model, preset, type, threads, batch] = values.child.split('|') as [
       string,
@@ -437,7 +449,7 @@ async function main(): Promise<void> {
     ];
     const m =
       mode === 'batch'
-        ? await measureBatch(backend, model, preset, type, Number(threads), frames, guidance, Number(batch))
+        ? await measureBatch(backend, model, preset, type, Number(threads), frames, guidance, Number(batch), kvCache)
         : await measure(
             model,
             backend,
@@ -448,6 +460,7 @@ async function main(): Promise<void> {
             guidance,
             stream,
             Number(values['stream-seconds']),
+            kvCache,
           );
     process.stdout.write(`${JSON.stringify(m)}\n`);
     return;

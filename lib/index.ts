@@ -1,7 +1,8 @@
 // Public API of musicgen-native.
-export { MusicGen, BACKENDS } from './musicgen';
+export { MusicGen, BACKENDS, KV_CACHE_TYPES } from './musicgen';
 export type {
   Backend,
+  KvCacheType,
   GenerationResult,
   LoadOptions,
   ModelInfo,

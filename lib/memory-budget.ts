@@ -8,6 +8,7 @@ import type { NativeModelInfo } from './native';
 import { invalid } from './validate';
 
 const F32 = 4;
+const F16 = 2;
 const I32 = 4;
 
 /** The default budget: the machine's total RAM. */
@@ -43,7 +44,10 @@ export interface MemoryRequest {
 
 /** Bytes a request allocates, by part (see docs/bad-input.md#memory-budget). */
 export interface MemoryEstimate {
-  /** LM self-attention K/V cache, f32: layers * 2 * hidden * positions * rows * 4 (melody prefix included). */
+  /**
+   * LM self-attention K/V cache: layers * 2 * hidden * positions * rows * 4 (f32) or 2 (f16, `info.kvCache`),
+   * melody prefix included.
+   */
   kvCache: number;
   /** Text models: cross-attention K/V of the prompts, f32: layers * 2 * hidden * textTokens * prompts * 4. */
   crossAttention: number;
@@ -128,7 +132,8 @@ export function streamDecodeBytes(codec: Codec, frames: number, chunkFrames: num
 
 /** The memory estimate of a request on a model described by `info`. */
 export function estimateMemory(
-  info: Pick<NativeModelInfo, 'variant' | 'channels' | 'codebooks' | 'hparams'>,
+  info: Pick<NativeModelInfo, 'variant' | 'channels' | 'codebooks' | 'hparams'> &
+    Partial<Pick<NativeModelInfo, 'kvCache'>>,
   request: MemoryRequest,
 ): MemoryEstimate {
   const { lm, t5, codec, melody } = info.hparams;
@@ -138,7 +143,7 @@ export function estimateMemory(
   // after the melody variant's chroma + text prefix (native/src/melody-conditioning.cpp).
   const prefix = info.variant === 'melody' ? (melody?.chromaLength ?? 0) + request.textTokens : 0;
   const positions = prefix + request.windowFrames + groups - 1;
-  const kvCache = lm.blockCount * 2 * lm.embeddingLength * positions * rows * F32;
+  const kvCache = lm.blockCount * 2 * lm.embeddingLength * positions * rows * (info.kvCache === 'f16' ? F16 : F32);
   const crossAttention =
     info.variant === 'text' ? lm.blockCount * 2 * lm.embeddingLength * request.textTokens * request.prompts * F32 : 0;
   const textEncoder = 2 * request.prompts * t5.headCount * request.textTokens ** 2 * F32;

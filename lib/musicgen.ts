@@ -14,12 +14,21 @@ import { integerIn, oneOf, plainObject, string } from './validate';
 
 export const BACKENDS = ['auto', 'cpu', 'cuda', 'vulkan', 'metal'] as const;
 export type Backend = (typeof BACKENDS)[number];
+export const KV_CACHE_TYPES = ['auto', 'f32', 'f16'] as const;
+export type KvCacheType = (typeof KV_CACHE_TYPES)[number];
 
 export interface LoadOptions {
   /** Compute device: 'auto' (default) picks the best GPU ggml was built with, else the CPU. */
   backend?: Backend;
   /** CPU threads, 1..512; default one per hardware thread. */
   threads?: number;
+  /**
+   * Element type of the LM's self-attention K/V cache, which a step reads in full: 'auto' (default) keeps f32 for
+   * f32 weights (results match the reference to float rounding) and takes f16 for f16 and quantized weights (half
+   * the cache bytes: the cache is as large as the weights after ~1000 frames of musicgen-small; its rounding is
+   * smaller than the weights' own, docs/performance.md); 'f32' / 'f16' choose. `info.kvCache` says which.
+   */
+  kvCache?: KvCacheType;
   /**
    * Bytes one generate() / stream() request may allocate (KV cache, output, decoder working memory; estimated
    * up front, docs/bad-input.md#memory-budget). Default os.totalmem(); Infinity turns the check off. A request
@@ -92,9 +101,10 @@ export class MusicGen {
   static async load(path: string, options: LoadOptions = {}): Promise<MusicGen> {
     const file = modelPath(path);
     const opts = plainObject('options', options);
-    const nativeOptions: { backend?: string; threads?: number } = {};
+    const nativeOptions: { backend?: string; threads?: number; kvCache?: string } = {};
     if (opts.backend !== undefined) nativeOptions.backend = oneOf('backend', opts.backend, BACKENDS);
     if (opts.threads !== undefined) nativeOptions.threads = integerIn('threads', opts.threads, 1, 512);
+    if (opts.kvCache !== undefined) nativeOptions.kvCache = oneOf('kvCache', opts.kvCache, KV_CACHE_TYPES);
     const memoryBudget =
       opts.memoryBudget === undefined ? defaultMemoryBudget() : memoryBudgetOption('memoryBudget', opts.memoryBudget);
     try {

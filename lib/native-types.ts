@@ -28,6 +28,8 @@ export interface NativeModelInfo {
   fileType: number;
   backend: string;
   threads: number;
+  /** Element type of the LM's self-attention K/V cache ('f32' or 'f16'; LoadOptions.kvCache). */
+  kvCache: 'f32' | 'f16';
   hparams: NativeHparams;
 }
 
@@ -158,7 +160,7 @@ export interface NativeAddon {
   quantize(type: string, data: Float32Array, rowLength: number): Buffer;
   /** Validates like loadModel; tensor offsets are relative to dataOffset. */
   inspect(path: string): NativeInspectResult;
-  loadModel(path: string, options?: { backend?: string; threads?: number }): Promise<NativeModel>;
+  loadModel(path: string, options?: { backend?: string; threads?: number; kvCache?: string }): Promise<NativeModel>;
   /**
    * Tokenises, runs T5 and the text projection on a worker thread (native/addon/encode-text.cpp); resolves to the
    * public EncodedText as is.

@@ -657,6 +657,13 @@ const ROWS: Row[] = [
     run: load(files.mono, { threads: 0 }),
   },
   {
+    input: 'kvCache',
+    form: "`'q8_0'`",
+    code: INVALID,
+    message: "Expected one of 'auto', 'f32', 'f16' for kvCache but received 'q8_0' of type string",
+    run: load(files.mono, { kvCache: 'q8_0' }),
+  },
+  {
     input: 'model file',
     form: 'missing',
     code: 'ERR_MUSICGEN_MODEL_NOT_FOUND',

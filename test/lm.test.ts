@@ -189,6 +189,34 @@ t.test('decoder ids outside the codebooks are rejected, not read out of bounds',
   });
 });
 
+// kvCache 'f16' (the default for f16 and quantized weights) on the f32 model, teacher-forced against HF: each
+// cached key and value is rounded to f16 (2^-11 relative). Measured on the public fixture: 0.023 on logits up to
+// 91, 2.5e-4 of the largest (the f16 weights' own error is 3x that); bounded at 2e-3 of the largest logit, far below
+// what a wrong cache read gives (errors the size of the logits).
+t.test('an f16 KV cache on the f32 model: teacher-forced logits within its rounding of HF', async (t) => {
+  t.equal(model().info().kvCache, 'f32', "kvCache 'auto' keeps f32 for f32 weights");
+  t.equal(model('q8_0').info().kvCache, 'f16', "kvCache 'auto' takes f16 for quantized weights");
+  const f16Cache = await native().loadModel(path.join(tmp, 'tiny-f32.gguf'), {
+    backend: 'cpu',
+    threads: 2,
+    kvCache: 'f16',
+  });
+  try {
+    t.equal(f16Cache.info().kvCache, 'f16');
+    const ids = ints(golden('tf_decoder_input_ids').data);
+    const expected = golden('tf_logits_guided').data as Float32Array;
+    const scale = numberIn(describe('tf_logits_guided'), /ClassifierFreeGuidanceLogitsProcessor\(([\d.]+)\)/);
+    const rounded = await nativeDiagnostics().lmForward(f16Cache, prompts, ids, scale);
+    const exact = await nativeDiagnostics().lmForward(model(), prompts, ids, scale);
+    const largest = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const diff = maxAbsDiff(rounded.guided, expected);
+    t.ok(diff <= 2e-3 * largest, `guided logits max abs diff ${diff} <= 2e-3 x ${largest}`);
+    t.ok(maxAbsDiff(rounded.guided, exact.guided) > 0, 'the f16 cache is in use (its logits differ from the f32 run)');
+  } finally {
+    f16Cache.dispose();
+  }
+});
+
 t.test('f16, q8_0, q4_0 and q4_k models: logits error and greedy agreement (reported, not asserted)', async (t) => {
   const ids = golden('tf_decoder_input_ids');
   const expected = golden('tf_logits_guided').data as Float32Array;

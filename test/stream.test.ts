@@ -139,6 +139,24 @@ t.test('stereo: rows 2q / 2q + 1 decode to left / right', async (t) => {
   });
 });
 
+t.test('an f16 KV cache: chunks concatenate to generate() audio', async (t) => {
+  // The step's attention reads the cache through the f16 kernels (runtime/cpu-attention.cpp) on every path.
+  const f16Cache = await MusicGen.load(monoFile, { backend: 'cpu', threads: 2, kvCache: 'f16' });
+  try {
+    t.equal(f16Cache.info.kvCache, 'f16');
+    const reference = await f16Cache.generate('80s pop track', { frames: FRAMES, ...GREEDY });
+    for (const chunkFrames of [1, 7]) {
+      const chunks = await collect(f16Cache.stream('80s pop track', { frames: FRAMES, chunkFrames, ...GREEDY }));
+      const diff = maxDiff(joined(t, chunks, 1)[0]!, reference.channels[0]!);
+      t.ok(diff <= 1e-5, `chunkFrames ${chunkFrames}: max |diff| ${diff.toExponential(2)}`);
+    }
+    const f32 = await gen.generate('80s pop track', { frames: FRAMES, ...GREEDY });
+    t.comment(`f16 vs f32 cache, greedy audio: max |diff| ${maxDiff(reference.channels[0]!, f32.channels[0]!)}`);
+  } finally {
+    f16Cache.dispose();
+  }
+});
+
 t.test('first-chunk latency', async (t) => {
   for (const chunkFrames of [1, 25]) {
     const started = performance.now();

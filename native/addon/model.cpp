@@ -248,6 +248,7 @@ class model_object : public Napi::ObjectWrap<model_object> {
         out.Set("fileType", hp.file_type);
         out.Set("backend", m.backends.name());
         out.Set("threads", m.backends.n_threads);
+        out.Set("kvCache", ggml_type_name(m.lm_cache_type));
         out.Set("hparams", hparams_object(env, hp));
         return out;
     }
@@ -284,7 +285,7 @@ std::shared_ptr<mg::model> model_from_js(const Napi::Value& value) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// loadModel(path, { backend, threads }) -> Promise<Model>
+// loadModel(path, { backend, threads, kvCache }) -> Promise<Model>
 
 class load_worker : public promise_worker {
   public:
@@ -317,7 +318,7 @@ class load_worker : public promise_worker {
 static Napi::Value load_model(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsString()) {
-        throw_error(env, "ERR_INVALID_ARG_TYPE", "loadModel(path: string, options?: { backend?, threads? })");
+        throw_error(env, "ERR_INVALID_ARG_TYPE", "loadModel(path: string, options?: { backend?, threads?, kvCache? })");
     }
     mg::load_params params;
     if (info.Length() > 1 && !info[1].IsUndefined()) {
@@ -332,6 +333,11 @@ static Napi::Value load_model(const Napi::CallbackInfo& info) {
         Napi::Value threads = options.Get("threads");
         if (!threads.IsUndefined()) {
             params.n_threads = static_cast<int>(integer_arg(threads, "threads", 1, 512, "ERR_MUSICGEN_INVALID_OPTION"));
+        }
+        Napi::Value kv_cache = options.Get("kvCache");
+        if (!kv_cache.IsUndefined()) {
+            if (!kv_cache.IsString()) throw_error(env, "ERR_MUSICGEN_INVALID_OPTION", "kvCache must be a string");
+            params.kv_cache = kv_cache.As<Napi::String>().Utf8Value();
         }
     }
     auto* constructor = static_cast<Napi::FunctionReference*>(info.Data());

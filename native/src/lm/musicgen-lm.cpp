@@ -28,10 +28,13 @@ lm_cache new_lm_cache(const model& m, int32_t n_rows, int32_t n_cond, int32_t n_
     if (!cache.ctx) throw error(error_code::backend, "ggml_init failed for the LM cache");
     ggml_context* ctx = cache.ctx.get();
 
+    // f32 so incremental decoding reproduces a full teacher-forced pass to float32 rounding, or f16 (model::
+    // lm_cache_type), which halves what a step reads from the cache; the cross-attention K/V (a few text positions)
+    // stay f32.
+    const ggml_type type = m.lm_cache_type;
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
-        // f32 so incremental decoding reproduces a full teacher-forced pass to float32 rounding.
-        cache.k.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F32, H, n_ctx, n_rows));
-        cache.v.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F32, n_ctx, H, n_rows));
+        cache.k.push_back(ggml_new_tensor_3d(ctx, type, H, n_ctx, n_rows));
+        cache.v.push_back(ggml_new_tensor_3d(ctx, type, n_ctx, H, n_rows));
         ggml_format_name(cache.k.back(), "cache_k_%u", l);
         ggml_format_name(cache.v.back(), "cache_v_%u", l);
         if (cross) {
@@ -43,8 +46,9 @@ lm_cache new_lm_cache(const model& m, int32_t n_rows, int32_t n_cond, int32_t n_
     }
     cache.buffer.reset(ggml_backend_alloc_ctx_tensors(ctx, m.backends.main_backend()));
     if (!cache.buffer) {
-        const double values = 2.0 * hp.n_layer * H * (double(n_ctx) * n_rows + double(n_text) * n_cond);
-        const double mib = values * sizeof(float) / (1024.0 * 1024.0);
+        const double bytes = 2.0 * hp.n_layer * H *
+                             (double(n_ctx) * n_rows * ggml_type_size(type) + double(n_text) * n_cond * sizeof(float));
+        const double mib = bytes / (1024.0 * 1024.0);
         throw error(error_code::backend,
                     "could not allocate the LM cache (" + std::to_string(mib) + " MiB) on " + m.backends.name());
     }

@@ -17,6 +17,9 @@ namespace mg {
 struct load_params {
     std::string backend = "auto";  // "auto" | "cpu" | "cuda" | "metal"
     int n_threads = 0;             // CPU threads; 0 = one per hardware thread
+    // The LM's self-attention K/V cache: "auto" (f32 for f32 LM weights, whose runs match the reference to float
+    // rounding; f16 otherwise, where the weights' own rounding is larger) | "f32" | "f16".
+    std::string kv_cache = "auto";
     // Called with the fraction of weight bytes placed so far; returning false aborts the load
     // with mg::error(aborted).
     std::function<bool(float)> progress;

@@ -140,6 +140,9 @@ struct model {
     cond_proj cond;
     musicgen_lm lm;
     encodec codec;
+
+    // Element type of the LM's self-attention K/V cache (load_params::kv_cache): F32 or F16.
+    ggml_type lm_cache_type = GGML_TYPE_F32;
 };
 
 }  // namespace mg
