@@ -169,10 +169,10 @@ struct generation_job {
 }  // namespace
 
 // generate(model, tokens: Int32Array[], { frames, topK, topP, temperature, guidanceScale, seed, promptCodes?,
-//   promptFrames?, chroma?, chunkFrames, firstChunkFrames?, longForm?, codes?, highWaterMark }, onMessage(chunk | error | step, total),
-//   reportSteps?) -> { pull(n), abort() }. Chunks are { audio: Float32Array[][] ([prompt][channel]), startSample,
-//   final, codes?: Int32Array [prompt, codebook, frames], frames? }; with reportSteps, onMessage(step, total) after
-//   every LM step; a failure (aborts included) arrives as an Error with a `code`.
+//   promptFrames?, chroma?, chunkFrames, firstChunkFrames?, longForm?, codes?, highWaterMark }, onMessage(chunk | error
+//   | step, total), reportSteps?) -> { pull(n), abort() }. Chunks are { audio: Float32Array[][] ([prompt][channel]),
+//   startSample, final, codes?: Int32Array [prompt, codebook, frames], frames? }; with reportSteps, onMessage(step,
+//   total) after every LM step; a failure (aborts included) arrives as an Error with a `code`.
 static Napi::Value generate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 4 || !info[2].IsObject() || !info[3].IsFunction()) {
