@@ -16,8 +16,11 @@ import { parseArgs } from 'node:util';
 import { MusicGen, MusicGenError, defaultModelPath } from '../lib';
 
 // Growth allowed between the sample a quarter of the way in (after warm-up: allocator arenas and caches fill
-// during the first streams) and the last one.
-const RSS_GROWTH_LIMIT_MB = 48;
+// during the first streams) and the last one. 64 MB, as test/stream.test.ts allows for 200 aborted streams: with 1-4
+// streams at once on fresh threads, glibc's per-thread arenas keep growing for a while and level off (CI, 200
+// streams: +48.9 MB, of which +6 MB over the last 50; here 29-44 MB over 5 runs), which 48 MB no longer held. Leaks
+// themselves are LeakSanitizer's job (npm run test:sanitize); a steady per-stream leak of 0.5 MB still fails here.
+const RSS_GROWTH_LIMIT_MB = 64;
 
 function xorshift(seed: number): () => number {
   let x = seed >>> 0 || 1;
