@@ -58,21 +58,24 @@ model_file_info inspect_model(const std::string& path) {
     return info;
 }
 
-// The LM cache type load_params::kv_cache asks for, given the LM's weights.
-static ggml_type lm_cache_type(const std::string& kv_cache, const musicgen_lm& lm) {
+// load_params::kv_cache as a type: F32, F16, or GGML_TYPE_COUNT for "auto" (decided by the weights once bound).
+static ggml_type parse_kv_cache(const std::string& kv_cache) {
     if (kv_cache == "f32") return GGML_TYPE_F32;
     if (kv_cache == "f16") return GGML_TYPE_F16;
-    if (kv_cache != "auto") {
-        throw error(error_code::invalid_argument,
-                    "kvCache must be one of 'auto', 'f32', 'f16' but received '" + kv_cache + "'");
-    }
+    if (kv_cache == "auto") return GGML_TYPE_COUNT;
+    throw error(error_code::invalid_argument,
+                "kvCache must be one of 'auto', 'f32', 'f16' but received '" + kv_cache + "'");
+}
+
+// "auto": f32 for f32 LM weights, f16 otherwise.
+static ggml_type auto_kv_cache(const musicgen_lm& lm) {
     return lm.layers.empty() || lm.layers[0].attn_q->type == GGML_TYPE_F32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
 }
 
 std::unique_ptr<model> load_model(const std::string& path, const load_params& params) {
     const backend_kind kind = parse_backend_kind(params.backend);
     if (params.n_threads < 0) throw error(error_code::invalid_argument, "n_threads must be >= 0");
-    lm_cache_type(params.kv_cache, musicgen_lm{});  // a bad value fails before the file is read
+    const ggml_type kv_cache = parse_kv_cache(params.kv_cache);  // a bad value fails before the file is read
     const int n_threads =
         params.n_threads > 0 ? params.n_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 
@@ -82,7 +85,7 @@ std::unique_ptr<model> load_model(const std::string& path, const load_params& pa
     m->hparams = f.hparams;
     m->vocab = std::move(f.vocab);
     m->ctx = std::move(f.file.ctx);
-    m->lm_cache_type = lm_cache_type(params.kv_cache, m->lm);
+    m->lm_cache_type = kv_cache == GGML_TYPE_COUNT ? auto_kv_cache(m->lm) : kv_cache;
     m->backends = init_backends(kind, n_threads);
     report_progress(params.progress, 0.0f);
 

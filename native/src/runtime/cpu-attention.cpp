@@ -25,14 +25,14 @@ void attention_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
     const float* mask_values = static_cast<const float*>(mask->data);
     // The cache's element type picks the kernel (f32 or f16 rows against the f32 query / probabilities).
     const auto product = cache_k->type == GGML_TYPE_F16 ? kernels.f16 : kernels.f32;
-    const size_t element = ggml_type_size(cache_k->type);
     thread_local std::vector<float> probs;
     probs.resize(static_cast<size_t>(n_kv));
     for (int64_t p = pairs * ith / nth; p < pairs * (ith + 1) / nth; ++p) {
         const int64_t r = p / n_head, h = p % n_head;
         // Scores: the cached keys of head h as the rows of a matrix, times the head's query.
-        const matvec::weights keys{static_cast<const uint8_t*>(cache_k->data) + r * cache_k->nb[2] + h * d * element,
-                                   cache_k->nb[1], d};
+        const matvec::weights keys{
+            static_cast<const uint8_t*>(cache_k->data) + r * cache_k->nb[2] + h * d * cache_k->nb[0], cache_k->nb[1],
+            d};
         matvec::columns query{};
         query.n = 1;
         query.data = static_cast<const uint8_t*>(q->data) + r * q->nb[2] + h * q->nb[1];
