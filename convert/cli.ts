@@ -1,22 +1,26 @@
 #!/usr/bin/env node
-// musicgen-convert <hf-dir> -o model.gguf [--type f32|f16|q8_0|q4_0|q4_k] [--tokenizer-dir DIR]
+// musicgen-convert <hf-dir | owner/name> -o model.gguf [--type f32|f16|q8_0|q4_0|q4_k] [--tokenizer-dir DIR] [--revision R]
 import * as path from 'node:path';
 import { parseCommandLine } from '../lib/command-line';
 import { MusicGenError } from '../lib/errors';
-import { ProgressBar } from '../lib/progress-bar';
+import { downloadProgress, ProgressBar } from '../lib/progress-bar';
 import { convertCheckpoint } from './convert';
 import { removeTempFiles } from './gguf-writer';
 import { isOutputType, OUTPUT_TYPES } from './quant-policy';
 
 const USAGE = `Usage: musicgen-convert <hf-dir> -o <model.gguf> [--type ${OUTPUT_TYPES.join('|')}] [--tokenizer-dir <dir>]
+       musicgen-convert <owner/name> -o <model.gguf> [--revision <rev>] [--type ...]
 
 Converts a Hugging Face MusicGen / MusicGen-Melody checkpoint folder (config.json + model.safetensors,
-model.safetensors.index.json or pytorch_model.bin, spiece.model) into one GGUF file.
+model.safetensors.index.json or pytorch_model.bin, spiece.model) into one GGUF file. An argument that is not an
+existing path and reads owner/name is a Hugging Face Hub repo id: only the files conversion needs are downloaded
+(resumable, verified) into the Hugging Face cache (HF_HOME / HF_HUB_CACHE; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE=1).
 
 Options:
   -o, --output <file>       GGUF file to write (replaced atomically; nothing is left behind on failure)
   -t, --type <type>         storage type of the large matrices (default f16); see docs/converter.md
       --tokenizer-dir <dir> folder holding spiece.model (default: <hf-dir>, else its parent)
+      --revision <rev>      branch, tag or commit of a repo id (default main)
       --json                print one JSON object (result or error) on stdout; no progress bar
   -h, --help                show this help`;
 
@@ -25,6 +29,7 @@ async function main(): Promise<void> {
     output: { type: 'string', short: 'o' },
     type: { type: 'string', short: 't' },
     'tokenizer-dir': { type: 'string' },
+    revision: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -45,11 +50,13 @@ async function main(): Promise<void> {
       process.exit(code);
     });
   }
-  const bar = process.stderr.isTTY && !json ? new ProgressBar('converting') : undefined;
+  const tty = process.stderr.isTTY && !json;
+  const bar = tty ? new ProgressBar('converting') : undefined;
   const started = process.hrtime.bigint();
   const result = await convertCheckpoint(positionals[0]!, values.output, {
     type,
     tokenizerDir: values['tokenizer-dir'],
+    hub: { ...(values.revision !== undefined && { revision: values.revision }), ...(tty && downloadProgress()) },
     onProgress: bar && ((done, total, tensor) => bar.update(done, total, { unit: 'tensors', note: tensor })),
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
