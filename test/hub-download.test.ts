@@ -11,6 +11,8 @@ import { repoFolderName } from '../convert/hub/cache';
 import { downloadCheckpoint, resolveCheckpointDir, type HubOptions } from '../convert/hub/resolve';
 import { HubError } from '../lib/errors';
 import { HubServer } from './helpers/hub-server';
+import { resolveSpec } from '../tools/presets';
+import { writeRandomCheckpoint } from '../tools/random-checkpoint';
 
 const ROOT = path.join(__dirname, '..', '..');
 const TINY = path.join(ROOT, 'test', 'fixtures', 'musicgen-tiny');
@@ -56,7 +58,44 @@ const readmeDir = path.join(tmp, 'repos', 'readme');
 fs.mkdirSync(readmeDir, { recursive: true });
 fs.writeFileSync(path.join(readmeDir, 'README.md'), 'nothing here');
 
+// A sharded checkpoint (index + shards) from our random-checkpoint tool, split into at least three shards.
+const shardedDir = path.join(tmp, 'repos', 'sharded');
+const firstWrite = writeRandomCheckpoint({
+  dir: shardedDir,
+  spec: resolveSpec('tiny', []),
+  dtype: 'f32',
+  seed: 5,
+  maxShardBytes: 5e9,
+});
+fs.rmSync(shardedDir, { recursive: true });
+const sharded = writeRandomCheckpoint({
+  dir: shardedDir,
+  spec: resolveSpec('tiny', []),
+  dtype: 'f32',
+  seed: 5,
+  maxShardBytes: Math.ceil(firstWrite.weightBytes / 3),
+});
+fs.writeFileSync(path.join(shardedDir, 'README.md'), 'decoy');
+// The same index naming a shard the repo lacks.
+const brokenDir = path.join(tmp, 'repos', 'broken-index');
+fs.cpSync(shardedDir, brokenDir, { recursive: true });
+const brokenShard = sharded.files.find((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f))!;
+fs.rmSync(path.join(brokenDir, brokenShard));
+// audiocraft's export layout only (deliverable 2 converts it; here: only its two files are fetched).
+const audiocraftDir = path.join(tmp, 'repos', 'audiocraft');
+fs.mkdirSync(audiocraftDir, { recursive: true });
+for (const [file, size] of [
+  ['state_dict.bin', 3000],
+  ['compression_state_dict.bin', 300],
+  ['README.md', 10],
+] as const) {
+  fs.writeFileSync(path.join(audiocraftDir, file), Buffer.alloc(size, 7));
+}
+
 const server = new HubServer({
+  'test-org/sharded-tiny': { dir: shardedDir },
+  'test-org/broken-index': { dir: brokenDir },
+  'test-org/audiocraft-tiny': { dir: audiocraftDir },
   'test-org/musicgen-tiny': { dir: tinyRepo, revisions: ['main', 'v1.0'] },
   'test-org/gated-tiny': { dir: tinyRepo, token: 'hf_right' },
   'test-org/bert-tiny': { dir: bertDir },
@@ -389,4 +428,30 @@ t.test('HF_HUB_CACHE / HF_HOME choose the cache, HF_ENDPOINT the server', async 
       else process.env[key] = saved[key];
     }
   }
+});
+
+t.test('a sharded checkpoint: the index, then exactly the shards it names', async (t) => {
+  const cacheDir = freshCache();
+  const before = server.requests.length;
+  const result = await downloadCheckpoint('test-org/sharded-tiny', opts(cacheDir));
+  const shards = sharded.files.filter((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f));
+  t.ok(shards.length >= 3, `${shards.length} shards`);
+  const expected = sharded.files.filter((f) => f !== 'special_tokens_map.json' && f !== 'tokenizer.json');
+  t.same(fs.readdirSync(result.dir).sort(), [...expected].sort(), 'configs, tokenizer, index and shards');
+  t.notOk(server.requests.slice(before).some((r) => r.path.endsWith('README.md')));
+  const [local, hub] = [path.join(tmp, 'sharded-local.gguf'), path.join(tmp, 'sharded-hub.gguf')];
+  await convertCheckpoint(shardedDir, local, { type: 'f32', name: 'sharded-tiny' });
+  await convertCheckpoint('test-org/sharded-tiny', hub, { type: 'f32', hub: opts(cacheDir) });
+  t.ok(fs.readFileSync(hub).equals(fs.readFileSync(local)), 'same GGUF bytes');
+
+  const error = await hubFailure(t, downloadCheckpoint('test-org/broken-index', opts(cacheDir)), 'file-not-found');
+  t.match(
+    error.message,
+    new RegExp(`${brokenShard} is named by model\\.safetensors\\.index\\.json but not in the repository`),
+  );
+});
+
+t.test("audiocraft's layout (no config.json): only state_dict.bin and compression_state_dict.bin", async (t) => {
+  const result = await downloadCheckpoint('test-org/audiocraft-tiny', opts(freshCache()));
+  t.same(fs.readdirSync(result.dir).sort(), ['compression_state_dict.bin', 'state_dict.bin']);
 });
