@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // musicgen-convert <hf-dir | owner/name> -o model.gguf [--type f32|f16|q8_0|q4_0|q4_k] [--tokenizer-dir DIR] [--revision R]
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseCommandLine } from '../lib/command-line';
 import { MusicGenError } from '../lib/errors';
 import { downloadProgress, ProgressBar } from '../lib/progress-bar';
 import { convertCheckpoint } from './convert';
 import { removeTempFiles } from './gguf-writer';
+import { isRepoId } from './hub/resolve';
 import { isOutputType, OUTPUT_TYPES } from './quant-policy';
 
 const USAGE = `Usage: musicgen-convert <hf-dir> -o <model.gguf> [--type ${OUTPUT_TYPES.join('|')}] [--tokenizer-dir <dir>]
@@ -37,6 +39,8 @@ async function main(): Promise<void> {
   if (positionals.length !== 1)
     return usageError(positionals.length ? 'expected exactly one <hf-dir>' : 'missing <hf-dir>');
   if (!values.output) return usageError('missing -o <model.gguf>');
+  if (values.revision !== undefined && (fs.existsSync(positionals[0]!) || !isRepoId(positionals[0]!)))
+    return usageError('--revision applies only to a Hugging Face repo id (owner/name)');
   const type = values.type ?? 'f16';
   if (!isOutputType(type)) return usageError(`unknown --type '${type}' (expected ${OUTPUT_TYPES.join(', ')})`);
 

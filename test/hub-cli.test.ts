@@ -103,6 +103,9 @@ t.test('musicgen-convert: hub failures are one line, exit 1, no output', async (
     t.match(r.stderr, message);
     t.notOk(fs.existsSync(out));
   }
+  const usage = await run(CONVERT, [TINY, '-o', out, '--revision', 'main']);
+  t.equal(usage.status, 2, '--revision with a local folder is a usage error');
+  t.match(usage.stderr, /^musicgen-convert: --revision applies only to a Hugging Face repo id/);
   const json = await run(CONVERT, ['test-org/no-such-repo', '-o', out, '--json'], { HF_HUB_CACHE: cache });
   t.same(Object.keys(JSON.parse(json.stdout).error), ['code', 'message']);
   t.equal(JSON.parse(json.stdout).error.code, 'ERR_MUSICGEN_CONVERT');
