@@ -2,6 +2,7 @@
 // musicgen "prompt" [-m model.gguf] -o out.wav [-d seconds] [--top-k N] [--top-p P] [--temperature T] [--cfg S] [--seed N]
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { removeTempFiles } from '../convert/gguf-writer';
 import { convertedModel, DEFAULT_CACHED_TYPE } from '../convert/hub/converted-cache';
 import { isRepoId } from '../convert/hub/resolve';
 import { isOutputType, OUTPUT_TYPES } from '../convert/quant-policy';
@@ -80,6 +81,13 @@ async function main(): Promise<void> {
     // Fetched into the HF cache, converted once into ours (docs/converter.md, "musicgen -m owner/name").
     const tty = process.stderr.isTTY && !json;
     const converting = tty ? new ProgressBar('converting') : undefined;
+    // Interrupted while converting: no temp GGUF left in the cache (a .incomplete download is kept for resuming).
+    const onSignal = (signal: NodeJS.Signals) => {
+      removeTempFiles();
+      process.stderr.write(`\nmusicgen: interrupted (${signal})\n`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
     const cached = await convertedModel(values.model!, {
       type,
       hub: { ...(values.revision !== undefined && { revision: values.revision }), ...(tty && downloadProgress()) },
@@ -90,6 +98,7 @@ async function main(): Promise<void> {
     });
     if (cached.converted && tty)
       process.stderr.write(`\nmusicgen: converted ${values.model} (${type}) into ${cached.path}\n`);
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     model = cached.path;
   }
   const output = values.output ?? 'out.wav';
