@@ -114,15 +114,13 @@ function fromCache(cache: RepoCache, revision: string): { commit: string; dir: s
 }
 
 function cachedResult(repo: string, commit: string, dir: string): CheckpointDownload {
-  const files = fs
-    .readdirSync(dir)
-    .map((file) => ({
-      file,
-      size: fs.statSync(path.join(dir, file)).size,
-      received: 0,
-      resumedFrom: 0,
-      rangeRequests: 0,
-    }));
+  const files = fs.readdirSync(dir).map((file) => ({
+    file,
+    size: fs.statSync(path.join(dir, file)).size,
+    received: 0,
+    resumedFrom: 0,
+    rangeRequests: 0,
+  }));
   return { dir, repo, commit, files, fromCache: true };
 }
 
