@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import { convertCheckpoint } from '../convert/convert';
 import { repoFolderName } from '../convert/hub/cache';
 import { downloadCheckpoint, resolveCheckpointDir, type HubOptions } from '../convert/hub/resolve';
-import { HubError } from '../lib/errors';
+import { HubError, MusicGenError } from '../lib/errors';
 import { HubServer } from './helpers/hub-server';
 import { resolveSpec } from '../tools/presets';
 import { writeRandomCheckpoint } from '../tools/random-checkpoint';
@@ -454,4 +454,31 @@ t.test('a sharded checkpoint: the index, then exactly the shards it names', asyn
 t.test("audiocraft's layout (no config.json): only state_dict.bin and compression_state_dict.bin", async (t) => {
   const result = await downloadCheckpoint('test-org/audiocraft-tiny', opts(freshCache()));
   t.same(fs.readdirSync(result.dir).sort(), ['compression_state_dict.bin', 'state_dict.bin']);
+});
+
+t.test('an AbortSignal stops a transfer: ERR_MUSICGEN_ABORTED, the partial blob kept, no link', async (t) => {
+  const cacheDir = freshCache();
+  const repo = 'test-org/musicgen-tiny';
+  const controller = new AbortController();
+  const error = await downloadCheckpoint(
+    repo,
+    opts(cacheDir, {
+      signal: controller.signal,
+      onProgress: ({ file, bytes }) => {
+        if (file === 'model.safetensors' && bytes > 0) controller.abort();
+      },
+    }),
+  ).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.type(error, MusicGenError);
+  t.equal((error as MusicGenError).code, 'ERR_MUSICGEN_ABORTED', String(error));
+  const root = repoRoot(cacheDir, repo);
+  t.notOk(fs.existsSync(path.join(root, 'snapshots', server.commit(repo), 'model.safetensors')));
+  t.ok(
+    fs.readdirSync(path.join(root, 'blobs')).some((f) => f.endsWith('.incomplete')),
+    'kept for resuming',
+  );
+  checkNoBrokenLinks(t, root);
 });

@@ -48,14 +48,22 @@ export function resolveUrl(session: HubSession, commit: string, file: string): s
   return `${session.endpoint}/${session.repo}/resolve/${encodeURIComponent(commit)}/${encodePath(file)}`;
 }
 
-/** HTTP status -> HubError for the hub's answers (X-Error-Code: RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo). */
-export function statusError(session: HubSession, response: IncomingMessage, what: string): HubError {
+/**
+ * HTTP status -> HubError for the hub's answers (X-Error-Code: RepoNotFound, RevisionNotFound, EntryNotFound,
+ * GatedRepo). A 404 without a code (a plain mirror) means the repo for an API call, the file for a file request.
+ */
+export function statusError(
+  session: HubSession,
+  response: IncomingMessage,
+  what: string,
+  plain404: 'repo-not-found' | 'file-not-found' = 'repo-not-found',
+): HubError {
   const status = response.statusCode ?? 0;
   const code = String(response.headers['x-error-code'] ?? '');
   const hint = (reason: HubErrorReason, message: string) =>
     new HubError(reason, session.repo, `${message} (HTTP ${status} from ${session.endpoint})`);
   const tokenSent = 'authorization' in session.headers;
-  if (code === 'RepoNotFound' || (status === 404 && !code))
+  if (code === 'RepoNotFound' || (status === 404 && !code && plain404 === 'repo-not-found'))
     return hint(
       'repo-not-found',
       tokenSent
@@ -105,7 +113,7 @@ export async function headFile(session: HubSession, commit: string, file: string
   }
   response.resume();
   const status = response.statusCode ?? 0;
-  if (status >= 400 || status < 200) throw statusError(session, response, file);
+  if (status >= 400 || status < 200) throw statusError(session, response, file, 'file-not-found');
   const linked = header(response, 'x-linked-etag');
   const etag = normalizeEtag(linked ?? header(response, 'etag') ?? '');
   const size = Number(header(response, 'x-linked-size') ?? header(response, 'content-length'));
@@ -197,7 +205,7 @@ export async function fetchBlob(
       const status = response.statusCode ?? 0;
       if (status !== 200 && status !== 206) {
         response.resume();
-        throw statusError(session, response, file);
+        throw statusError(session, response, file, 'file-not-found');
       }
       if (status === 200 && have > 0) {
         // The server ignored the Range header: start over rather than append the whole file again.
