@@ -55,13 +55,16 @@ async function main(): Promise<void> {
     });
   }
   const tty = process.stderr.isTTY && !json;
-  const bar = tty ? new ProgressBar('converting') : undefined;
+  let bar: ProgressBar | undefined; // made at the first tensor: a hub download before it has its own bar
   const started = process.hrtime.bigint();
   const result = await convertCheckpoint(positionals[0]!, values.output, {
     type,
     tokenizerDir: values['tokenizer-dir'],
     hub: { ...(values.revision !== undefined && { revision: values.revision }), ...(tty && downloadProgress()) },
-    onProgress: bar && ((done, total, tensor) => bar.update(done, total, { unit: 'tensors', note: tensor })),
+    ...(tty && {
+      onProgress: (done: number, total: number, tensor: string) =>
+        (bar ??= new ProgressBar('converting')).update(done, total, { unit: 'tensors', note: tensor }),
+    }),
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const output = path.resolve(values.output);

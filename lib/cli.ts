@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   if (fromHub) {
     // Fetched into the HF cache, converted once into ours (docs/converter.md, "musicgen -m owner/name").
     const tty = process.stderr.isTTY && !json;
-    const converting = tty ? new ProgressBar('converting') : undefined;
+    let converting: ProgressBar | undefined; // made when conversion starts, so its rate leaves the download out
     // Interrupted while converting: no temp GGUF left in the cache (a .incomplete download is kept for resuming).
     const onSignal = (signal: NodeJS.Signals) => {
       removeTempFiles();
@@ -91,9 +91,9 @@ async function main(): Promise<void> {
     const cached = await convertedModel(values.model!, {
       type,
       hub: { ...(values.revision !== undefined && { revision: values.revision }), ...(tty && downloadProgress()) },
-      ...(converting && {
+      ...(tty && {
         onConvertProgress: (done: number, total: number, tensor: string) =>
-          converting.update(done, total, { unit: 'tensors', note: tensor }),
+          (converting ??= new ProgressBar('converting')).update(done, total, { unit: 'tensors', note: tensor }),
       }),
     });
     if (cached.converted && tty)
