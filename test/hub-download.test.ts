@@ -482,3 +482,23 @@ t.test('an AbortSignal stops a transfer: ERR_MUSICGEN_ABORTED, the partial blob 
   );
   checkNoBrokenLinks(t, root);
 });
+
+t.test('not enough free space is refused before the transfer starts', async (t) => {
+  const cacheDir = freshCache();
+  const realFs = require('node:fs') as typeof fs;
+  const statfsSync = realFs.statfsSync;
+  realFs.statfsSync = ((p: fs.PathLike) => ({ ...statfsSync(p), bavail: 1, bsize: 4096 })) as typeof fs.statfsSync;
+  const before = server.requests.length;
+  try {
+    const error = await hubFailure(t, downloadCheckpoint('test-org/musicgen-tiny', opts(cacheDir)), 'disk');
+    t.match(error.message, /not enough free space in .*blobs: \d+ bytes needed, 4096 available/);
+  } finally {
+    realFs.statfsSync = statfsSync;
+  }
+  t.same(
+    server.requests.slice(before).filter((r) => r.method === 'GET' && /\/(resolve|lfs)\//.test(r.path)),
+    [],
+    'no file transfer started',
+  );
+  checkNoBrokenLinks(t, repoRoot(cacheDir, 'test-org/musicgen-tiny'));
+});
