@@ -502,3 +502,21 @@ t.test('not enough free space is refused before the transfer starts', async (t) 
   );
   checkNoBrokenLinks(t, repoRoot(cacheDir, 'test-org/musicgen-tiny'));
 });
+
+t.test('two downloads of the same repo at once: one writer per blob, both get the verified snapshot', async (t) => {
+  const cacheDir = freshCache();
+  const repo = 'test-org/musicgen-tiny';
+  const before = server.requests.length;
+  const [a, b] = await Promise.all([
+    downloadCheckpoint(repo, opts(cacheDir)),
+    downloadCheckpoint(repo, opts(cacheDir)),
+  ]);
+  t.equal(a.dir, b.dir);
+  t.equal(sha256(path.join(a.dir, 'model.safetensors')), sha256(path.join(TINY, 'model.safetensors')));
+  const full = server.requests
+    .slice(before)
+    .filter((r) => r.method === 'GET' && r.path.startsWith('/lfs/') && r.path.endsWith('/model.safetensors'));
+  t.equal(full.length, 1, 'the weights were transferred once; the other call waited and found the blob');
+  const locks = path.join(cacheDir, '.locks', repoFolderName(repo));
+  t.same(fs.existsSync(locks) ? fs.readdirSync(locks) : [], [], 'no lock left');
+});

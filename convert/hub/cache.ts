@@ -38,6 +38,11 @@ export class RepoCache {
     return path.join(this.root, 'blobs', etag);
   }
 
+  /** Our lock for one blob's download, beside huggingface_hub's own (.locks/<repo folder>/), see lock.ts. */
+  lockPath(etag: string): string {
+    return path.join(path.dirname(this.root), '.locks', path.basename(this.root), `${etag}.musicgen-lock`);
+  }
+
   snapshotDir(commit: string): string {
     return path.join(this.root, 'snapshots', commit);
   }

@@ -10,6 +10,7 @@ import { ConvertError, HubError, MusicGenError } from '../../lib/errors';
 import { defaultHubCache, isCommitHash, RepoCache } from './cache';
 import { fetchBlob, headFile, statusError, transportError, type FetchedFile, type HubSession } from './download';
 import { readText, request } from './http';
+import { withLock } from './lock';
 import { audiocraftFiles, hfFiles, missingFromSnapshot, repoLayout, shardsOf, WEIGHT_INDEX } from './select-files';
 
 export interface HubProgress {
@@ -263,7 +264,9 @@ export async function downloadCheckpoint(repo: string, options: HubOptions = {})
         `${file}: X-Linked-Etag ${remote.etag} differs from the tree's LFS oid ${lfsOid}`,
       );
     }
-    fetched.push(await fetchBlob(session, sha, file, remote));
+    fetched.push(
+      await withLock(cache.lockPath(remote.etag), options.signal, () => fetchBlob(session, sha, file, remote)),
+    );
     return cache.linkSnapshotFile(sha, file, remote.etag);
   };
   for (const file of wanted) {
