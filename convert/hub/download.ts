@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import * as path from 'node:path';
 import { HubError, MusicGenError, type HubErrorReason } from '../../lib/errors';
 import type { RepoCache } from './cache';
-import { request, TransportError } from './http';
+import { abortedError, request, TransportError } from './http';
 
 export interface HubSession {
   repo: string;
@@ -245,6 +245,9 @@ export async function fetchBlob(
           { cause: dropped },
         );
       }
+      // A short pause before resuming (0.25 s, doubling up to 4 s), abortable.
+      await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** attempt, 4000)));
+      if (session.signal?.aborted) throw abortedError();
     }
   }
   if (!fs.existsSync(incomplete)) fs.writeFileSync(incomplete, ''); // an empty file: no request was needed
