@@ -1,22 +1,28 @@
 #!/usr/bin/env node
-// musicgen-convert <hf-dir> -o model.gguf [--type f32|f16|q8_0|q4_0|q4_k] [--tokenizer-dir DIR]
+// musicgen-convert <hf-dir | owner/name> -o model.gguf [--type f32|f16|q8_0|q4_0|q4_k] [--tokenizer-dir DIR] [--revision R]
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseCommandLine } from '../lib/command-line';
 import { MusicGenError } from '../lib/errors';
-import { ProgressBar } from '../lib/progress-bar';
+import { downloadProgress, ProgressBar } from '../lib/progress-bar';
 import { convertCheckpoint } from './convert';
 import { removeTempFiles } from './gguf-writer';
+import { isRepoId } from './hub/resolve';
 import { isOutputType, OUTPUT_TYPES } from './quant-policy';
 
 const USAGE = `Usage: musicgen-convert <hf-dir> -o <model.gguf> [--type ${OUTPUT_TYPES.join('|')}] [--tokenizer-dir <dir>]
+       musicgen-convert <owner/name> -o <model.gguf> [--revision <rev>] [--type ...]
 
 Converts a Hugging Face MusicGen / MusicGen-Melody checkpoint folder (config.json + model.safetensors,
-model.safetensors.index.json or pytorch_model.bin, spiece.model) into one GGUF file.
+model.safetensors.index.json or pytorch_model.bin, spiece.model) into one GGUF file. An argument that is not an
+existing path and reads owner/name is a Hugging Face Hub repo id: only the files conversion needs are downloaded
+(resumable, verified) into the Hugging Face cache (HF_HOME / HF_HUB_CACHE; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE=1).
 
 Options:
   -o, --output <file>       GGUF file to write (replaced atomically; nothing is left behind on failure)
   -t, --type <type>         storage type of the large matrices (default f16); see docs/converter.md
       --tokenizer-dir <dir> folder holding spiece.model (default: <hf-dir>, else its parent)
+      --revision <rev>      branch, tag or commit of a repo id (default main)
       --json                print one JSON object (result or error) on stdout; no progress bar
   -h, --help                show this help`;
 
@@ -25,6 +31,7 @@ async function main(): Promise<void> {
     output: { type: 'string', short: 'o' },
     type: { type: 'string', short: 't' },
     'tokenizer-dir': { type: 'string' },
+    revision: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -32,6 +39,8 @@ async function main(): Promise<void> {
   if (positionals.length !== 1)
     return usageError(positionals.length ? 'expected exactly one <hf-dir>' : 'missing <hf-dir>');
   if (!values.output) return usageError('missing -o <model.gguf>');
+  if (values.revision !== undefined && (fs.existsSync(positionals[0]!) || !isRepoId(positionals[0]!)))
+    return usageError('--revision applies only to a Hugging Face repo id (owner/name)');
   const type = values.type ?? 'f16';
   if (!isOutputType(type)) return usageError(`unknown --type '${type}' (expected ${OUTPUT_TYPES.join(', ')})`);
 
@@ -45,12 +54,17 @@ async function main(): Promise<void> {
       process.exit(code);
     });
   }
-  const bar = process.stderr.isTTY && !json ? new ProgressBar('converting') : undefined;
+  const tty = process.stderr.isTTY && !json;
+  let bar: ProgressBar | undefined; // made at the first tensor: a hub download before it has its own bar
   const started = process.hrtime.bigint();
   const result = await convertCheckpoint(positionals[0]!, values.output, {
     type,
     tokenizerDir: values['tokenizer-dir'],
-    onProgress: bar && ((done, total, tensor) => bar.update(done, total, { unit: 'tensors', note: tensor })),
+    hub: { ...(values.revision !== undefined && { revision: values.revision }), ...(tty && downloadProgress()) },
+    ...(tty && {
+      onProgress: (done: number, total: number, tensor: string) =>
+        (bar ??= new ProgressBar('converting')).update(done, total, { unit: 'tensors', note: tensor }),
+    }),
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const output = path.resolve(values.output);

@@ -7,6 +7,8 @@ import { native } from '../lib/native';
 import { writeGguf, type GgufTensorInfo } from './gguf-writer';
 import { readMusicgenConfig } from './hf-config';
 import { modelMetadata } from './metadata';
+import { parseSnapshotDir } from './hub/cache';
+import { resolveCheckpointDir, type HubOptions } from './hub/resolve';
 import { GGML_TYPES, isOutputType, storageType, tensorBytes, type OutputType } from './quant-policy';
 import { ShardedSafetensors, SafetensorsFile } from './safetensors';
 import { isIgnoredTensor, planTensors, type SourceRef, type TensorPlan } from './tensor-map';
@@ -21,6 +23,10 @@ export interface ConvertOptions {
   /** Folder holding spiece.model / tokenizer_config.json; default: the checkpoint folder, else its parent. */
   tokenizerDir?: string;
   onProgress?: (done: number, total: number, tensor: string) => void;
+  /** When `dir` is a Hugging Face repo id (`owner/name`, not an existing path): how to fetch it (revision, token...). */
+  hub?: HubOptions;
+  /** general.name in the GGUF; default: the repo's name for a hub snapshot, else the folder's name. */
+  name?: string;
 }
 
 export interface ConvertResult {
@@ -90,6 +96,12 @@ function encodeTensor(data: Float32Array, type: OutputType, rowLength: number): 
   return native().quantize(type, data, rowLength);
 }
 
+/** A hub snapshot (<cache>/models--owner--name/snapshots/<commit>) is named after its repo, not its commit. */
+function modelName(dir: string): string {
+  return parseSnapshotDir(dir)?.repo.split('/')[1] ?? path.basename(path.resolve(dir));
+}
+
+/** Converts a MusicGen checkpoint folder — or a hub repo id, fetched first (options.hub) — into one GGUF file. */
 export async function convertCheckpoint(
   dir: string,
   out: string,
@@ -98,6 +110,7 @@ export async function convertCheckpoint(
   const type = options.type ?? 'f16';
   if (!isOutputType(type))
     throw new ConvertError(`unknown type '${String(type)}' (expected f32, f16, q8_0, q4_0 or q4_k)`);
+  dir = await resolveCheckpointDir(dir, options.hub);
   const config = readMusicgenConfig(dir);
   const tokenizer = tokenizerMetadata(findTokenizerDir(dir, options.tokenizerDir), config.t5.vocabSize);
   const source = openWeights(dir);
@@ -115,7 +128,7 @@ export async function convertCheckpoint(
       };
     });
     const storedTypes = plans.map((plan) => storageType(plan.role, type, plan.shape[plan.shape.length - 1]!));
-    const metadata = [...modelMetadata(config, path.basename(path.resolve(dir)), type), ...tokenizer];
+    const metadata = [...modelMetadata(config, options.name ?? modelName(dir), type), ...tokenizer];
     const bytes = await writeGguf(out, metadata, infos, async (i) => {
       // Yield between tensors so SIGINT/SIGTERM handlers (see cli.ts) can run during a long conversion.
       await new Promise((resolve) => setImmediate(resolve));

@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 // musicgen "prompt" [-m model.gguf] -o out.wav [-d seconds] [--top-k N] [--top-p P] [--temperature T] [--cfg S] [--seed N]
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { removeTempFiles } from '../convert/gguf-writer';
+import { convertedModel, DEFAULT_CACHED_TYPE } from '../convert/hub/converted-cache';
+import { isRepoId } from '../convert/hub/resolve';
+import { isOutputType, OUTPUT_TYPES } from '../convert/quant-policy';
 import { parseCommandLine } from './command-line';
 import { defaultModelPath } from './default-model';
 import { MusicGenError } from './errors';
 import { MusicGen } from './musicgen';
-import { ProgressBar } from './progress-bar';
+import { downloadProgress, ProgressBar } from './progress-bar';
 import { writeWav } from './wav';
 import { WavFileWriter } from './wav-writer';
 
@@ -14,7 +19,10 @@ const USAGE = `Usage: musicgen "<prompt>" [-m <model.gguf>] [-o <out.wav>] [opti
 Generates music from a text prompt with a model converted by musicgen-convert.
 
 Options:
-  -m, --model <file>        GGUF model (default: the bundled smoke-test model, random weights: noise, not music)
+  -m, --model <file>        GGUF model (default: the bundled smoke-test model, random weights: noise, not music),
+                            or a Hugging Face repo id (owner/name): downloaded and converted once into a cache
+      --type <type>         storage type when -m is a repo id: ${OUTPUT_TYPES.join(', ')} (default ${DEFAULT_CACHED_TYPE})
+      --revision <rev>      branch, tag or commit when -m is a repo id (default main)
   -o, --output <file>       WAV file to write (default out.wav; written atomically)
   -d, --duration <seconds>  length of the music (default 10)
       --top-k <n>           sample from the n most likely codes (default 250; 1 = greedy)
@@ -34,6 +42,8 @@ Options:
 async function main(): Promise<void> {
   const { values, positionals, usageError } = parseCommandLine('musicgen', USAGE, {
     model: { type: 'string', short: 'm' },
+    type: { type: 'string' },
+    revision: { type: 'string' },
     output: { type: 'string', short: 'o' },
     duration: { type: 'string', short: 'd' },
     'top-k': { type: 'string' },
@@ -60,8 +70,37 @@ async function main(): Promise<void> {
   };
   if (positionals.length !== 1)
     return usageError(positionals.length ? 'expected exactly one prompt' : 'missing "<prompt>"');
-  const model = values.model ?? defaultModelPath();
+  const type = values.type ?? DEFAULT_CACHED_TYPE;
+  if (!isOutputType(type)) return usageError(`unknown --type '${type}' (expected ${OUTPUT_TYPES.join(', ')})`);
+  const fromHub = values.model !== undefined && !fs.existsSync(values.model) && isRepoId(values.model);
+  if (!fromHub && (values.type !== undefined || values.revision !== undefined))
+    return usageError('--type and --revision apply only when -m names a Hugging Face repo id (owner/name)');
+  let model = values.model ?? defaultModelPath();
   if (!values.model) process.stderr.write(SMOKE_TEST_NOTICE);
+  if (fromHub) {
+    // Fetched into the HF cache, converted once into ours (docs/converter.md, "musicgen -m owner/name").
+    const tty = process.stderr.isTTY && !json;
+    let converting: ProgressBar | undefined; // made when conversion starts, so its rate leaves the download out
+    // Interrupted while converting: no temp GGUF left in the cache (a .incomplete download is kept for resuming).
+    const onSignal = (signal: NodeJS.Signals) => {
+      removeTempFiles();
+      process.stderr.write(`\nmusicgen: interrupted (${signal})\n`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+    const cached = await convertedModel(values.model!, {
+      type,
+      hub: { ...(values.revision !== undefined && { revision: values.revision }), ...(tty && downloadProgress()) },
+      ...(tty && {
+        onConvertProgress: (done: number, total: number, tensor: string) =>
+          (converting ??= new ProgressBar('converting')).update(done, total, { unit: 'tensors', note: tensor }),
+      }),
+    });
+    if (cached.converted && tty)
+      process.stderr.write(`\nmusicgen: converted ${values.model} (${type}) into ${cached.path}\n`);
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    model = cached.path;
+  }
   const output = values.output ?? 'out.wav';
   const bitDepth = values['bit-depth'] ?? '16';
   if (bitDepth !== '16' && bitDepth !== '32f') return usageError(`--bit-depth expects 16 or 32f, got '${bitDepth}'`);

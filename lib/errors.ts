@@ -29,6 +29,32 @@ export class ConvertError extends MusicGenError {
   }
 }
 
+/** Why a Hugging Face Hub download failed (docs/converter.md, "Hub downloads"). */
+export type HubErrorReason =
+  | 'repo-not-found'
+  | 'revision-not-found'
+  | 'file-not-found'
+  | 'unauthorized'
+  | 'not-musicgen'
+  | 'network'
+  | 'checksum'
+  | 'disk'
+  | 'offline'
+  | 'protocol';
+
+/** A checkpoint could not be fetched from the Hugging Face Hub (or a mirror / the cache); `reason` says why. */
+export class HubError extends ConvertError {
+  readonly reason: HubErrorReason;
+  /** The repo id (`owner/name`) asked for. */
+  readonly repo: string;
+  constructor(reason: HubErrorReason, repo: string, message: string, options?: { cause?: unknown }) {
+    super(message, repo, options);
+    this.name = 'HubError';
+    this.reason = reason;
+    this.repo = repo;
+  }
+}
+
 /** A model file failed validation (missing tensor, wrong shape, bad offsets, other architecture...). */
 export class ModelError extends MusicGenError {
   readonly file: string;

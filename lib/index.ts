@@ -23,3 +23,10 @@ export type { RuntimeInfo, RuntimeDevice } from './runtime';
 export type { AudioData, WavOptions } from './wav';
 export { MusicGenError, ModelError, ConvertError, MemoryBudgetError } from './errors';
 export type { MusicGenErrorCode } from './errors';
+// Conversion, and Hugging Face Hub repo ids for it (docs/converter.md, "Hub downloads").
+export { HubError } from './errors';
+export type { HubErrorReason } from './errors';
+export { convertCheckpoint } from '../convert/convert';
+export type { ConvertOptions, ConvertResult } from '../convert/convert';
+export { resolveCheckpointDir, downloadCheckpoint } from '../convert/hub/resolve';
+export type { HubOptions, HubProgress, CheckpointDownload } from '../convert/hub/resolve';

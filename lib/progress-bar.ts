@@ -48,3 +48,18 @@ export class ProgressBar {
     process.stderr.write(`\n${message}\n`);
   }
 }
+
+/** Hub download progress for the CLIs (MiB received of the total, the file being fetched), at most ~10 draws/s. */
+export function downloadProgress(): { onProgress: (p: { file: string; bytes: number; totalBytes: number }) => void } {
+  const bar = new ProgressBar('downloading');
+  let last = 0;
+  return {
+    onProgress: ({ file, bytes, totalBytes }) => {
+      const now = Date.now();
+      if (now - last < 100 && bytes < totalBytes) return;
+      last = now;
+      const mib = (n: number) => Math.round(n / 2 ** 20);
+      bar.update(mib(bytes), mib(Math.max(totalBytes, bytes)), { unit: 'MiB', note: file });
+    },
+  };
+}
