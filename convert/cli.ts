@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // musicgen-convert <hf-dir> -o model.gguf [--type f32|f16|q8_0|q4_0|q4_k] [--tokenizer-dir DIR]
+// musicgen-convert <audiocraft-dir> --base <GGUF or HF folder> -o model.gguf [--type ...]
 import * as path from 'node:path';
 import { parseCommandLine } from '../lib/command-line';
 import { MusicGenError } from '../lib/errors';
 import { ProgressBar } from '../lib/progress-bar';
+import { isAudiocraftDir } from './audiocraft-checkpoint';
 import { convertCheckpoint } from './convert';
+import { convertAudiocraft } from './convert-audiocraft';
 import { removeTempFiles } from './gguf-writer';
 import { isOutputType, OUTPUT_TYPES } from './quant-policy';
 
@@ -17,6 +20,9 @@ Options:
   -o, --output <file>       GGUF file to write (replaced atomically; nothing is left behind on failure)
   -t, --type <type>         storage type of the large matrices (default f16); see docs/converter.md
       --tokenizer-dir <dir> folder holding spiece.model (default: <hf-dir>, else its parent)
+      --base <gguf|hf-dir>  for an audiocraft export (state_dict.bin [+ compression_state_dict.bin]): the
+                            converted GGUF or HF MusicGen folder giving T5, tokenizer and (pointer form) EnCodec;
+                            --type defaults to the base GGUF's type
       --json                print one JSON object (result or error) on stdout; no progress bar
   -h, --help                show this help`;
 
@@ -25,6 +31,7 @@ async function main(): Promise<void> {
     output: { type: 'string', short: 'o' },
     type: { type: 'string', short: 't' },
     'tokenizer-dir': { type: 'string' },
+    base: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -32,8 +39,11 @@ async function main(): Promise<void> {
   if (positionals.length !== 1)
     return usageError(positionals.length ? 'expected exactly one <hf-dir>' : 'missing <hf-dir>');
   if (!values.output) return usageError('missing -o <model.gguf>');
-  const type = values.type ?? 'f16';
-  if (!isOutputType(type)) return usageError(`unknown --type '${type}' (expected ${OUTPUT_TYPES.join(', ')})`);
+  const audiocraft = isAudiocraftDir(positionals[0]!);
+  if (values.base !== undefined && !audiocraft)
+    return usageError('--base applies to an audiocraft export folder (state_dict.bin, no config.json)');
+  const type = values.type ?? (audiocraft ? undefined : 'f16');
+  if (type !== undefined && !isOutputType(type)) return usageError(`unknown --type '${type}' (expected ${OUTPUT_TYPES.join(', ')})`);
 
   for (const [signal, code] of [
     ['SIGINT', 130],
@@ -47,20 +57,29 @@ async function main(): Promise<void> {
   }
   const bar = process.stderr.isTTY && !json ? new ProgressBar('converting') : undefined;
   const started = process.hrtime.bigint();
-  const result = await convertCheckpoint(positionals[0]!, values.output, {
-    type,
-    tokenizerDir: values['tokenizer-dir'],
-    onProgress: bar && ((done, total, tensor) => bar.update(done, total, { unit: 'tensors', note: tensor })),
-  });
+  const onProgress = bar && ((done: number, total: number, tensor: string) => bar.update(done, total, { unit: 'tensors', note: tensor }));
+  const result = audiocraft
+    ? await convertAudiocraft(positionals[0]!, values.output, {
+        base: values.base ?? '',
+        type,
+        tokenizerDir: values['tokenizer-dir'],
+        onProgress,
+      })
+    : await convertCheckpoint(positionals[0]!, values.output, {
+        type,
+        tokenizerDir: values['tokenizer-dir'],
+        onProgress,
+      });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const output = path.resolve(values.output);
+  const writtenType = 'type' in result ? result.type : type;
   if (json) {
     process.stdout.write(
-      `${JSON.stringify({ output, type, tensors: result.tensors, bytes: result.bytes, seconds })}\n`,
+      `${JSON.stringify({ output, type: writtenType, tensors: result.tensors, bytes: result.bytes, seconds })}\n`,
     );
   }
   const mib = (result.bytes / 2 ** 20).toFixed(1);
-  bar?.done(`wrote ${output}: ${result.tensors} tensors, ${mib} MiB (${type}) in ${seconds.toFixed(1)} s`);
+  bar?.done(`wrote ${output}: ${result.tensors} tensors, ${mib} MiB (${writtenType}) in ${seconds.toFixed(1)} s`);
 }
 
 // --json: errors are JSON on stdout too, so a caller parses one object whatever happened.

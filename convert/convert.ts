@@ -61,7 +61,7 @@ function checkInput(source: TensorSource, plan: TensorPlan, ref: SourceRef): voi
 }
 
 /** Every needed tensor present with the configured shape and a float dtype; nothing unexplained left over. */
-function validate(source: TensorSource, plans: TensorPlan[]): void {
+export function validate(source: TensorSource, plans: TensorPlan[]): void {
   const used = new Set<string>();
   for (const plan of plans) {
     for (const ref of plan.inputs) {
@@ -79,13 +79,13 @@ function validate(source: TensorSource, plans: TensorPlan[]): void {
   }
 }
 
-function buildTensor(source: TensorSource, plan: TensorPlan): Float32Array {
+export function buildTensor(source: TensorSource, plan: TensorPlan): Float32Array {
   if (plan.build === 'copy') return source.read(plan.inputs[0]!.hf);
   const [g, v] = plan.inputs as [SourceRef, SourceRef];
   return foldWeightNorm(source.read(g.hf), source.read(v.hf), plan.shape, v.hf);
 }
 
-function encodeTensor(data: Float32Array, type: OutputType, rowLength: number): Uint8Array {
+export function encodeTensor(data: Float32Array, type: OutputType, rowLength: number): Uint8Array {
   if (type === 'f32') return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return native().quantize(type, data, rowLength);
 }
