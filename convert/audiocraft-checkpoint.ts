@@ -98,8 +98,7 @@ function openArchive(file: string): { zip: TorchZipFile; root: PickleValue } {
       seen.root = r;
       const best = r instanceof Map ? r.get('best_state') : undefined;
       const tensors = new Map<string, TorchTensorRef>();
-      if (best instanceof Map)
-        for (const [k, v] of best) if (typeof k === 'string' && isTensor(v)) tensors.set(k, v);
+      if (best instanceof Map) for (const [k, v] of best) if (typeof k === 'string' && isTensor(v)) tensors.set(k, v);
       return tensors;
     });
     return { zip, root: seen.root };
@@ -115,7 +114,11 @@ function openArchive(file: string): { zip: TorchZipFile; root: PickleValue } {
 }
 
 const LAYER = /^transformer\.layers\.(\d+)\.(.+)$/;
-const NORMS: Record<string, string> = { norm1: 'self_attn_layer_norm', norm2: 'final_layer_norm', norm_cross: 'encoder_attn_layer_norm' };
+const NORMS: Record<string, string> = {
+  norm1: 'self_attn_layer_norm',
+  norm2: 'final_layer_norm',
+  norm_cross: 'encoder_attn_layer_norm',
+};
 
 /** audiocraft LM name -> HF name(s); undefined when it has none. */
 function lmRenames(name: string, shape: number[]): Array<[string, Rename]> | undefined {
@@ -160,9 +163,11 @@ function checkChromaWindow(zip: TorchZipFile, config: AudiocraftLmConfig): void 
       zip.file,
     );
   const w = zip.read(CHROMA_WINDOW);
+  // Saved in the checkpoint's dtype: allow that dtype's rounding (values lie in [0, 1]).
+  const tolerance = { F32: 1e-6, F16: 2 ** -11, BF16: 2 ** -8 }[info.dtype as 'F32' | 'F16' | 'BF16'] ?? 1e-6;
   let worst = 0;
   for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(w[i]! - (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / n))));
-  if (worst > 1e-5)
+  if (worst > tolerance)
     throw new ConvertError(
       `'${CHROMA_WINDOW}' is not the periodic Hann window the chroma extractor uses (max difference ${worst.toExponential(2)})`,
       zip.file,
@@ -197,7 +202,12 @@ export function openAudiocraftLm(dir: string): AudiocraftLm {
 /** SEANet / RVQ name (audiocraft EncodecModel) -> HF audio_encoder name. */
 function codecRename(name: string): string | undefined {
   let m: RegExpExecArray | null;
-  if ((m = /^(encoder|decoder)\.model\.(\d+)\.(?:block\.(\d+)\.)?(?:conv\.conv|convtr\.convtr)\.(bias|weight_g|weight_v)$/.exec(name)))
+  if (
+    (m =
+      /^(encoder|decoder)\.model\.(\d+)\.(?:block\.(\d+)\.)?(?:conv\.conv|convtr\.convtr)\.(bias|weight_g|weight_v)$/.exec(
+        name,
+      ))
+  )
     return `audio_encoder.${m[1]}.layers.${m[2]}.${m[3] === undefined ? '' : `block.${m[3]}.`}conv.${m[4]}`;
   if ((m = /^(encoder|decoder)\.model\.(\d+)\.lstm\.((?:weight|bias)_(?:ih|hh)_l\d+)$/.exec(name)))
     return `audio_encoder.${m[1]}.layers.${m[2]}.lstm.${m[3]}`;

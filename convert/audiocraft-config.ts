@@ -145,8 +145,7 @@ export function readLmConfig(cfg: XpConfig): AudiocraftLmConfig {
   if (solver !== undefined && solver !== 'musicgen')
     cfg.fail('solver', solver, '"musicgen" (this is not a MusicGen language-model checkpoint)');
   const lmModel = cfg.get('lm_model');
-  if (lmModel !== 'transformer_lm')
-    cfg.fail('lm_model', lmModel, '"transformer_lm" (the only LM class MusicGen uses)');
+  if (lmModel !== 'transformer_lm') cfg.fail('lm_model', lmModel, '"transformer_lm" (the only LM class MusicGen uses)');
   const t = 'transformer_lm';
   const unsupported = 'the Hugging Face MusicGen layout has no such variant';
   cfg.expect(`${t}.bias_ff`, false, unsupported);
@@ -201,7 +200,7 @@ export function readLmConfig(cfg: XpConfig): AudiocraftLmConfig {
     cfg.fail(
       'fuser',
       { cross, prepend },
-      "cross: [description] (text MusicGen) or prepend: [self_wav, description] (MusicGen-Melody)",
+      'cross: [description] (text MusicGen) or prepend: [self_wav, description] (MusicGen-Melody)',
     );
   const conditioners = cfg.get('conditioners');
   const names = conditioners && typeof conditioners === 'object' ? Object.keys(conditioners).sort() : [];

@@ -43,7 +43,8 @@ async function main(): Promise<void> {
   if (values.base !== undefined && !audiocraft)
     return usageError('--base applies to an audiocraft export folder (state_dict.bin, no config.json)');
   const type = values.type ?? (audiocraft ? undefined : 'f16');
-  if (type !== undefined && !isOutputType(type)) return usageError(`unknown --type '${type}' (expected ${OUTPUT_TYPES.join(', ')})`);
+  if (type !== undefined && !isOutputType(type))
+    return usageError(`unknown --type '${type}' (expected ${OUTPUT_TYPES.join(', ')})`);
 
   for (const [signal, code] of [
     ['SIGINT', 130],
@@ -57,7 +58,9 @@ async function main(): Promise<void> {
   }
   const bar = process.stderr.isTTY && !json ? new ProgressBar('converting') : undefined;
   const started = process.hrtime.bigint();
-  const onProgress = bar && ((done: number, total: number, tensor: string) => bar.update(done, total, { unit: 'tensors', note: tensor }));
+  const onProgress =
+    bar &&
+    ((done: number, total: number, tensor: string) => bar.update(done, total, { unit: 'tensors', note: tensor }));
   const result = audiocraft
     ? await convertAudiocraft(positionals[0]!, values.output, {
         base: values.base ?? '',

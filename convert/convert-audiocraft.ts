@@ -4,7 +4,12 @@
 // stores them the same way, so converting against the GGUF of an HF folder equals converting that folder.
 import * as path from 'node:path';
 import { ConvertError } from '../lib/errors';
-import { openAudiocraftCodec, openAudiocraftLm, type AudiocraftCodec, type AudiocraftLm } from './audiocraft-checkpoint';
+import {
+  openAudiocraftCodec,
+  openAudiocraftLm,
+  type AudiocraftCodec,
+  type AudiocraftLm,
+} from './audiocraft-checkpoint';
 import type { AudiocraftCodecConfig } from './audiocraft-config';
 import { openBase, type BaseModel } from './base-model';
 import { buildTensor, encodeTensor, validate, type ConvertOptions, type ConvertResult } from './convert';
@@ -70,16 +75,37 @@ function crossCheckShapes(lm: AudiocraftLm): void {
       fail(what, ac, info, expected);
   };
   const dims = `transformer_lm.dim=${c.dim}`;
-  check(`${DEC}.embed_tokens.0.weight`, 'emb.0.weight', [c.codebookSize + 1, c.dim], `transformer_lm.card=${c.codebookSize}, ${dims}`);
-  check(`${DEC}.layers.0.fc1.weight`, 'transformer.layers.0.linear1.weight', [c.ffnDim, c.dim], `int(transformer_lm.hidden_scale*dim)=${c.ffnDim}, ${dims}`);
-  check(`${DEC}.layers.0.self_attn.q_proj.weight`, 'transformer.layers.0.self_attn.in_proj_weight (rows 0..dim)', [c.dim, c.dim], dims);
+  check(
+    `${DEC}.embed_tokens.0.weight`,
+    'emb.0.weight',
+    [c.codebookSize + 1, c.dim],
+    `transformer_lm.card=${c.codebookSize}, ${dims}`,
+  );
+  check(
+    `${DEC}.layers.0.fc1.weight`,
+    'transformer.layers.0.linear1.weight',
+    [c.ffnDim, c.dim],
+    `int(transformer_lm.hidden_scale*dim)=${c.ffnDim}, ${dims}`,
+  );
+  check(
+    `${DEC}.layers.0.self_attn.q_proj.weight`,
+    'transformer.layers.0.self_attn.in_proj_weight (rows 0..dim)',
+    [c.dim, c.dim],
+    dims,
+  );
   const count = (re: RegExp) => new Set(s.names().flatMap((n) => re.exec(n)?.[1] ?? [])).size;
   const layers = count(/^decoder\.model\.decoder\.layers\.(\d+)\./);
   if (layers !== c.numLayers)
-    throw new ConvertError(`xp.cfg transformer_lm.num_layers=${c.numLayers} but best_state holds ${layers} transformer layers`, lm.file);
+    throw new ConvertError(
+      `xp.cfg transformer_lm.num_layers=${c.numLayers} but best_state holds ${layers} transformer layers`,
+      lm.file,
+    );
   const codebooks = count(/^decoder\.model\.decoder\.embed_tokens\.(\d+)\./);
   if (codebooks !== c.numCodebooks)
-    throw new ConvertError(`xp.cfg transformer_lm.n_q=${c.numCodebooks} but best_state holds ${codebooks} code embeddings (emb.K)`, lm.file);
+    throw new ConvertError(
+      `xp.cfg transformer_lm.n_q=${c.numCodebooks} but best_state holds ${codebooks} code embeddings (emb.K)`,
+      lm.file,
+    );
 }
 
 /** The model config: LM from xp.cfg, T5 (and a pointed-to codec) from the base; every pairing checked. */
@@ -108,7 +134,10 @@ function modelConfig(lm: AudiocraftLm, codec: AudiocraftCodec, base: BaseModel):
   // The text projection's input width is the T5's (xp.cfg names t5-base even for other widths: read the shape).
   const proj = lm.source.info('enc_to_dec_proj.weight');
   if (!proj)
-    throw new ConvertError(`best_state has no 'condition_provider.conditioners.description.output_proj.weight'`, lm.file);
+    throw new ConvertError(
+      `best_state has no 'condition_provider.conditioners.description.output_proj.weight'`,
+      lm.file,
+    );
   if (proj.shape[1] !== b.t5.dModel)
     throw new ConvertError(
       `tensor 'condition_provider.conditioners.description.output_proj.weight' has shape [${proj.shape.join(', ')}]: its input width ${proj.shape[1]} is not the T5 width of ${baseName} (d_model ${b.t5.dModel}); base of another text encoder?`,
@@ -204,7 +233,8 @@ export async function convertAudiocraft(
     const codec = openAudiocraftCodec(dir);
     if (codec.kind === 'full') toClose.push(codec.source);
     if (!options.base) {
-      const missing = codec.kind === 'full' ? 'the T5 text encoder and tokenizer' : 'the T5 text encoder, tokenizer and EnCodec';
+      const missing =
+        codec.kind === 'full' ? 'the T5 text encoder and tokenizer' : 'the T5 text encoder, tokenizer and EnCodec';
       throw new ConvertError(
         `an audiocraft checkpoint holds the LM only; ${missing} come from --base <converted .gguf or HF MusicGen folder>`,
         dir,
@@ -252,7 +282,9 @@ export async function convertAudiocraft(
     const source = new JoinedSource(parts);
 
     const copied = (plan: TensorPlan) =>
-      base.kind === 'gguf' && fromBase(plan.name, codecFromBase) && (plan.name !== 'lm.pos_embd.weight' || positionsFromBase);
+      base.kind === 'gguf' &&
+      fromBase(plan.name, codecFromBase) &&
+      (plan.name !== 'lm.pos_embd.weight' || positionsFromBase);
     const plans = planTensors(config, (name) => source.info(name) !== undefined);
     validate(source, plans.filter((p) => !copied(p)).concat());
     const storedTypes = plans.map((plan) => storageType(plan.role, type, plan.shape[plan.shape.length - 1]!));
