@@ -193,6 +193,7 @@ export function readLmConfig(cfg: XpConfig): AudiocraftLmConfig {
     const list = cfg.strList(`fuser.${other}`);
     if (list.length) cfg.fail(`fuser.${other}`, list, '[] (MusicGen fuses conditions by cross-attention or prepend)');
   }
+  cfg.expect('fuser.cross_attention_pos_emb', false, unsupported);
   let variant: 'text' | 'melody';
   if (SAME(cross, ['description']) && prepend.length === 0) variant = 'text';
   else if (cross.length === 0 && SAME(prepend, ['self_wav', 'description'])) variant = 'melody';
