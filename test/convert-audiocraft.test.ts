@@ -11,9 +11,9 @@ import { convertCheckpoint } from '../convert/convert';
 import { convertAudiocraft, type AudiocraftConvertOptions } from '../convert/convert-audiocraft';
 import { generateCodes } from '../lib/generation-job';
 import { native } from '../lib/native';
-import { copyWithXpCfg, pickleOf, writeTorchArchive } from './helpers/audiocraft-edit';
+import { copyExport, copyWithXpCfg, pickleOf, renameKey, writeTorchArchive } from './helpers/audiocraft-edit';
 import { fixture } from './helpers/fixture';
-import { readGguf, tensorBytes, type GgufFile } from './helpers/gguf-reader';
+import { readGguf, tensorBytes, tensorF32, type GgufFile } from './helpers/gguf-reader';
 import { readForPatch, u32Value, writePatched } from './helpers/gguf-patch';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -153,6 +153,38 @@ t.test(
     const fp16 = readGguf(await reference('musicgen-tiny', 'f16', path.join(hfDir('musicgen-tiny'), 'fp16')));
     sameTensors(t, readGguf(out), fp16, /^(lm|cond)\.(?!pos_embd)/, 'LM vs fp16/ conversion');
     sameTensors(t, readGguf(out), readGguf(await reference('musicgen-tiny', 'f16')), /^lm\.pos_embd/, 'position table');
+  },
+);
+
+t.test(
+  'a base without a fitting position table: the sinusoids are computed (to float32 rounding of the HF table)',
+  async (t) => {
+    const model = 'musicgen-tiny';
+    const ref = await reference(model, 'f32');
+    const gguf = readForPatch(ref);
+    gguf.tensors = gguf.tensors.filter((x) => x.name !== 'lm.pos_embd.weight');
+    const base = path.join(tmp, `no-positions-${counter++}.gguf`);
+    writePatched(base, gguf);
+    const out = outFile('positions');
+    await convertAudiocraft(acDir(model), out, { base });
+    const got = readGguf(out);
+    const want = readGguf(ref);
+    sameTensors(t, got, want, /^(?!lm\.pos_embd)/, 'all but the position table');
+    const a = tensorF32(got, 'lm.pos_embd.weight');
+    const b = tensorF32(want, 'lm.pos_embd.weight');
+    t.equal(a.length, b.length, 'same size');
+    // torch's float32 exp may round a frequency 1 ulp away from ours; the angle p*f then drifts with p (the
+    // reference notes give 1.4e-4 at position 2047 between float32 and exact evaluation): bound early rows apart.
+    const width = got.tensors.find((x) => x.name === 'lm.pos_embd.weight')!.dims[0]!;
+    let early = 0;
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) {
+      const d = Math.abs(a[i]! - b[i]!);
+      worst = Math.max(worst, d);
+      if (i < 50 * width) early = Math.max(early, d);
+    }
+    t.ok(early <= 1e-5, `first 50 positions: max |difference| ${early} <= 1e-5`);
+    t.ok(worst <= 2.5e-4, `all positions: max |difference| ${worst} <= 2.5e-4`);
   },
 );
 
@@ -316,6 +348,38 @@ t.test('refusals: ConvertError naming the problem, no output', async (t) => {
     copyWithXpCfg(mono, dir, edit);
     await refuses(t, dir, { base }, message, label);
   }
+
+  // A best_state tensor with no HF counterpart; a chroma window that is not the Hann window.
+  const renamed = path.join(tmp, `renamed-${counter++}`);
+  renameKey(mono, renamed, 'out_norm.bias', 'out_norm.biaz');
+  await refuses(
+    t,
+    renamed,
+    { base },
+    /best_state holds tensors with no place in a MusicGen model: out_norm\.biaz/,
+    'unknown tensor',
+  );
+  const melody = acDir('musicgen-melody-tiny');
+  const badWindow = path.join(tmp, `window-${counter++}`);
+  let found = 0;
+  copyExport(melody, badWindow, (name, data) => {
+    const n = data.length / 4;
+    if (!/\/data\/\d+$/.test(name) || n < 16 || !Number.isInteger(n)) return data;
+    const w = new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
+    const hann = (i: number) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / n);
+    if (![1, n >> 2, n >> 1].every((i) => Math.abs(w[i]! - hann(i)) < 1e-6)) return data;
+    found++;
+    w[n >> 2] = 0.75; // Hann is 0.5 there
+    return Buffer.from(w.buffer);
+  });
+  t.equal(found, 1, 'the chroma window storage found');
+  await refuses(
+    t,
+    badWindow,
+    { base: hfDir('musicgen-melody-tiny') },
+    /chroma\.spec\.window' is not the periodic Hann window/,
+    'not a Hann window',
+  );
 
   // A base of another codec or text encoder.
   const ref = await reference('musicgen-tiny', 'f16');

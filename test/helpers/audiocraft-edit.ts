@@ -27,14 +27,20 @@ export function readZipEntries(file: string): Array<[string, Buffer]> {
   return entries;
 }
 
-/** A copy of the export folder `src` in `dst` with `state_dict.bin`'s xp.cfg passed through `edit`. */
-export function copyWithXpCfg(src: string, dst: string, edit: (yaml: string) => string): void {
+/** A copy of the export folder `src` in `dst` whose `state_dict.bin` entries went through `edit` (name, bytes). */
+export function copyExport(src: string, dst: string, edit: (name: string, data: Buffer) => Buffer): void {
   fs.mkdirSync(dst, { recursive: true });
   for (const name of fs.readdirSync(src)) fs.copyFileSync(path.join(src, name), path.join(dst, name));
   const file = path.join(dst, 'state_dict.bin');
-  const entries = readZipEntries(file).map(([name, data]): [string, Buffer] => {
-    if (!name.endsWith('/data.pkl')) return [name, data];
-    // The YAML is the one BINUNICODE ('X' + u32 length) string that starts with a top-level key and is long.
+  const entries = readZipEntries(file).map(([name, data]): [string, Buffer] => [name, edit(name, data)]);
+  fs.writeFileSync(file, zipArchive(entries, false));
+}
+
+/** A copy of the export folder `src` in `dst` with `state_dict.bin`'s xp.cfg passed through `edit`. */
+export function copyWithXpCfg(src: string, dst: string, edit: (yaml: string) => string): void {
+  copyExport(src, dst, (name, data) => {
+    if (!name.endsWith('/data.pkl')) return data;
+    // The YAML is the one long BINUNICODE ('X' + u32 length) string holding top-level keys and transformer_lm.
     for (let at = 0; at + 5 < data.length; at++) {
       if (data[at] !== 0x58) continue;
       const length = data.readUInt32LE(at + 1);
@@ -45,11 +51,23 @@ export function copyWithXpCfg(src: string, dst: string, edit: (yaml: string) => 
       const header = Buffer.alloc(5);
       header[0] = 0x58;
       header.writeUInt32LE(replaced.length, 1);
-      return [name, Buffer.concat([data.subarray(0, at), header, replaced, data.subarray(at + 5 + length)])];
+      return Buffer.concat([data.subarray(0, at), header, replaced, data.subarray(at + 5 + length)]);
     }
-    throw new Error(`${file}: no xp.cfg string in ${name}`);
+    throw new Error(`${src}: no xp.cfg string in ${name}`);
   });
-  fs.writeFileSync(file, zipArchive(entries, false));
+}
+
+/** Replaces a string of the pickle by another of the same length (a key renamed in place). */
+export function renameKey(src: string, dst: string, from: string, to: string): void {
+  if (Buffer.byteLength(from) !== Buffer.byteLength(to)) throw new Error('renameKey keeps lengths');
+  copyExport(src, dst, (name, data) => {
+    if (!name.endsWith('/data.pkl')) return data;
+    const at = data.indexOf(Buffer.from(from));
+    if (at < 0) throw new Error(`${src}: no '${from}' in ${name}`);
+    const out = Buffer.from(data);
+    out.write(to, at, 'utf8');
+    return out;
+  });
 }
 
 type Plain = string | null | boolean | { [key: string]: Plain } | { global: [string, string] };
