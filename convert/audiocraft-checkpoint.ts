@@ -38,9 +38,17 @@ export type AudiocraftCodec =
   | { kind: 'pointer'; file: string; pretrained: string }
   | { kind: 'full'; file: string; config: AudiocraftCodecConfig; source: TensorSource; unmapped: string[] };
 
-/** True when `dir` looks like an audiocraft export (holds state_dict.bin and no HF config.json). */
+/** True when `dir` looks like an audiocraft export (holds state_dict.bin and no HF config.json), or is its state_dict.bin. */
 export function isAudiocraftDir(dir: string): boolean {
+  if (path.basename(dir) === LM_FILE && fs.existsSync(dir) && fs.statSync(dir).isFile()) return true;
   return fs.existsSync(path.join(dir, LM_FILE)) && !fs.existsSync(path.join(dir, 'config.json'));
+}
+
+/** The export folder of `spec`: the folder itself, or the folder of a state_dict.bin named directly. */
+export function exportDir(spec: string): string {
+  return path.basename(spec) === LM_FILE && fs.existsSync(spec) && fs.statSync(spec).isFile()
+    ? path.dirname(spec)
+    : spec;
 }
 
 interface Export {
@@ -52,7 +60,9 @@ interface Export {
 /** Checks the export's top-level dict and returns best_state's tensors and the parsed xp.cfg. */
 function readExport(root: PickleValue, file: string, what: string): Export {
   if (!(root instanceof Map)) throw new ConvertError(`${what}: the pickle is not a dict`, file);
-  const keys = [...root.keys()].filter((k): k is string => typeof k === 'string');
+  const all = [...root.keys()].filter((k): k is string => typeof k === 'string');
+  // A raw state dict has thousands of keys: name a few.
+  const keys = all.length > 8 ? [...all.slice(0, 8), `... (${all.length} in all)`] : all;
   const has = (k: string) => root.has(k) && root.get(k) !== null;
   if (has('fsdp_best_state'))
     throw new ConvertError(

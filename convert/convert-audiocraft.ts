@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import { ConvertError } from '../lib/errors';
 import {
+  exportDir,
   openAudiocraftCodec,
   openAudiocraftLm,
   type AudiocraftCodec,
@@ -227,6 +228,7 @@ export async function convertAudiocraft(
 ): Promise<ConvertResult & { type: OutputType }> {
   if (options.type !== undefined && !isOutputType(options.type))
     throw new ConvertError(`unknown type '${String(options.type)}' (expected f32, f16, q8_0, q4_0 or q4_k)`);
+  dir = exportDir(dir);
   const lm = openAudiocraftLm(dir);
   const toClose: Array<{ close(): void }> = [lm.source];
   try {

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConvertError } from '../lib/errors';
+import { isAudiocraftDir } from './audiocraft-checkpoint';
 import { native } from '../lib/native';
 import { writeGguf, type GgufTensorInfo } from './gguf-writer';
 import { readMusicgenConfig } from './hf-config';
@@ -98,6 +99,11 @@ export async function convertCheckpoint(
   const type = options.type ?? 'f16';
   if (!isOutputType(type))
     throw new ConvertError(`unknown type '${String(type)}' (expected f32, f16, q8_0, q4_0 or q4_k)`);
+  if (isAudiocraftDir(dir))
+    throw new ConvertError(
+      'is an audiocraft export (state_dict.bin, no config.json): convert it with convertAudiocraft(dir, out, { base }) or musicgen-convert --base',
+      dir,
+    );
   const config = readMusicgenConfig(dir);
   const tokenizer = tokenizerMetadata(findTokenizerDir(dir, options.tokenizerDir), config.t5.vocabSize);
   const source = openWeights(dir);

@@ -200,6 +200,20 @@ t.test('the CLI: <audiocraft dir> --base <gguf> -o out.gguf', async (t) => {
   t.equal(result.tensors, readGguf(ref).tensors.length);
   sameTensors(t, readGguf(out), readGguf(ref));
 
+  const byFile = outFile('cli-file');
+  const direct = spawnSync(
+    process.execPath,
+    [CLI, path.join(acDir('musicgen-stereo-tiny'), 'state_dict.bin'), '--base', ref, '-o', byFile],
+    { encoding: 'utf8' },
+  );
+  t.equal(direct.status, 0, `state_dict.bin named directly: ${direct.stderr}`);
+  sameTensors(t, readGguf(byFile), readGguf(ref), /./, 'state_dict.bin named directly');
+  await t.rejects(
+    convertCheckpoint(acDir('musicgen-tiny'), outFile('as-hf')),
+    { code: 'ERR_MUSICGEN_CONVERT', message: /is an audiocraft export .*convertAudiocraft/ },
+    'convertCheckpoint points at convertAudiocraft',
+  );
+
   const missing = spawnSync(process.execPath, [CLI, acDir('musicgen-tiny'), '-o', outFile('cli-missing')], {
     encoding: 'utf8',
   });
