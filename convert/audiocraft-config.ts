@@ -60,7 +60,8 @@ export class XpConfig {
   ) {
     let parsed: unknown;
     try {
-      parsed = parseYaml(text);
+      // Warnings would go to process.emitWarning (stderr); errors still throw. Aliases stay capped (maxAliasCount).
+      parsed = parseYaml(text, { logLevel: 'error', maxAliasCount: 100 });
     } catch (error) {
       throw new ConvertError(`xp.cfg is not valid YAML (${(error as Error).message})`, file);
     }
