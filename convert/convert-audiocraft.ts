@@ -118,19 +118,23 @@ function modelConfig(lm: AudiocraftLm, codec: AudiocraftCodec, base: BaseModel):
   const codecFrom = codec.kind === 'full' ? codec.file : baseName;
   const mismatch = (what: string, lmValue: unknown, codecWhat: string, codecValue: unknown): never => {
     throw new ConvertError(
-      `xp.cfg ${what}=${JSON.stringify(lmValue)} does not fit the EnCodec of ${codecFrom} (${codecWhat}=${JSON.stringify(codecValue)}): base of another codec?`,
+      `xp.cfg ${what}=${JSON.stringify(lmValue)} does not fit the EnCodec of ${codecFrom} (${codecWhat}=${JSON.stringify(codecValue)}): ${codec.kind === 'full' ? 'not the codec this LM was trained with?' : 'base of another codec?'}`,
       lm.file,
     );
   };
+  if (codecConfig.audioChannels !== 1)
+    mismatch(
+      'channels',
+      c.channels,
+      'audio channels (MusicGen codes each channel with a mono EnCodec)',
+      codecConfig.audioChannels,
+    );
   if (codecConfig.sampleRate !== c.sampleRate)
     mismatch('sample_rate', c.sampleRate, 'sample rate', codecConfig.sampleRate);
   if (codecConfig.codebookSize !== c.codebookSize)
     mismatch('transformer_lm.card', c.codebookSize, 'codebook size', codecConfig.codebookSize);
   if (codecConfig.quantizerCount * c.channels !== c.numCodebooks)
     mismatch(`transformer_lm.n_q (channels ${c.channels})`, c.numCodebooks, 'quantizers', codecConfig.quantizerCount);
-  if (codec.kind === 'full') {
-    // The base still provides T5; a different codec in it is fine, the checkpoint's own one is used.
-  }
 
   // The text projection's input width is the T5's (xp.cfg names t5-base even for other widths: read the shape).
   const proj = lm.source.info('enc_to_dec_proj.weight');
@@ -288,7 +292,10 @@ export async function convertAudiocraft(
       fromBase(plan.name, codecFromBase) &&
       (plan.name !== 'lm.pos_embd.weight' || positionsFromBase);
     const plans = planTensors(config, (name) => source.info(name) !== undefined);
-    validate(source, plans.filter((p) => !copied(p)).concat());
+    validate(
+      source,
+      plans.filter((p) => !copied(p)),
+    );
     const storedTypes = plans.map((plan) => storageType(plan.role, type, plan.shape[plan.shape.length - 1]!));
 
     // A GGUF base's tensors: same dims as planned, and either stored as wanted or exactly readable (f32/f16).
