@@ -12,9 +12,11 @@ import { removeTempFiles } from './gguf-writer';
 import { isOutputType, OUTPUT_TYPES } from './quant-policy';
 
 const USAGE = `Usage: musicgen-convert <hf-dir> -o <model.gguf> [--type ${OUTPUT_TYPES.join('|')}] [--tokenizer-dir <dir>]
+       musicgen-convert <audiocraft-dir> --base <model.gguf|hf-dir> -o <model.gguf> [--type ...]
 
 Converts a Hugging Face MusicGen / MusicGen-Melody checkpoint folder (config.json + model.safetensors,
-model.safetensors.index.json or pytorch_model.bin, spiece.model) into one GGUF file.
+model.safetensors.index.json or pytorch_model.bin, spiece.model) into one GGUF file; or an audiocraft export
+(state_dict.bin [+ compression_state_dict.bin], what fine-tunes ship) with T5, tokenizer and EnCodec from --base.
 
 Options:
   -o, --output <file>       GGUF file to write (replaced atomically; nothing is left behind on failure)
