@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConvertError } from '../lib/errors';
 import { native } from '../lib/native';
+import { isAudiocraftDir } from './audiocraft-checkpoint';
 import { writeGguf, type GgufTensorInfo } from './gguf-writer';
 import { readMusicgenConfig } from './hf-config';
 import { modelMetadata } from './metadata';
@@ -67,7 +68,7 @@ function checkInput(source: TensorSource, plan: TensorPlan, ref: SourceRef): voi
 }
 
 /** Every needed tensor present with the configured shape and a float dtype; nothing unexplained left over. */
-function validate(source: TensorSource, plans: TensorPlan[]): void {
+export function validate(source: TensorSource, plans: TensorPlan[]): void {
   const used = new Set<string>();
   for (const plan of plans) {
     for (const ref of plan.inputs) {
@@ -85,19 +86,19 @@ function validate(source: TensorSource, plans: TensorPlan[]): void {
   }
 }
 
-function buildTensor(source: TensorSource, plan: TensorPlan): Float32Array {
+export function buildTensor(source: TensorSource, plan: TensorPlan): Float32Array {
   if (plan.build === 'copy') return source.read(plan.inputs[0]!.hf);
   const [g, v] = plan.inputs as [SourceRef, SourceRef];
   return foldWeightNorm(source.read(g.hf), source.read(v.hf), plan.shape, v.hf);
 }
 
-function encodeTensor(data: Float32Array, type: OutputType, rowLength: number): Uint8Array {
+export function encodeTensor(data: Float32Array, type: OutputType, rowLength: number): Uint8Array {
   if (type === 'f32') return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return native().quantize(type, data, rowLength);
 }
 
-/** A hub snapshot (<cache>/models--owner--name/snapshots/<commit>) is named after its repo, not its commit. */
-function modelName(dir: string): string {
+/** general.name: a hub snapshot (<cache>/models--owner--name/snapshots/<commit>) is named after its repo, else the folder. */
+export function modelName(dir: string): string {
   return parseSnapshotDir(dir)?.repo.split('/')[1] ?? path.basename(path.resolve(dir));
 }
 
@@ -111,6 +112,11 @@ export async function convertCheckpoint(
   if (!isOutputType(type))
     throw new ConvertError(`unknown type '${String(type)}' (expected f32, f16, q8_0, q4_0 or q4_k)`);
   dir = await resolveCheckpointDir(dir, options.hub);
+  if (isAudiocraftDir(dir))
+    throw new ConvertError(
+      'is an audiocraft export (state_dict.bin, no config.json): convert it with convertAudiocraft(dir, out, { base }) or musicgen-convert --base',
+      dir,
+    );
   const config = readMusicgenConfig(dir);
   const tokenizer = tokenizerMetadata(findTokenizerDir(dir, options.tokenizerDir), config.t5.vocabSize);
   const source = openWeights(dir);

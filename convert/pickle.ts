@@ -32,11 +32,15 @@ class Global {
   }
 }
 
-class Tuple {
-  constructor(readonly items: Value[]) {}
+/** A pickled tuple (kept apart from lists so torch's argument tuples can be told from data). */
+export class Tuple {
+  constructor(readonly items: PickleValue[]) {}
 }
 
 const MARK = Symbol('mark');
+
+/** What the unpickler builds: plain data, dicts as Maps, and inert torch storage/tensor records. */
+export type PickleValue = Value;
 
 type Value =
   | null
@@ -102,8 +106,17 @@ const OPCODE_NAMES: Record<number, string> = {
 
 /** Parses a torch state-dict pickle into `name -> tensor view`; entries that are not tensors are skipped. */
 export function loadTorchStateDict(data: Uint8Array, file: string): Map<string, TorchTensorRef> {
-  const root = new Unpickler(data, file).run();
-  if (!(root instanceof Map)) throw new ConvertError('the pickle does not hold a state dict (a dict of tensors)', file);
+  return stateDictOf(loadPickle(data, file), file);
+}
+
+/** The whole pickle as inert values (nested dicts, strings, tensors): for containers such as audiocraft's exports. */
+export function loadPickle(data: Uint8Array, file: string): PickleValue {
+  return new Unpickler(data, file).run();
+}
+
+/** `name -> tensor view` of a dict; non-tensor entries are skipped. */
+export function stateDictOf(root: PickleValue, file: string, what = 'the pickle'): Map<string, TorchTensorRef> {
+  if (!(root instanceof Map)) throw new ConvertError(`${what} does not hold a state dict (a dict of tensors)`, file);
   const tensors = new Map<string, TorchTensorRef>();
   for (const [key, value] of root) {
     if (typeof key === 'string' && isTensor(value)) tensors.set(key, value);
@@ -111,7 +124,7 @@ export function loadTorchStateDict(data: Uint8Array, file: string): Map<string, 
   return tensors;
 }
 
-function isTensor(v: Value): v is TorchTensorRef {
+export function isTensor(v: PickleValue): v is TorchTensorRef {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && 'kind' in v && v.kind === 'tensor';
 }
 

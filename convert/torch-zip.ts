@@ -4,7 +4,7 @@ import * as buffer from 'node:buffer';
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { ConvertError } from '../lib/errors';
-import { loadTorchStateDict, type TorchTensorRef } from './pickle';
+import { loadPickle, stateDictOf, type PickleValue, type TorchTensorRef } from './pickle';
 import { elementCount, toFloat32, type SourceTensorInfo, type TensorSource } from './tensor-source';
 
 interface ZipEntry {
@@ -25,7 +25,11 @@ export class TorchZipFile implements TensorSource {
   private readonly tensors: Map<string, TorchTensorRef>;
   private readonly prefix: string;
 
-  constructor(file: string) {
+  /**
+   * `select` picks the state dict out of the unpickled root (default: the root dict itself, as torch.save of a
+   * state dict writes it; audiocraft exports nest it under `best_state`).
+   */
+  constructor(file: string, select: (root: PickleValue, file: string) => Map<string, TorchTensorRef> = stateDictOf) {
     this.file = file;
     this.fd = fs.openSync(file, 'r');
     try {
@@ -34,7 +38,7 @@ export class TorchZipFile implements TensorSource {
       const pickles = [...this.entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
       if (pickles.length !== 1) this.fail('is not a torch.save archive (no single <archive>/data.pkl entry)');
       this.prefix = pickles[0]!.slice(0, -'data.pkl'.length);
-      this.tensors = loadTorchStateDict(this.entryBytes(this.entries.get(pickles[0]!)!), file);
+      this.tensors = select(loadPickle(this.entryBytes(this.entries.get(pickles[0]!)!), file), file);
       for (const [name, t] of this.tensors) this.checkView(name, t);
     } catch (error) {
       fs.closeSync(this.fd);

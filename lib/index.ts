@@ -28,5 +28,7 @@ export { HubError } from './errors';
 export type { HubErrorReason } from './errors';
 export { convertCheckpoint } from '../convert/convert';
 export type { ConvertOptions, ConvertResult } from '../convert/convert';
+export { convertAudiocraft } from '../convert/convert-audiocraft';
+export type { AudiocraftConvertOptions } from '../convert/convert-audiocraft';
 export { resolveCheckpointDir, downloadCheckpoint } from '../convert/hub/resolve';
 export type { HubOptions, HubProgress, CheckpointDownload } from '../convert/hub/resolve';

@@ -294,6 +294,22 @@ export function zipArchive(entries: Array<[string, Buffer]>, deflate: boolean): 
   return Buffer.concat([...parts, cdBytes, end]);
 }
 
+/** Every entry of a zip archive (stored or deflated), from the central directory, in its order. */
+export function zipEntries(zip: Buffer): Array<[string, Buffer]> {
+  let eocd = zip.length - 22;
+  while (eocd >= 0 && zip.readUInt32LE(eocd) !== 0x06054b50) eocd--;
+  if (eocd < 0) return [];
+  const out: Array<[string, Buffer]> = [];
+  let p = zip.readUInt32LE(eocd + 16);
+  for (let i = 0; i < zip.readUInt16LE(eocd + 10); i++) {
+    const nameLength = zip.readUInt16LE(p + 28);
+    const entryName = zip.toString('utf8', p + 46, p + 46 + nameLength);
+    out.push([entryName, zipEntry(zip, new RegExp(`^${entryName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`))!]);
+    p += 46 + nameLength + zip.readUInt16LE(p + 30) + zip.readUInt16LE(p + 32);
+  }
+  return out;
+}
+
 /** The content of the first entry whose name matches (stored or deflated), from the central directory. */
 function zipEntry(zip: Buffer, name: RegExp): Buffer | undefined {
   let eocd = zip.length - 22;

@@ -4,6 +4,7 @@
 // run.ts) is a crash.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { openAudiocraftLm } from '../../convert/audiocraft-checkpoint';
 import { readSentencePieceModel } from '../../convert/sentencepiece';
 import { loadTorchStateDict } from '../../convert/pickle';
 import { SafetensorsFile } from '../../convert/safetensors';
@@ -14,7 +15,7 @@ import { MusicGen } from '../../lib/musicgen';
 import type { NativeModelInfo } from '../../lib/native';
 import { ggufFields, safetensorsFields, wavFields, zipFields } from './fields';
 import { mutate, type Rng, type Seed } from './mutate';
-import { FIXTURES, type SeedFiles } from './seeds';
+import { FIXTURES, zipArchive, zipEntries, type SeedFiles } from './seeds';
 
 export interface TargetInstance {
   /** Input number i of a run (rng is seeded from the run seed and i). */
@@ -248,6 +249,68 @@ const torchZip: Target = {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
+// audiocraft export (state_dict.bin): the fixture's tensors with a mutated data.pkl (export dict + xp.cfg YAML).
+
+const AUDIOCRAFT_DICTIONARY = [
+  ...PICKLE_DICTIONARY,
+  ascii('best_state'),
+  ascii('fsdp_best_state'),
+  ascii('xp.cfg'),
+  ascii('transformer_lm'),
+  ascii('${sample_rate}'),
+  ascii('${oc.env:X}'),
+  ascii('prepend'),
+  ascii('cross'),
+  ascii(': '),
+  ascii('\n  - '),
+  ascii('&a '),
+  ascii('*a'),
+  ascii('null'),
+  ascii('true'),
+  ascii('[]'),
+  ascii('{}'),
+];
+
+const audiocraft: Target = {
+  name: 'audiocraft',
+  ext: '.pkl',
+  description:
+    'convert/audiocraft-checkpoint.ts openAudiocraftLm: export dict, xp.cfg (YAML, checks), name map, every tensor read',
+  codes: ['ERR_MUSICGEN_CONVERT'],
+  native: false,
+  async create() {
+    const archive = zipEntries(
+      fs.readFileSync(path.join(FIXTURES, 'musicgen-melody-tiny', 'audiocraft', 'state_dict.bin')),
+    );
+    const pickleEntry = archive.find(([name]) => name.endsWith('/data.pkl'));
+    if (!pickleEntry) throw new Error('audiocraft fixture has no data.pkl');
+    const seeds: Seed[] = [{ name: 'melody-data.pkl', bytes: pickleEntry[1], fields: [] }];
+    return {
+      generate: (rng) => mutate(rng, seeds, { dictionary: AUDIOCRAFT_DICTIONARY, headerBytes: 1 << 20 }),
+      async execute(file, bytes) {
+        const dir = `${file}.export`;
+        fs.mkdirSync(dir, { recursive: true });
+        try {
+          const entries = archive.map(([name, data]): [string, Buffer] => [
+            name,
+            name.endsWith('/data.pkl') ? bytes : data,
+          ]);
+          fs.writeFileSync(path.join(dir, 'state_dict.bin'), zipArchive(entries, false));
+          const lm = openAudiocraftLm(dir);
+          try {
+            for (const name of lm.source.names()) lm.source.read(name);
+          } finally {
+            lm.source.close();
+          }
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    };
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
 // spiece.model (protobuf).
 
 const spiece: Target = {
@@ -457,7 +520,7 @@ function collectStrings(value: unknown, out: string[] = []): string[] {
   return out;
 }
 
-export const TARGETS: readonly Target[] = [safetensors, torchZip, pickle, spiece, wav, gguf, tokenize];
+export const TARGETS: readonly Target[] = [safetensors, torchZip, pickle, audiocraft, spiece, wav, gguf, tokenize];
 
 export function targetByName(name: string): Target | undefined {
   return TARGETS.find((t) => t.name === name);
