@@ -1,0 +1,406 @@
+// PEFT LoRA adapters merged at conversion (issue 17): the merged fixture reproduces transformers' greedy codes and
+// audio on the merged model, every merged tensor equals an independent float64 merge, scale 0 is the base model,
+// a GGUF base merges like the checkpoint, the GGUF records the adapters, and every bad adapter is refused with no
+// output file. Sizes, ranks and scales are read from the adapter's config and tensors, never assumed.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t, { type Test } from 'tap';
+import { convertCheckpoint, type ConvertOptions } from '../convert/convert';
+import { parseLoraArgument } from '../convert/lora';
+import { MusicGen } from '../lib';
+import { fixture } from './helpers/fixture';
+import { readGguf, tensorBytes, tensorF32, type GgufFile } from './helpers/gguf-reader';
+import { maxAbsDiff } from './helpers/npy';
+import { f32, readSafetensors, writeSafetensors, type RawTensor } from './helpers/safetensors-writer';
+import { writeTorchZip } from './helpers/torch-zip-writer';
+
+const tiny = fixture('musicgen-tiny');
+const LORA = path.join(tiny.dir, 'lora');
+// Waveforms: float32 noise of the reference is ~1e-6 (fixtures README); 1e-4 as for the other audio goldens.
+const WAVE_ATOL = 1e-4;
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-lora-'));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+let files = 0;
+async function convert(base: string, options: ConvertOptions): Promise<string> {
+  const out = path.join(tmp, `out-${++files}.gguf`);
+  await convertCheckpoint(base, out, options);
+  return out;
+}
+
+const adapterConfig = () =>
+  JSON.parse(fs.readFileSync(path.join(LORA, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+const adapterTensors = () => readSafetensors(path.join(LORA, 'adapter_model.safetensors'));
+
+// The test's own map from peft's module paths to our GGUF names (docs/gguf-format.md), independent of tensor-map.ts.
+function ggufName(module: string): string {
+  const rules: Array<[RegExp, string]> = [
+    [/^decoder\.model\.decoder\.layers\.(\d+)\.self_attn\.(q|k|v)_proj$/, 'lm.blk.$1.attn_$2.weight'],
+    [/^decoder\.model\.decoder\.layers\.(\d+)\.self_attn\.out_proj$/, 'lm.blk.$1.attn_o.weight'],
+    [/^decoder\.model\.decoder\.layers\.(\d+)\.encoder_attn\.(q|k|v)_proj$/, 'lm.blk.$1.cross_attn_$2.weight'],
+    [/^decoder\.model\.decoder\.layers\.(\d+)\.encoder_attn\.out_proj$/, 'lm.blk.$1.cross_attn_o.weight'],
+    [/^decoder\.model\.decoder\.layers\.(\d+)\.fc1$/, 'lm.blk.$1.ffn_up.weight'],
+    [/^decoder\.model\.decoder\.layers\.(\d+)\.fc2$/, 'lm.blk.$1.ffn_down.weight'],
+    [/^decoder\.lm_heads\.(\d+)$/, 'lm.output.$1.weight'],
+    [/^decoder\.model\.decoder\.embed_tokens\.(\d+)$/, 'lm.tok_embd.$1.weight'],
+    [/^enc_to_dec_proj$/, 'cond.text_proj.weight'],
+  ];
+  for (const [re, to] of rules) if (re.test(module)) return module.replace(re, to);
+  throw new Error(`no GGUF name for ${module}`);
+}
+
+/** W + factor * B @ A (embeddings: (B @ A)^T) in float64, rounded once: the fixture's reference merge. */
+function referenceMerge(w: Float32Array, shape: number[], a: RawTensor, b: RawTensor, factor: number): Float32Array {
+  const [rows, cols] = shape as [number, number];
+  const A = f32(a);
+  const B = f32(b);
+  const r = a.shape[0]!;
+  const embedding = b.shape[0] === cols && a.shape[1] === rows && a.shape[1] !== cols;
+  const out = new Float32Array(w.length);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
+      let s = 0;
+      for (let k = 0; k < r; k++) s += embedding ? B[j * r + k]! * A[k * rows + i]! : B[i * r + k]! * A[k * cols + j]!;
+      out[i * cols + j] = w[i * cols + j]! + factor * s;
+    }
+  }
+  return out;
+}
+
+/** Adapted modules of the fixture adapter: module path -> its A and B tensors. */
+function adaptedModules(tensors: Map<string, RawTensor>): Map<string, { a: RawTensor; b: RawTensor }> {
+  const modules = new Map<string, { a: RawTensor; b: RawTensor }>();
+  for (const [name, x] of tensors) {
+    const m = /^base_model\.model\.(.+)\.(lora_A\.weight|lora_B\.weight|lora_embedding_A|lora_embedding_B)$/.exec(
+      name,
+    )!;
+    const entry = modules.get(m[1]!) ?? ({} as { a: RawTensor; b: RawTensor });
+    if (m[2]!.includes('_A')) entry.a = x;
+    else entry.b = x;
+    modules.set(m[1]!, entry);
+  }
+  return modules;
+}
+
+const sameTensors = (a: GgufFile, b: GgufFile, names: string[]) =>
+  names.filter((n) => !tensorBytes(a, n).equals(tensorBytes(b, n)));
+
+let base: GgufFile;
+let baseFile: string;
+let merged: GgufFile;
+let mergedFile: string;
+t.before(async () => {
+  baseFile = await convert(tiny.dir, { type: 'f32' });
+  base = readGguf(baseFile);
+  mergedFile = await convert(tiny.dir, { type: 'f32', loras: [{ path: LORA }] });
+  merged = readGguf(mergedFile);
+});
+
+t.test('merged fixture: greedy codes identical to transformers on the merged model, audio within 1e-4', async (t) => {
+  const expected = tiny.golden('lora_greedy_cfg3_codes');
+  const audio = tiny.golden('lora_greedy_cfg3_audio');
+  const description = tiny.describe('lora_greedy_cfg3_codes');
+  const guidanceScale = Number(/guidance_scale=([\d.]+)/.exec(description)![1]);
+  const gen = await MusicGen.load(mergedFile, { backend: 'cpu', threads: 2 });
+  try {
+    const results = await gen.generate(tiny.prompts, { frames: expected.shape[2]!, topK: 1, guidanceScale });
+    const codes = results.flatMap((r) => Array.from(r.codes.data));
+    t.same(codes, Array.from(expected.data as ArrayLike<number>), 'codes identical');
+    const n = audio.shape[2]!;
+    results.forEach((r, i) => {
+      const err = maxAbsDiff(r.channels[0]!, (audio.data as Float32Array).subarray(i * n, (i + 1) * n));
+      t.ok(err <= WAVE_ATOL, `waveform ${i}: max abs error ${err.toExponential(2)}`);
+      t.comment(`lora waveform ${i}: max abs error ${err.toExponential(2)}`);
+    });
+    const baseCodes = tiny.golden('greedy_cfg3_codes').data as ArrayLike<number>;
+    const differ = codes.filter((c, i) => c !== baseCodes[i]).length;
+    t.ok(differ > 0, `the adapter changes the base model's greedy codes (${differ} of ${codes.length})`);
+  } finally {
+    gen.dispose();
+  }
+});
+
+t.test('every adapted tensor equals the float64 reference merge bit for bit; the rest is the base', async (t) => {
+  const cfg = adapterConfig();
+  const factor = (cfg.lora_alpha as number) / (cfg.r as number);
+  const modules = adaptedModules(adapterTensors());
+  const changed = new Set<string>();
+  for (const [module, { a, b }] of modules) {
+    const name = ggufName(module);
+    changed.add(name);
+    const t0 = base.tensors.find((x) => x.name === name)!;
+    const shape = [...t0.dims].reverse();
+    const want = referenceMerge(tensorF32(base, name), shape, a, b, factor);
+    const got = tensorF32(merged, name);
+    t.ok(Buffer.from(want.buffer).equals(Buffer.from(got.buffer.slice(got.byteOffset))), `${name} (${module})`);
+  }
+  const rest = base.tensors.map((x) => x.name).filter((n) => !changed.has(n));
+  t.ok(rest.includes('cond.text_proj.bias'), 'biases are among the untouched tensors');
+  t.same(sameTensors(base, merged, rest), [], `the other ${rest.length} tensors are the base's bytes`);
+});
+
+t.test('the GGUF records the merged adapters; MusicGen.inspect shows them', async (t) => {
+  const cfg = adapterConfig();
+  const modules = adaptedModules(adapterTensors()).size;
+  const meta = MusicGen.inspect(mergedFile).metadata as Record<string, unknown>;
+  t.same(meta['musicgen.lora.adapters'], [LORA]);
+  t.same(meta['musicgen.lora.scales'], [1]);
+  t.same(meta['musicgen.lora.ranks'], [cfg.r]);
+  t.same(meta['musicgen.lora.factors'], [(cfg.lora_alpha as number) / (cfg.r as number)]);
+  t.same(meta['musicgen.lora.modules'], [modules]);
+  t.notOk('musicgen.lora.adapters' in (MusicGen.inspect(baseFile).metadata as object), 'a plain conversion has none');
+});
+
+t.test('scale 0 reproduces the base model tensors exactly (f32 and q8_0)', async (t) => {
+  for (const type of ['f32', 'q8_0'] as const) {
+    const plain = type === 'f32' ? base : readGguf(await convert(tiny.dir, { type }));
+    const zero = readGguf(await convert(tiny.dir, { type, loras: [parseLoraArgument(`${LORA}:0`)] }));
+    const names = plain.tensors.map((x) => x.name);
+    t.same(
+      zero.tensors.map((x) => [x.name, x.type]),
+      plain.tensors.map((x) => [x.name, x.type]),
+      `${type}: same table`,
+    );
+    t.same(sameTensors(plain, zero, names), [], `${type}: all ${names.length} tensors identical`);
+    t.same(zero.metadata.get('musicgen.lora.scales'), [0], `${type}: scale 0 recorded`);
+  }
+});
+
+t.test(
+  'scales and use_rslora scale B @ A; two adapters add up; adapter_model.bin reads like safetensors',
+  async (t) => {
+    const cfg = adapterConfig();
+    const r = cfg.r as number;
+    const alpha = cfg.lora_alpha as number;
+    const modules = adaptedModules(adapterTensors());
+    const [module, { a, b }] = [...modules].find(([m]) => m.includes('fc1'))!;
+    const name = ggufName(module);
+    const shape = [...base.tensors.find((x) => x.name === name)!.dims].reverse();
+    const check = (file: string, factor: number, what: string) => {
+      const want = referenceMerge(tensorF32(base, name), shape, a, b, factor);
+      const got = tensorF32(readGguf(file), name);
+      t.equal(maxAbsDiff(got, want), 0, `${what}: ${name} = W + ${factor} * B @ A`);
+    };
+    check(
+      await convert(tiny.dir, { type: 'f32', loras: [{ path: LORA, scale: 0.5 }] }),
+      (0.5 * alpha) / r,
+      'scale 0.5',
+    );
+
+    const rs = path.join(tmp, 'rslora');
+    fs.cpSync(LORA, rs, { recursive: true });
+    fs.writeFileSync(path.join(rs, 'adapter_config.json'), JSON.stringify({ ...cfg, use_rslora: true }));
+    check(await convert(tiny.dir, { type: 'f32', loras: [{ path: rs }] }), alpha / Math.sqrt(r), 'use_rslora');
+
+    // Two half-scale copies: each rounds once, so compare with the full merge within float32 rounding.
+    const twice = readGguf(
+      await convert(tiny.dir, {
+        type: 'f32',
+        loras: [
+          { path: LORA, scale: 0.5 },
+          { path: rs, scale: 0 },
+        ],
+      }),
+    );
+    t.equal(
+      maxAbsDiff(
+        tensorF32(twice, name),
+        tensorF32(
+          readGguf(
+            await convert(tiny.dir, {
+              type: 'f32',
+              loras: [{ path: LORA, scale: 0.5 }],
+            }),
+          ),
+          name,
+        ),
+      ),
+      0,
+      'a second adapter at scale 0 adds nothing',
+    );
+    t.same(twice.metadata.get('musicgen.lora.adapters'), [LORA, rs], 'both adapters recorded, in order');
+
+    const bin = path.join(tmp, 'bin-adapter');
+    fs.mkdirSync(bin);
+    fs.copyFileSync(path.join(LORA, 'adapter_config.json'), path.join(bin, 'adapter_config.json'));
+    const tensors = new Map([...adapterTensors()].map(([n, x]) => [n, { shape: x.shape, data: Buffer.from(x.data) }]));
+    writeTorchZip(path.join(bin, 'adapter_model.bin'), tensors);
+    const fromBin = readGguf(await convert(tiny.dir, { type: 'f32', loras: [{ path: bin }] }));
+    const names = merged.tensors.map((x) => x.name);
+    t.same(sameTensors(merged, fromBin, names), [], 'adapter_model.bin merges exactly like adapter_model.safetensors');
+  },
+);
+
+t.test('a GGUF base merges like its checkpoint; a quantised base refuses adapted tensors', async (t) => {
+  const names = merged.tensors.map((x) => x.name);
+  const fromGguf = readGguf(await convert(baseFile, { loras: [{ path: LORA }] }));
+  t.equal(fromGguf.metadata.get('general.file_type'), 0, 'the base type (f32) is kept when no --type is given');
+  t.same(sameTensors(merged, fromGguf, names), [], 'f32 GGUF base + adapter == checkpoint + adapter');
+  const q8 = readGguf(await convert(tiny.dir, { type: 'q8_0', loras: [{ path: LORA }] }));
+  const q8FromGguf = readGguf(await convert(baseFile, { type: 'q8_0', loras: [{ path: LORA }] }));
+  t.same(
+    sameTensors(q8, q8FromGguf, names),
+    [],
+    'merged before quantisation: q8_0 from the f32 GGUF == from the checkpoint',
+  );
+  // An already merged GGUF as a base: the history is kept and extended.
+  const again = readGguf(await convert(mergedFile, { loras: [{ path: LORA, scale: 0 }] }));
+  t.same(again.metadata.get('musicgen.lora.adapters'), [LORA, LORA], 'adapters merged earlier stay recorded');
+
+  const quantised = await convert(tiny.dir, { type: 'q8_0' });
+  const outDir = fs.mkdtempSync(path.join(tmp, 'out-'));
+  await t.rejects(convertCheckpoint(quantised, path.join(outDir, 'x.gguf'), { loras: [{ path: LORA }] }), {
+    name: 'ConvertError',
+    message: /tensor '[^']+' is stored as q8_0; a LoRA adapter must be merged before quantisation/,
+  });
+  t.same(fs.readdirSync(outDir), [], 'no output file and no temp file');
+});
+
+// ---- bad adapters: a ConvertError naming the problem, and nothing written ----
+
+async function expectRefused(t: Test, adapter: string, message: RegExp, baseDir = tiny.dir): Promise<void> {
+  const outDir = fs.mkdtempSync(path.join(tmp, 'out-'));
+  await t.rejects(
+    convertCheckpoint(baseDir, path.join(outDir, 'model.gguf'), { type: 'q8_0', loras: [{ path: adapter }] }),
+    { name: 'ConvertError', message },
+  );
+  t.same(fs.readdirSync(outDir), [], 'no output file and no temp file');
+}
+
+let adapters = 0;
+/** A copy of the fixture adapter with its config and tensors edited. */
+function editedAdapter(
+  editConfig: (cfg: Record<string, unknown>) => void = () => {},
+  editTensors?: (tensors: Map<string, RawTensor>) => void,
+): string {
+  const dir = path.join(tmp, `adapter-${++adapters}`);
+  fs.cpSync(LORA, dir, { recursive: true });
+  const cfg = adapterConfig();
+  editConfig(cfg);
+  fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify(cfg));
+  if (editTensors) {
+    const tensors = adapterTensors();
+    editTensors(tensors);
+    writeSafetensors(path.join(dir, 'adapter_model.safetensors'), tensors);
+  }
+  return dir;
+}
+
+t.test('an adapter for another model size: the tensor, expected vs got', async (t) => {
+  const tensors = adapterTensors();
+  const [name, x] = [...tensors].find(([n]) => n.endsWith('fc1.lora_A.weight'))!;
+  const wider = [x.shape[0]!, x.shape[1]! * 2];
+  const dir = editedAdapter(undefined, (m) =>
+    m.set(name, { dtype: 'F32', shape: wider, data: Buffer.alloc(wider[0]! * wider[1]! * 4) }),
+  );
+  await expectRefused(
+    t,
+    dir,
+    new RegExp(
+      `tensor '${name.replace(/\./g, '\\.')}' has shape \\[${wider.join(', ')}\\], expected \\[${x.shape.join(', ')}\\]`,
+    ),
+  );
+});
+
+t.test('an adapter for another architecture names the module it cannot place', async (t) => {
+  const dir = editedAdapter(undefined, (m) => {
+    for (const [n, x] of [...m]) {
+      if (!n.includes('layers.0.fc1')) continue;
+      m.delete(n);
+      m.set(n.replace('decoder.model.decoder.layers.0.fc1', 'model.layers.0.mlp.up_proj'), x);
+    }
+  });
+  await expectRefused(
+    t,
+    dir,
+    /adapts module 'model\.layers\.0\.mlp\.up_proj', which is not a weight matrix of this MusicGen model/,
+  );
+  // The melody variant has no cross-attention: a text model's adapter does not fit it.
+  await expectRefused(
+    t,
+    LORA,
+    /adapts module '[^']*encoder_attn[^']*', which is not a weight matrix/,
+    fixture('musicgen-melody-tiny').dir,
+  );
+});
+
+t.test('rank in adapter_config.json inconsistent with the tensors', async (t) => {
+  const r = adapterConfig().r as number;
+  await expectRefused(
+    t,
+    editedAdapter((c) => (c.r = r / 2)),
+    new RegExp(`expected \\[${r / 2}, \\d+\\] \\(r=${r / 2} from adapter_config\\.json`),
+  );
+});
+
+t.test('unknown target module, fan_in_fan_out, DoRA, other PEFT types and unsupported options', async (t) => {
+  await expectRefused(
+    t,
+    editedAdapter((c) => (c.target_modules = [...(c.target_modules as string[]), 'conv'])),
+    /adapter_config\.json: target module 'conv' is not a MusicGen module the converter can merge into/,
+  );
+  await expectRefused(
+    t,
+    editedAdapter((c) => (c.fan_in_fan_out = true)),
+    /fan_in_fan_out is true, expected false/,
+  );
+  await expectRefused(
+    t,
+    editedAdapter((c) => (c.use_dora = true)),
+    /use_dora is true, expected false \(DoRA/,
+  );
+  await expectRefused(
+    t,
+    editedAdapter((c) => (c.peft_type = 'LOHA')),
+    /peft_type is "LOHA", expected "LORA"/,
+  );
+  await expectRefused(
+    t,
+    editedAdapter((c) => (c.bias = 'all')),
+    /bias is "all", expected "none"/,
+  );
+  await expectRefused(
+    t,
+    editedAdapter((c) => (c.rank_pattern = { fc1: 4 })),
+    /rank_pattern .* not supported/,
+  );
+  await expectRefused(
+    t,
+    editedAdapter((c) => (c.modules_to_save = ['lm_heads'])),
+    /modules_to_save .* not supported/,
+  );
+});
+
+t.test('missing files, stray and unpaired tensors', async (t) => {
+  const noConfig = editedAdapter();
+  fs.rmSync(path.join(noConfig, 'adapter_config.json'));
+  await expectRefused(t, noConfig, /no adapter_config\.json: not a PEFT adapter folder/);
+  const noWeights = editedAdapter();
+  fs.rmSync(path.join(noWeights, 'adapter_model.safetensors'));
+  await expectRefused(t, noWeights, /no adapter_model\.safetensors or adapter_model\.bin/);
+  await expectRefused(t, path.join(tmp, 'nowhere'), /nowhere: no adapter_config\.json/);
+  const unpaired = editedAdapter(undefined, (m) => {
+    for (const n of [...m.keys()]) if (n.endsWith('lm_heads.0.lora_B.weight')) m.delete(n);
+  });
+  await expectRefused(t, unpaired, /module 'decoder\.lm_heads\.0' has no lora_B\.weight tensor/);
+  const stray = editedAdapter(undefined, (m) => {
+    const any = [...m.values()][0]!;
+    m.set('base_model.model.enc_to_dec_proj.bias', any);
+  });
+  await expectRefused(t, stray, /tensor 'base_model\.model\.enc_to_dec_proj\.bias' is not a LoRA weight/);
+});
+
+t.test('--lora arguments: scale suffix, repo ids not downloaded here', async (t) => {
+  t.same(parseLoraArgument('dir/adapter:0.5'), { path: 'dir/adapter', scale: 0.5 });
+  t.same(parseLoraArgument('dir/adapter:-1e-1'), { path: 'dir/adapter', scale: -0.1 });
+  t.same(parseLoraArgument('owner/name'), { path: 'owner/name' });
+  t.same(parseLoraArgument('C:\\adapters\\x'), { path: 'C:\\adapters\\x' });
+  await expectRefused(t, 'someone/musicgen-lora', /--lora adapter 'someone\/musicgen-lora' is not a local folder/);
+  const outDir = fs.mkdtempSync(path.join(tmp, 'out-'));
+  await t.rejects(
+    convertCheckpoint(tiny.dir, path.join(outDir, 'x.gguf'), { loras: [{ path: LORA, scale: Number.NaN }] }),
+    { name: 'ConvertError', message: /scale NaN is not a finite number/ },
+  );
+});
