@@ -2,6 +2,7 @@
 // audio on the merged model, every merged tensor equals an independent float64 merge, scale 0 is the base model,
 // a GGUF base merges like the checkpoint, the GGUF records the adapters, and every bad adapter is refused with no
 // output file. Sizes, ranks and scales are read from the adapter's config and tensors, never assumed.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -404,3 +405,48 @@ t.test('--lora arguments: scale suffix, repo ids not downloaded here', async (t)
     { name: 'ConvertError', message: /scale NaN is not a finite number/ },
   );
 });
+
+t.test(
+  'tools/make-lora-adapter: the dreamboothing modules of the fixture adapter, in a folder the CLI merges',
+  async (t) => {
+    const ROOT = path.join(__dirname, '..', '..');
+    const dir = path.join(tmp, 'made-adapter');
+    const made = spawnSync(
+      process.execPath,
+      [
+        path.join(ROOT, 'dist', 'tools', 'make-lora-adapter.js'),
+        '--base',
+        tiny.dir,
+        '-o',
+        dir,
+        '--r',
+        '4',
+        '--seed',
+        '7',
+      ],
+      { encoding: 'utf8' },
+    );
+    t.equal(made.status, 0, made.stderr);
+    const names = [...readSafetensors(path.join(dir, 'adapter_model.safetensors')).keys()].sort();
+    t.same(names, [...adapterTensors().keys()].sort(), 'same tensor names as the peft-written fixture adapter');
+    const out = path.join(tmp, 'cli-lora.gguf');
+    const cli = spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'dist', 'convert', 'cli.js'), tiny.dir, '--lora', `${dir}:0.25`, '-o', out, '--json'],
+      { encoding: 'utf8' },
+    );
+    t.equal(cli.status, 0, cli.stderr);
+    t.match(JSON.parse(cli.stdout), { type: 'f16', tensors: base.tensors.length });
+    const meta = readGguf(out).metadata;
+    t.same(meta.get('musicgen.lora.scales'), [0.25]);
+    t.same(meta.get('musicgen.lora.ranks'), [4]);
+    t.same(meta.get('musicgen.lora.factors'), [0.25], 'lora_alpha defaults to r (dreambooth_musicgen.py)');
+    const bad = spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'dist', 'convert', 'cli.js'), tiny.dir, '--lora', 'someone/adapter', '-o', out + '.x'],
+      { encoding: 'utf8' },
+    );
+    t.equal(bad.status, 1);
+    t.match(bad.stderr, /^musicgen-convert: error: --lora adapter 'someone\/adapter' is not a local folder/);
+  },
+);
