@@ -273,28 +273,49 @@ export function bindAdapters(adapters: LoraAdapter[], plans: TensorPlan[]): Map<
 }
 
 /** W (row-major [rows, cols]) + factor * L @ R with L [rows, r], R [r, cols]; each product summed in float64 and
- * rounded once to float32, then scaled and added in float32, as peft's (B @ A) * scaling + W. */
+ * rounded once to float32, then scaled and added in float32, as peft's (B @ A) * scaling + W. Four rows share each
+ * load of R (1.5x faster than one row at a time; musicgen-small's r 16 dreamboothing adapter is 6.4 G multiply-adds). */
 function addProduct(
   w: Float32Array,
   rows: number,
   cols: number,
   l: Float32Array,
-  rt: Float32Array,
+  right: Float32Array,
   r: number,
   factor: number,
 ): void {
-  const acc = new Float64Array(cols);
+  const rt = Float64Array.from(right);
   const f = Math.fround(factor);
-  for (let i = 0; i < rows; i++) {
-    acc.fill(0);
+  const acc = [0, 1, 2, 3].map(() => new Float64Array(cols)) as [
+    Float64Array,
+    Float64Array,
+    Float64Array,
+    Float64Array,
+  ];
+  const [a0, a1, a2, a3] = acc;
+  for (let i = 0; i < rows; i += 4) {
+    const n = Math.min(4, rows - i);
+    for (const a of acc) a.fill(0);
     for (let k = 0; k < r; k++) {
-      const lik = l[i * r + k]!;
-      if (lik === 0) continue;
+      // Rows past the end multiply by 0 into accumulators that are never written back.
+      const x0 = l[i * r + k]!;
+      const x1 = n > 1 ? l[(i + 1) * r + k]! : 0;
+      const x2 = n > 2 ? l[(i + 2) * r + k]! : 0;
+      const x3 = n > 3 ? l[(i + 3) * r + k]! : 0;
       const base = k * cols;
-      for (let j = 0; j < cols; j++) acc[j] = acc[j]! + lik * rt[base + j]!;
+      for (let j = 0; j < cols; j++) {
+        const v = rt[base + j]!;
+        a0[j] = a0[j]! + x0 * v;
+        a1[j] = a1[j]! + x1 * v;
+        a2[j] = a2[j]! + x2 * v;
+        a3[j] = a3[j]! + x3 * v;
+      }
     }
-    const row = i * cols;
-    for (let j = 0; j < cols; j++) w[row + j] = w[row + j]! + Math.fround(Math.fround(acc[j]!) * f);
+    for (let q = 0; q < n; q++) {
+      const a = acc[q as 0 | 1 | 2 | 3];
+      const row = (i + q) * cols;
+      for (let j = 0; j < cols; j++) w[row + j] = w[row + j]! + Math.fround(Math.fround(a[j]!) * f);
+    }
   }
 }
 
