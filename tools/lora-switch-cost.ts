@@ -11,7 +11,7 @@ import { openWeights } from '../convert/convert';
 import { readMusicgenConfig } from '../convert/hf-config';
 import { bindAdapters, mergeDeltas, openLoraAdapter } from '../convert/lora';
 import { GGML_TYPES, isOutputType, storageType, tensorBytes } from '../convert/quant-policy';
-import { planTensors } from '../convert/tensor-map';
+import { planTensors, type TensorPlan } from '../convert/tensor-map';
 import { elementCount } from '../convert/tensor-source';
 import { native } from '../lib/native';
 
@@ -29,6 +29,14 @@ const adapter = openLoraAdapter(adapterDir, adapterDir, 1);
 const plans = planTensors(config, (name) => source.info(name) !== undefined);
 const deltas = bindAdapters([adapter], plans);
 
+// What one LM step streams (bench's "weights MB/step"): the LM matrices except the token embeddings (rows are
+// gathered) and the cross-attention keys/values (computed once per prompt from the T5 states).
+const streamedPerStep = (plan: TensorPlan) =>
+  plan.name.startsWith('lm.') &&
+  plan.role === 'quantizable' &&
+  !plan.name.startsWith('lm.tok_embd') &&
+  !/cross_attn_[kv]\./.test(plan.name);
+
 let readMs = 0;
 let mergeMs = 0;
 let quantizeMs = 0;
@@ -40,9 +48,7 @@ for (const plan of plans) {
   const row = plan.shape.at(-1)!;
   const stored = storageType(plan.role, type, row);
   const bytes = tensorBytes(stored, elementCount(plan.shape), row);
-  // What one LM step streams: every LM matrix except the token embeddings (rows gathered, not streamed).
-  if (plan.name.startsWith('lm.') && plan.role === 'quantizable' && !plan.name.startsWith('lm.tok_embd'))
-    lmStepBytes += bytes;
+  if (streamedPerStep(plan)) lmStepBytes += bytes;
   const list = deltas.get(plan.name);
   if (!list) continue;
   adaptedF16Bytes += elementCount(plan.shape) * 2;
@@ -60,16 +66,19 @@ for (const plan of plans) {
   if (stored !== 'f32') native().quantize(stored, w, row);
   quantizeMs += ms(t);
 }
+// An unmerged adapter adds A and B (f16) of every streamed matrix to each step, and two small products per matrix.
+let stepAdapter = 0;
+let stepProducts = 0;
+for (const plan of plans) {
+  if (!streamedPerStep(plan)) continue;
+  for (const { module } of deltas.get(plan.name) ?? []) {
+    stepAdapter +=
+      elementCount(adapter.source.info(module.a)!.shape) + elementCount(adapter.source.info(module.b)!.shape);
+    stepProducts += 2;
+  }
+}
 source.close();
 adapter.source.close();
-const stepAdapter =
-  adapterElements -
-  [...deltas.keys()]
-    .filter((n) => n.startsWith('lm.tok_embd'))
-    .reduce(
-      (sum, n) => sum + deltas.get(n)!.reduce((s, d) => s + elementCount(adapter.source.info(d.module.a)!.shape), 0),
-      0,
-    );
 process.stdout.write(
   `${JSON.stringify(
     {
@@ -84,6 +93,7 @@ process.stdout.write(
       readMs: Math.round(readMs),
       mergeMs: Math.round(mergeMs),
       quantizeMs: Math.round(quantizeMs),
+      unmergedStepExtraProducts: stepProducts,
       ggmlType: GGML_TYPES[type].id,
     },
     null,
