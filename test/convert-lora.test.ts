@@ -256,6 +256,14 @@ t.test('a GGUF base merges like its checkpoint; a quantised base refuses adapted
     name: 'ConvertError',
     message: /tensor '[^']+' is stored as q8_0; a LoRA adapter must be merged before quantisation/,
   });
+  await t.rejects(convertCheckpoint(quantised, path.join(outDir, 'x.gguf'), { type: 'f16' }), {
+    name: 'ConvertError',
+    message: /is stored as q8_0; re-encoding it as f16 would quantise twice/,
+  });
+  await t.rejects(convertCheckpoint(baseFile, path.join(outDir, 'x.gguf'), { tokenizerDir: tiny.dir }), {
+    name: 'ConvertError',
+    message: /--tokenizer-dir does not apply to a GGUF base/,
+  });
   t.same(fs.readdirSync(outDir), [], 'no output file and no temp file');
 });
 
@@ -448,5 +456,35 @@ t.test(
     );
     t.equal(bad.status, 1);
     t.match(bad.stderr, /^musicgen-convert: error: --lora adapter 'someone\/adapter' is not a local folder/);
+  },
+);
+
+t.test(
+  'a GGUF base without adapters re-encodes to the same bytes as the checkpoint (mono, melody, stereo)',
+  async (t) => {
+    for (const name of ['musicgen-tiny', 'musicgen-melody-tiny', 'musicgen-stereo-tiny']) {
+      const dir = fixture(name).dir;
+      const f32File = await convert(dir, { type: 'f32' });
+      for (const type of ['f32', 'q8_0'] as const) {
+        const direct = readGguf(type === 'f32' ? f32File : await convert(dir, { type }));
+        const again = readGguf(await convert(f32File, { type }));
+        t.same(
+          again.tensors.map((x) => [x.name, x.type, x.dims]),
+          direct.tensors.map((x) => [x.name, x.type, x.dims]),
+          `${name} ${type}: same tensor table`,
+        );
+        t.same(
+          sameTensors(
+            direct,
+            again,
+            direct.tensors.map((x) => x.name),
+          ),
+          [],
+          `${name} ${type}: same bytes`,
+        );
+        t.same([...again.metadata.keys()], [...direct.metadata.keys()], `${name} ${type}: same metadata keys`);
+        t.equal(again.metadata.get('general.file_type'), direct.metadata.get('general.file_type'));
+      }
+    }
   },
 );
