@@ -201,7 +201,7 @@ export function openLoraAdapter(dir: string, name: string, scale = 1): LoraAdapt
   }
 }
 
-/** One adapter's contribution to one base tensor: W += factor * left @ right (left [rows, r], right [r, cols]). */
+/** One adapter module bound to the base tensor it changes. */
 interface Delta {
   adapter: LoraAdapter;
   module: AdaptedModule;
