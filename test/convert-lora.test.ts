@@ -47,18 +47,27 @@ function ggufName(module: string): string {
     [/^decoder\.lm_heads\.(\d+)$/, 'lm.output.$1.weight'],
     [/^decoder\.model\.decoder\.embed_tokens\.(\d+)$/, 'lm.tok_embd.$1.weight'],
     [/^enc_to_dec_proj$/, 'cond.text_proj.weight'],
+    [/^audio_enc_to_dec_proj$/, 'cond.chroma_proj.weight'],
+    [/^text_encoder\.encoder\.block\.(\d+)\.layer\.0\.SelfAttention\.(q|k|v|o)$/, 't5.blk.$1.attn_$2.weight'],
+    [/^text_encoder\.encoder\.block\.(\d+)\.layer\.1\.DenseReluDense\.wi$/, 't5.blk.$1.ffn_up.weight'],
+    [/^text_encoder\.encoder\.block\.(\d+)\.layer\.1\.DenseReluDense\.wo$/, 't5.blk.$1.ffn_down.weight'],
+    [/^text_encoder\.shared$/, 't5.token_embd.weight'],
   ];
   for (const [re, to] of rules) if (re.test(module)) return module.replace(re, to);
   throw new Error(`no GGUF name for ${module}`);
 }
 
 /** W + factor * B @ A (embeddings: (B @ A)^T) in float64, rounded once: the fixture's reference merge. */
-function referenceMerge(w: Float32Array, shape: number[], a: RawTensor, b: RawTensor, factor: number): Float32Array {
+function referenceMerge(
+  w: Float32Array,
+  shape: number[],
+  { a, b, embedding }: { a: RawTensor; b: RawTensor; embedding: boolean },
+  factor: number,
+): Float32Array {
   const [rows, cols] = shape as [number, number];
   const A = f32(a);
   const B = f32(b);
   const r = a.shape[0]!;
-  const embedding = b.shape[0] === cols && a.shape[1] === rows && a.shape[1] !== cols;
   const out = new Float32Array(w.length);
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) {
@@ -71,13 +80,18 @@ function referenceMerge(w: Float32Array, shape: number[], a: RawTensor, b: RawTe
 }
 
 /** Adapted modules of the fixture adapter: module path -> its A and B tensors. */
-function adaptedModules(tensors: Map<string, RawTensor>): Map<string, { a: RawTensor; b: RawTensor }> {
-  const modules = new Map<string, { a: RawTensor; b: RawTensor }>();
+interface Adapted {
+  a: RawTensor;
+  b: RawTensor;
+  embedding: boolean;
+}
+function adaptedModules(tensors: Map<string, RawTensor>): Map<string, Adapted> {
+  const modules = new Map<string, Adapted>();
   for (const [name, x] of tensors) {
     const m = /^base_model\.model\.(.+)\.(lora_A\.weight|lora_B\.weight|lora_embedding_A|lora_embedding_B)$/.exec(
       name,
     )!;
-    const entry = modules.get(m[1]!) ?? ({} as { a: RawTensor; b: RawTensor });
+    const entry = modules.get(m[1]!) ?? ({ embedding: m[2]!.startsWith('lora_embedding') } as Adapted);
     if (m[2]!.includes('_A')) entry.a = x;
     else entry.b = x;
     modules.set(m[1]!, entry);
@@ -128,12 +142,12 @@ t.test('every adapted tensor equals the float64 reference merge bit for bit; the
   const factor = (cfg.lora_alpha as number) / (cfg.r as number);
   const modules = adaptedModules(adapterTensors());
   const changed = new Set<string>();
-  for (const [module, { a, b }] of modules) {
+  for (const [module, adapted] of modules) {
     const name = ggufName(module);
     changed.add(name);
     const t0 = base.tensors.find((x) => x.name === name)!;
     const shape = [...t0.dims].reverse();
-    const want = referenceMerge(tensorF32(base, name), shape, a, b, factor);
+    const want = referenceMerge(tensorF32(base, name), shape, adapted, factor);
     const got = tensorF32(merged, name);
     t.ok(Buffer.from(want.buffer).equals(Buffer.from(got.buffer.slice(got.byteOffset))), `${name} (${module})`);
   }
@@ -176,11 +190,11 @@ t.test(
     const r = cfg.r as number;
     const alpha = cfg.lora_alpha as number;
     const modules = adaptedModules(adapterTensors());
-    const [module, { a, b }] = [...modules].find(([m]) => m.includes('fc1'))!;
+    const [module, adapted] = [...modules].find(([m]) => m.includes('fc1'))!;
     const name = ggufName(module);
     const shape = [...base.tensors.find((x) => x.name === name)!.dims].reverse();
     const check = (file: string, factor: number, what: string) => {
-      const want = referenceMerge(tensorF32(base, name), shape, a, b, factor);
+      const want = referenceMerge(tensorF32(base, name), shape, adapted, factor);
       const got = tensorF32(readGguf(file), name);
       t.equal(maxAbsDiff(got, want), 0, `${what}: ${name} = W + ${factor} * B @ A`);
     };
@@ -488,3 +502,61 @@ t.test(
     }
   },
 );
+
+t.test('T5, chroma projection and LM modules of a melody model (synthetic adapter, exact values)', async (t) => {
+  const melody = fixture('musicgen-melody-tiny');
+  const weights = readSafetensors(path.join(melody.dir, 'model.safetensors'));
+  const modules = [
+    ['audio_enc_to_dec_proj', 'linear'],
+    ['text_encoder.encoder.block.0.layer.0.SelfAttention.q', 'linear'],
+    ['text_encoder.encoder.block.0.layer.1.DenseReluDense.wo', 'linear'],
+    ['text_encoder.shared', 'embedding'],
+    ['decoder.model.decoder.layers.0.self_attn.q_proj', 'linear'],
+  ] as const;
+  const r = 2;
+  const alpha = 3;
+  // Small integers times 2^-6: every product and sum is exact in float32, so the float64 reference is bit-exact.
+  let seed = 12345;
+  const values = (n: number) => {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      out[i] = ((seed >>> 16) % 9) - 4;
+      out[i] = out[i]! / 64;
+    }
+    return { dtype: 'F32', data: Buffer.from(out.buffer) };
+  };
+  const tensors = new Map<string, RawTensor>();
+  for (const [module, kind] of modules) {
+    const [rows, cols] = weights.get(`${module}.weight`)!.shape as [number, number];
+    const p = `base_model.model.${module}`;
+    if (kind === 'linear') {
+      tensors.set(`${p}.lora_A.weight`, { ...values(r * cols), shape: [r, cols] });
+      tensors.set(`${p}.lora_B.weight`, { ...values(rows * r), shape: [rows, r] });
+    } else {
+      tensors.set(`${p}.lora_embedding_A`, { ...values(r * rows), shape: [r, rows] });
+      tensors.set(`${p}.lora_embedding_B`, { ...values(cols * r), shape: [cols, r] });
+    }
+  }
+  const dir = path.join(tmp, 'melody-adapter');
+  fs.mkdirSync(dir);
+  const targets = ['audio_enc_to_dec_proj', 'q', 'wo', 'shared', 'q_proj'];
+  fs.writeFileSync(
+    path.join(dir, 'adapter_config.json'),
+    JSON.stringify({ ...adapterConfig(), r, lora_alpha: alpha, target_modules: targets }),
+  );
+  writeSafetensors(path.join(dir, 'adapter_model.safetensors'), tensors);
+  const plain = readGguf(await convert(melody.dir, { type: 'f32' }));
+  const out = readGguf(await convert(melody.dir, { type: 'f32', loras: [{ path: dir }] }));
+  const changed = new Set<string>();
+  for (const [module, adapted] of adaptedModules(tensors)) {
+    const name = ggufName(module);
+    changed.add(name);
+    const shape = weights.get(`${module}.weight`)!.shape;
+    const want = referenceMerge(tensorF32(plain, name), shape, adapted, alpha / r);
+    t.equal(maxAbsDiff(tensorF32(out, name), want), 0, `${name} (${module})`);
+    t.not(maxAbsDiff(tensorF32(out, name), tensorF32(plain, name)), 0, `${name} changed`);
+  }
+  const rest = plain.tensors.map((x) => x.name).filter((n) => !changed.has(n));
+  t.same(sameTensors(plain, out, rest), [], `the other ${rest.length} tensors are the base's bytes`);
+});
