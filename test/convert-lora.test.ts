@@ -163,7 +163,7 @@ t.test('the GGUF records the merged adapters; MusicGen.inspect shows them', asyn
   t.same(meta['musicgen.lora.adapters'], [LORA]);
   t.same(meta['musicgen.lora.scales'], [1]);
   t.same(meta['musicgen.lora.ranks'], [cfg.r]);
-  t.same(meta['musicgen.lora.factors'], [(cfg.lora_alpha as number) / (cfg.r as number)]);
+  t.same(meta['musicgen.lora.factors'], [Math.fround((cfg.lora_alpha as number) / (cfg.r as number))]);
   t.same(meta['musicgen.lora.modules'], [modules]);
   t.notOk('musicgen.lora.adapters' in (MusicGen.inspect(baseFile).metadata as object), 'a plain conversion has none');
 });
@@ -184,7 +184,7 @@ t.test('scale 0 reproduces the base model tensors exactly (f32 and q8_0)', async
 });
 
 t.test(
-  'scales and use_rslora scale B @ A; two adapters add up; adapter_model.bin reads like safetensors',
+  'scales and use_rslora scale B @ A; several adapters add up; adapter_model.bin reads like safetensors',
   async (t) => {
     const cfg = adapterConfig();
     const r = cfg.r as number;
@@ -196,7 +196,12 @@ t.test(
     const check = (file: string, factor: number, what: string) => {
       const want = referenceMerge(tensorF32(base, name), shape, adapted, factor);
       const got = tensorF32(readGguf(file), name);
-      t.equal(maxAbsDiff(got, want), 0, `${what}: ${name} = W + ${factor} * B @ A`);
+      // B @ A, its scaling and the sum each round to float32 (the reference rounds once): a few units in the last
+      // place of the largest value at most; 0 when the factor is a power of two, as in the public fixture.
+      const err = maxAbsDiff(got, want);
+      const ulp = 2 ** -23 * Math.max(...Array.from(want, Math.abs));
+      t.ok(err <= 4 * ulp, `${what}: ${name} = W + ${factor} * B @ A (max error ${err.toExponential(2)})`);
+      t.not(maxAbsDiff(got, tensorF32(base, name)), 0, `${what}: ${name} changed`);
     };
     check(
       await convert(tiny.dir, { type: 'f32', loras: [{ path: LORA, scale: 0.5 }] }),
@@ -209,33 +214,23 @@ t.test(
     fs.writeFileSync(path.join(rs, 'adapter_config.json'), JSON.stringify({ ...cfg, use_rslora: true }));
     check(await convert(tiny.dir, { type: 'f32', loras: [{ path: rs }] }), alpha / Math.sqrt(r), 'use_rslora');
 
-    // Two half-scale copies: each rounds once, so compare with the full merge within float32 rounding.
+    // Two half-scale copies add up to the whole adapter (each sum rounds once: within float32 rounding).
     const twice = readGguf(
       await convert(tiny.dir, {
         type: 'f32',
         loras: [
           { path: LORA, scale: 0.5 },
           { path: rs, scale: 0 },
+          { path: LORA, scale: 0.5 },
         ],
       }),
     );
-    t.equal(
-      maxAbsDiff(
-        tensorF32(twice, name),
-        tensorF32(
-          readGguf(
-            await convert(tiny.dir, {
-              type: 'f32',
-              loras: [{ path: LORA, scale: 0.5 }],
-            }),
-          ),
-          name,
-        ),
-      ),
-      0,
-      'a second adapter at scale 0 adds nothing',
-    );
-    t.same(twice.metadata.get('musicgen.lora.adapters'), [LORA, rs], 'both adapters recorded, in order');
+    const whole = tensorF32(merged, name);
+    const ulp = 2 ** -23 * Math.max(...Array.from(whole, Math.abs));
+    const err = maxAbsDiff(tensorF32(twice, name), whole);
+    t.ok(err <= 4 * ulp, `0.5 + 0 + 0.5 of the adapter == the adapter (max error ${err.toExponential(2)})`);
+    t.same(twice.metadata.get('musicgen.lora.adapters'), [LORA, rs, LORA], 'every adapter recorded, in order');
+    t.same(twice.metadata.get('musicgen.lora.scales'), [0.5, 0, 0.5]);
 
     const bin = path.join(tmp, 'bin-adapter');
     fs.mkdirSync(bin);
