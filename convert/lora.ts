@@ -23,6 +23,11 @@ interface AdaptedModule {
   kind: 'linear' | 'embedding';
   a: string;
   b: string;
+  /** This module's rank and factor: the adapter's, or rank_pattern / alpha_pattern's for this module. */
+  r: number;
+  factor: number;
+  /** Where r comes from, for messages. */
+  rFrom: string;
 }
 
 export interface LoraAdapter {
@@ -34,7 +39,7 @@ export interface LoraAdapter {
   r: number;
   alpha: number;
   rslora: boolean;
-  /** scale * alpha / r (or / sqrt(r)), the factor applied to B @ A. */
+  /** scale * alpha / r (or / sqrt(r)), the factor applied to B @ A (modules without a pattern). */
   factor: number;
   modules: AdaptedModule[];
 }
@@ -97,7 +102,16 @@ const isEmpty = (v: unknown) =>
   (Array.isArray(v) ? v.length === 0 : typeof v === 'object' && !Object.keys(v).length);
 
 /** The LoraConfig fields the merge depends on; every feature it would silently get wrong is refused. */
-function loraSettings(cfg: Json, file: string): { r: number; alpha: number; rslora: boolean; targets: unknown } {
+interface LoraSettings {
+  r: number;
+  alpha: number;
+  rslora: boolean;
+  targets: unknown;
+  rankPattern: Map<string, number>;
+  alphaPattern: Map<string, number>;
+}
+
+function loraSettings(cfg: Json, file: string): LoraSettings {
   const fail = (key: string, expected: string): never => {
     throw new ConvertError(`${key} is ${JSON.stringify(cfg[key])}, expected ${expected}`, file);
   };
@@ -108,8 +122,16 @@ function loraSettings(cfg: Json, file: string): { r: number; alpha: number; rslo
   if (cfg.bias !== undefined && cfg.bias !== 'none')
     fail('bias', '"none" (adapters that train biases are not supported)');
   if (!isEmpty(cfg.modules_to_save)) fail('modules_to_save', 'null (fully saved modules are not supported)');
-  if (!isEmpty(cfg.rank_pattern)) fail('rank_pattern', '{} (per-module ranks are not supported)');
-  if (!isEmpty(cfg.alpha_pattern)) fail('alpha_pattern', '{} (per-module alphas are not supported)');
+  const patterns = (key: 'rank_pattern' | 'alpha_pattern', integer: boolean): Map<string, number> => {
+    const v = cfg[key] ?? {};
+    const ok = (x: unknown) =>
+      typeof x === 'number' && (integer ? Number.isSafeInteger(x) && x >= 1 : Number.isFinite(x));
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every(ok))
+      fail(key, `an object of module patterns to ${integer ? 'integers >= 1' : 'numbers'}`);
+    return new Map(Object.entries(v as Record<string, number>));
+  };
+  const rankPattern = patterns('rank_pattern', true);
+  const alphaPattern = patterns('alpha_pattern', false);
   if (cfg.layer_replication !== undefined && cfg.layer_replication !== null)
     fail('layer_replication', 'null (layer replication is not supported)');
   const r = cfg.r;
@@ -118,7 +140,14 @@ function loraSettings(cfg: Json, file: string): { r: number; alpha: number; rslo
   if (typeof alpha !== 'number' || !Number.isFinite(alpha)) fail('lora_alpha', 'a number');
   const rslora = cfg.use_rslora ?? false;
   if (typeof rslora !== 'boolean') fail('use_rslora', 'true or false');
-  return { r: r as number, alpha: alpha as number, rslora: rslora as boolean, targets: cfg.target_modules };
+  return {
+    r: r as number,
+    alpha: alpha as number,
+    rslora: rslora as boolean,
+    targets: cfg.target_modules,
+    rankPattern,
+    alphaPattern,
+  };
 }
 
 /** target_modules entries that cannot name a MusicGen module are refused (a regex string is checked per tensor). */
@@ -145,6 +174,23 @@ function openAdapterWeights(dir: string): TensorSource {
   const bin = path.join(dir, 'adapter_model.bin');
   if (fs.existsSync(bin)) return new TorchZipFile(bin);
   throw new ConvertError('no adapter_model.safetensors or adapter_model.bin', dir);
+}
+
+const loraFactor = (scale: number, alpha: number, r: number, rslora: boolean) =>
+  scale * (rslora ? alpha / Math.sqrt(r) : alpha / r);
+
+/** peft's pattern lookup: the first key k for which `.*\.k$` matches the module path (keys are regular expressions). */
+function patternKey(pattern: Map<string, number>, module: string): string | undefined {
+  for (const key of pattern.keys()) {
+    let re: RegExp;
+    try {
+      re = new RegExp(`^.*\\.(?:${key})$`);
+    } catch {
+      re = new RegExp(`^.*\\.${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+    }
+    if (re.test(module)) return key;
+  }
+  return pattern.has(module) ? module : undefined;
 }
 
 const TENSOR_NAME = /^base_model\.model\.(.+)\.(lora_A\.weight|lora_B\.weight|lora_embedding_A|lora_embedding_B)$/;
@@ -190,11 +236,15 @@ export function openLoraAdapter(dir: string, name: string, scale = 1): LoraAdapt
               : 'lora_A.weight';
         throw new ConvertError(`module '${entry.module}' has no ${missing} tensor`, source.file);
       }
-      modules.push(entry as AdaptedModule);
+      const rankKey = patternKey(settings.rankPattern, entry.module!);
+      const alphaKey = patternKey(settings.alphaPattern, entry.module!);
+      const r = rankKey === undefined ? settings.r : settings.rankPattern.get(rankKey)!;
+      const alpha = alphaKey === undefined ? settings.alpha : settings.alphaPattern.get(alphaKey)!;
+      const rFrom = rankKey === undefined ? 'r' : `rank_pattern['${rankKey}']`;
+      modules.push({ ...(entry as AdaptedModule), r, rFrom, factor: loraFactor(scale, alpha, r, settings.rslora) });
     }
     const { r, alpha, rslora } = settings;
-    const factor = scale * (rslora ? alpha / Math.sqrt(r) : alpha / r);
-    return { name, dir, source, scale, r, alpha, rslora, factor, modules };
+    return { name, dir, source, scale, r, alpha, rslora, factor: loraFactor(scale, alpha, r, rslora), modules };
   } catch (error) {
     source.close();
     throw error;
@@ -248,8 +298,9 @@ export function bindAdapters(adapters: LoraAdapter[], plans: TensorPlan[]): Map<
       }
       const [rows, cols] = plan.shape as [number, number];
       // Linear W [out, in]: A [r, in], B [out, r]. Embedding W [num, dim]: A [r, num], B [dim, r].
-      const expectA = embedding ? [adapter.r, rows] : [adapter.r, cols];
-      const expectB = embedding ? [cols, adapter.r] : [rows, adapter.r];
+      const r = module.r;
+      const expectA = embedding ? [r, rows] : [r, cols];
+      const expectB = embedding ? [cols, r] : [rows, r];
       for (const [tensor, expected] of [
         [module.a, expectA],
         [module.b, expectB],
@@ -257,7 +308,7 @@ export function bindAdapters(adapters: LoraAdapter[], plans: TensorPlan[]): Map<
         const info = adapter.source.info(tensor)!;
         if (info.shape.length !== 2 || info.shape[0] !== expected[0] || info.shape[1] !== expected[1]) {
           throw new ConvertError(
-            `tensor '${tensor}' has shape [${info.shape.join(', ')}], expected [${expected.join(', ')}] (r=${adapter.r} from adapter_config.json; base weight '${plan.inputs[0]!.hf}' is [${rows}, ${cols}])`,
+            `tensor '${tensor}' has shape [${info.shape.join(', ')}], expected [${expected.join(', ')}] (${module.rFrom}=${r} from adapter_config.json; base weight '${plan.inputs[0]!.hf}' is [${rows}, ${cols}])`,
             info.file,
           );
         }
@@ -329,13 +380,13 @@ function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
 export function mergeDeltas(weight: Float32Array, shape: readonly number[], deltas: readonly Delta[]): Float32Array {
   const [rows, cols] = shape as [number, number];
   for (const { adapter, module } of deltas) {
-    if (adapter.factor === 0) continue; // scale 0: the base weight bit for bit (0 * x could turn -0 into +0)
+    if (module.factor === 0) continue; // scale 0: the base weight bit for bit (0 * x could turn -0 into +0)
     const a = adapter.source.read(module.a);
     const b = adapter.source.read(module.b);
-    const r = adapter.r;
-    if (module.kind === 'linear') addProduct(weight, rows, cols, b, a, r, adapter.factor);
+    const r = module.r;
+    if (module.kind === 'linear') addProduct(weight, rows, cols, b, a, r, module.factor);
     // (B @ A)^T = A^T @ B^T: A [r, rows] -> A^T [rows, r]; B [cols, r] -> B^T [r, cols].
-    else addProduct(weight, rows, cols, transpose(a, r, rows), transpose(b, cols, r), r, adapter.factor);
+    else addProduct(weight, rows, cols, transpose(a, r, rows), transpose(b, cols, r), r, module.factor);
   }
   return weight;
 }

@@ -209,6 +209,9 @@ t.test(
       'scale 0.5',
     );
 
+    // alpha_pattern: this module alone gets 4x the adapter's alpha (peft's `.*\.key$` match).
+    const patterned = editedAdapter((c) => (c.alpha_pattern = { fc1: 4 * alpha }));
+    check(await convert(tiny.dir, { type: 'f32', loras: [{ path: patterned }] }), (4 * alpha) / r, 'alpha_pattern');
     const rs = path.join(tmp, 'rslora');
     fs.cpSync(LORA, rs, { recursive: true });
     fs.writeFileSync(path.join(rs, 'adapter_config.json'), JSON.stringify({ ...cfg, use_rslora: true }));
@@ -382,7 +385,7 @@ t.test('unknown target module, fan_in_fan_out, DoRA, other PEFT types and unsupp
   await expectRefused(
     t,
     editedAdapter((c) => (c.rank_pattern = { fc1: 4 })),
-    /rank_pattern .* not supported/,
+    /fc1\.lora_A\.weight' has shape \[\d+, \d+\], expected \[4, \d+\] \(rank_pattern\['fc1'\]=4 from adapter_config\.json/,
   );
   await expectRefused(
     t,
@@ -498,60 +501,65 @@ t.test(
   },
 );
 
-t.test('T5, chroma projection and LM modules of a melody model (synthetic adapter, exact values)', async (t) => {
-  const melody = fixture('musicgen-melody-tiny');
-  const weights = readSafetensors(path.join(melody.dir, 'model.safetensors'));
-  const modules = [
-    ['audio_enc_to_dec_proj', 'linear'],
-    ['text_encoder.encoder.block.0.layer.0.SelfAttention.q', 'linear'],
-    ['text_encoder.encoder.block.0.layer.1.DenseReluDense.wo', 'linear'],
-    ['text_encoder.shared', 'embedding'],
-    ['decoder.model.decoder.layers.0.self_attn.q_proj', 'linear'],
-  ] as const;
-  const r = 2;
-  const alpha = 3;
-  // Small integers times 2^-6: every product and sum is exact in float32, so the float64 reference is bit-exact.
-  let seed = 12345;
-  const values = (n: number) => {
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      out[i] = ((seed >>> 16) % 9) - 4;
-      out[i] = out[i]! / 64;
+t.test(
+  'T5, chroma projection and LM modules of a melody model, rank_pattern (synthetic adapter, exact values)',
+  async (t) => {
+    const melody = fixture('musicgen-melody-tiny');
+    const weights = readSafetensors(path.join(melody.dir, 'model.safetensors'));
+    const modules = [
+      ['audio_enc_to_dec_proj', 'linear'],
+      ['text_encoder.encoder.block.0.layer.0.SelfAttention.q', 'linear'],
+      ['text_encoder.encoder.block.0.layer.1.DenseReluDense.wo', 'linear'],
+      ['text_encoder.shared', 'embedding'],
+      ['decoder.model.decoder.layers.0.self_attn.q_proj', 'linear'],
+    ] as const;
+    const r = 2;
+    const alpha = 3;
+    // Small integers times 2^-6: every product and sum is exact in float32, so the float64 reference is bit-exact.
+    let seed = 12345;
+    const values = (n: number) => {
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        out[i] = ((seed >>> 16) % 9) - 4;
+        out[i] = out[i]! / 64;
+      }
+      return { dtype: 'F32', data: Buffer.from(out.buffer) };
+    };
+    const tensors = new Map<string, RawTensor>();
+    const rankOf = (module: string) => (module.endsWith('.wo') ? 3 : r); // rank_pattern {wo: 3} below
+    for (const [module, kind] of modules) {
+      const [rows, cols] = weights.get(`${module}.weight`)!.shape as [number, number];
+      const p = `base_model.model.${module}`;
+      const r = rankOf(module);
+      if (kind === 'linear') {
+        tensors.set(`${p}.lora_A.weight`, { ...values(r * cols), shape: [r, cols] });
+        tensors.set(`${p}.lora_B.weight`, { ...values(rows * r), shape: [rows, r] });
+      } else {
+        tensors.set(`${p}.lora_embedding_A`, { ...values(r * rows), shape: [r, rows] });
+        tensors.set(`${p}.lora_embedding_B`, { ...values(cols * r), shape: [cols, r] });
+      }
     }
-    return { dtype: 'F32', data: Buffer.from(out.buffer) };
-  };
-  const tensors = new Map<string, RawTensor>();
-  for (const [module, kind] of modules) {
-    const [rows, cols] = weights.get(`${module}.weight`)!.shape as [number, number];
-    const p = `base_model.model.${module}`;
-    if (kind === 'linear') {
-      tensors.set(`${p}.lora_A.weight`, { ...values(r * cols), shape: [r, cols] });
-      tensors.set(`${p}.lora_B.weight`, { ...values(rows * r), shape: [rows, r] });
-    } else {
-      tensors.set(`${p}.lora_embedding_A`, { ...values(r * rows), shape: [r, rows] });
-      tensors.set(`${p}.lora_embedding_B`, { ...values(cols * r), shape: [cols, r] });
+    const dir = path.join(tmp, 'melody-adapter');
+    fs.mkdirSync(dir);
+    const targets = ['audio_enc_to_dec_proj', 'q', 'wo', 'shared', 'q_proj'];
+    fs.writeFileSync(
+      path.join(dir, 'adapter_config.json'),
+      JSON.stringify({ ...adapterConfig(), r, lora_alpha: alpha, target_modules: targets, rank_pattern: { wo: 3 } }),
+    );
+    writeSafetensors(path.join(dir, 'adapter_model.safetensors'), tensors);
+    const plain = readGguf(await convert(melody.dir, { type: 'f32' }));
+    const out = readGguf(await convert(melody.dir, { type: 'f32', loras: [{ path: dir }] }));
+    const changed = new Set<string>();
+    for (const [module, adapted] of adaptedModules(tensors)) {
+      const name = ggufName(module);
+      changed.add(name);
+      const shape = weights.get(`${module}.weight`)!.shape;
+      const want = referenceMerge(tensorF32(plain, name), shape, adapted, alpha / rankOf(module));
+      t.equal(maxAbsDiff(tensorF32(out, name), want), 0, `${name} (${module})`);
+      t.not(maxAbsDiff(tensorF32(out, name), tensorF32(plain, name)), 0, `${name} changed`);
     }
-  }
-  const dir = path.join(tmp, 'melody-adapter');
-  fs.mkdirSync(dir);
-  const targets = ['audio_enc_to_dec_proj', 'q', 'wo', 'shared', 'q_proj'];
-  fs.writeFileSync(
-    path.join(dir, 'adapter_config.json'),
-    JSON.stringify({ ...adapterConfig(), r, lora_alpha: alpha, target_modules: targets }),
-  );
-  writeSafetensors(path.join(dir, 'adapter_model.safetensors'), tensors);
-  const plain = readGguf(await convert(melody.dir, { type: 'f32' }));
-  const out = readGguf(await convert(melody.dir, { type: 'f32', loras: [{ path: dir }] }));
-  const changed = new Set<string>();
-  for (const [module, adapted] of adaptedModules(tensors)) {
-    const name = ggufName(module);
-    changed.add(name);
-    const shape = weights.get(`${module}.weight`)!.shape;
-    const want = referenceMerge(tensorF32(plain, name), shape, adapted, alpha / r);
-    t.equal(maxAbsDiff(tensorF32(out, name), want), 0, `${name} (${module})`);
-    t.not(maxAbsDiff(tensorF32(out, name), tensorF32(plain, name)), 0, `${name} changed`);
-  }
-  const rest = plain.tensors.map((x) => x.name).filter((n) => !changed.has(n));
-  t.same(sameTensors(plain, out, rest), [], `the other ${rest.length} tensors are the base's bytes`);
-});
+    const rest = plain.tensors.map((x) => x.name).filter((n) => !changed.has(n));
+    t.same(sameTensors(plain, out, rest), [], `the other ${rest.length} tensors are the base's bytes`);
+  },
+);
