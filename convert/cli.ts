@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// musicgen-convert <hf-dir | owner/name> -o model.gguf [--type f32|f16|q8_0|q4_0|q4_k] [--tokenizer-dir DIR] [--revision R]
+// musicgen-convert <hf-dir | owner/name | model.gguf> -o model.gguf [--type f32|f16|q8_0|q4_0|q4_k] [--tokenizer-dir DIR]
+//                  [--revision R] [--lora DIR[:SCALE]]...
 // musicgen-convert <audiocraft-dir> --base <GGUF, HF folder or owner/name> -o model.gguf [--type ...]
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -10,11 +11,13 @@ import { isAudiocraftDir } from './audiocraft-checkpoint';
 import { convertCheckpoint } from './convert';
 import { convertAudiocraft } from './convert-audiocraft';
 import { removeTempFiles } from './gguf-writer';
+import { parseLoraArgument } from './lora';
 import { isRepoId, resolveCheckpointDir } from './hub/resolve';
 import { isOutputType, OUTPUT_TYPES } from './quant-policy';
 
 const USAGE = `Usage: musicgen-convert <hf-dir> -o <model.gguf> [--type ${OUTPUT_TYPES.join('|')}] [--tokenizer-dir <dir>]
        musicgen-convert <owner/name> -o <model.gguf> [--revision <rev>] [--type ...]
+       musicgen-convert <hf-dir|owner/name|model.gguf> --lora <adapter>[:scale] [--lora ...] -o <model.gguf>
        musicgen-convert <audiocraft-dir> --base <model.gguf|hf-dir|owner/name> -o <model.gguf> [--type ...]
 
 Converts a Hugging Face MusicGen / MusicGen-Melody checkpoint folder (config.json + model.safetensors,
@@ -26,9 +29,11 @@ EnCodec from --base.
 
 Options:
   -o, --output <file>       GGUF file to write (replaced atomically; nothing is left behind on failure)
-  -t, --type <type>         storage type of the large matrices (default f16); see docs/converter.md
+  -t, --type <type>         storage type of the large matrices (default f16; a .gguf base keeps its own); see docs/converter.md
       --tokenizer-dir <dir> folder holding spiece.model (default: <hf-dir>, else its parent)
-      --revision <rev>      branch, tag or commit of a repo id (default main)
+      --revision <rev>      branch, tag or commit of a repo id (default main; --lora repo ids are fetched at main)
+      --lora <dir>[:scale]  PEFT LoRA adapter (folder or repo id) merged before quantisation (repeatable; scale
+                            default 1); the base may then also be a converted f32/f16 .gguf (docs/converter.md, LoRA)
       --base <gguf|hf-dir>  for an audiocraft export (state_dict.bin [+ compression_state_dict.bin]): the
                             converted GGUF, HF MusicGen folder or repo id giving T5, tokenizer and (pointer form)
                             EnCodec; --type defaults to the base GGUF's type
@@ -42,6 +47,7 @@ async function main(): Promise<void> {
     'tokenizer-dir': { type: 'string' },
     revision: { type: 'string' },
     base: { type: 'string' },
+    lora: { type: 'string', multiple: true },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -83,9 +89,15 @@ async function main(): Promise<void> {
   const input = await resolveCheckpointDir(positionals[0]!, options.hub);
   if (values.base !== undefined && !isAudiocraftDir(input))
     return usageError('--base applies to an audiocraft export (state_dict.bin, no config.json)');
+  if (values.lora !== undefined && isAudiocraftDir(input))
+    return usageError('--lora applies to a Hugging Face checkpoint or a converted .gguf, not an audiocraft export');
   const result = isAudiocraftDir(input)
     ? await convertAudiocraft(input, values.output, { ...options, base: values.base ?? '', type })
-    : { ...(await convertCheckpoint(input, values.output, { ...options, type: type ?? 'f16' })), type: type ?? 'f16' };
+    : await convertCheckpoint(input, values.output, {
+        ...options,
+        type,
+        loras: (values.lora ?? []).map(parseLoraArgument),
+      });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const output = path.resolve(values.output);
   if (json) {

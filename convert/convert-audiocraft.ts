@@ -2,7 +2,6 @@
 // checkpoint, T5 + tokenizer (and a pointed-to EnCodec) from the base; hyper-parameters from xp.cfg, cross-checked
 // against the tensor shapes and the base. A GGUF base's tensors are copied byte for byte where the requested type
 // stores them the same way, so converting against the GGUF of an HF folder equals converting that folder.
-import * as path from 'node:path';
 import { ConvertError } from '../lib/errors';
 import {
   exportDir,

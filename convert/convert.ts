@@ -5,11 +5,14 @@ import * as path from 'node:path';
 import { ConvertError } from '../lib/errors';
 import { native } from '../lib/native';
 import { isAudiocraftDir } from './audiocraft-checkpoint';
-import { writeGguf, type GgufTensorInfo } from './gguf-writer';
+import { baseMetadata, configFromGguf, ggufFileType, planGgufBase } from './gguf-base';
+import { GgufReader } from './gguf-reader';
+import { writeGguf, type GgufTensorInfo, type MetadataValue } from './gguf-writer';
 import { readMusicgenConfig } from './hf-config';
-import { modelMetadata } from './metadata';
 import { parseSnapshotDir } from './hub/cache';
 import { resolveCheckpointDir, type HubOptions } from './hub/resolve';
+import { bindAdapters, loraMetadata, mergeDeltas, openLoraAdapter, type LoraAdapter, type LoraSpec } from './lora';
+import { modelMetadata } from './metadata';
 import { GGML_TYPES, isOutputType, storageType, tensorBytes, type OutputType } from './quant-policy';
 import { ShardedSafetensors, SafetensorsFile } from './safetensors';
 import { isIgnoredTensor, planTensors, type SourceRef, type TensorPlan } from './tensor-map';
@@ -23,14 +26,19 @@ export interface ConvertOptions {
   type?: OutputType;
   /** Folder holding spiece.model / tokenizer_config.json; default: the checkpoint folder, else its parent. */
   tokenizerDir?: string;
+  /** PEFT LoRA adapters (folder or repo id, scale default 1) merged into the weights before quantisation. */
+  loras?: LoraSpec[];
   onProgress?: (done: number, total: number, tensor: string) => void;
-  /** When `dir` is a Hugging Face repo id (`owner/name`, not an existing path): how to fetch it (revision, token...). */
+  /** When the base or an adapter is a Hugging Face repo id (`owner/name`, not an existing path): how to fetch it
+   *  (token, endpoint, cache...; `revision` applies to the base only, adapters are fetched at main). */
   hub?: HubOptions;
   /** general.name in the GGUF; default: the repo's name for a hub snapshot, else the folder's name. */
   name?: string;
 }
 
 export interface ConvertResult {
+  /** The storage type requested (a GGUF base's own when none was given). */
+  type: OutputType;
   tensors: number;
   bytes: number;
 }
@@ -102,27 +110,76 @@ export function modelName(dir: string): string {
   return parseSnapshotDir(dir)?.repo.split('/')[1] ?? path.basename(path.resolve(dir));
 }
 
-/** Converts a MusicGen checkpoint folder — or a hub repo id, fetched first (options.hub) — into one GGUF file. */
+/** The base is a converted GGUF (re-encoded, adapters merged) rather than a checkpoint folder. */
+function isGgufFile(file: string): boolean {
+  try {
+    if (!fs.statSync(file).isFile()) return false;
+    const fd = fs.openSync(file, 'r');
+    try {
+      const magic = Buffer.alloc(4);
+      return fs.readSync(fd, magic, 0, 4, 0) === 4 && magic.toString('latin1') === 'GGUF';
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
+async function openAdapters(specs: LoraSpec[], hub: HubOptions = {}): Promise<LoraAdapter[]> {
+  const adapters: LoraAdapter[] = [];
+  try {
+    for (const spec of specs) {
+      const dir = await resolveCheckpointDir(spec.path, { ...hub, revision: undefined });
+      adapters.push(openLoraAdapter(dir, spec.path, spec.scale ?? 1));
+    }
+    return adapters;
+  } catch (error) {
+    for (const a of adapters) a.source.close();
+    throw error;
+  }
+}
+
+/**
+ * Converts a checkpoint folder (or a converted GGUF, or a repo id once hub downloads are merged) into one GGUF file,
+ * merging `options.loras` into the weights first.
+ */
 export async function convertCheckpoint(
-  dir: string,
+  base: string,
   out: string,
   options: ConvertOptions = {},
 ): Promise<ConvertResult> {
-  const type = options.type ?? 'f16';
-  if (!isOutputType(type))
-    throw new ConvertError(`unknown type '${String(type)}' (expected f32, f16, q8_0, q4_0 or q4_k)`);
-  dir = await resolveCheckpointDir(dir, options.hub);
+  if (options.type !== undefined && !isOutputType(options.type))
+    throw new ConvertError(`unknown type '${String(options.type)}' (expected f32, f16, q8_0, q4_0 or q4_k)`);
+  const dir = await resolveCheckpointDir(base, options.hub);
   if (isAudiocraftDir(dir))
     throw new ConvertError(
       'is an audiocraft export (state_dict.bin, no config.json): convert it with convertAudiocraft(dir, out, { base }) or musicgen-convert --base',
       dir,
     );
+  const adapters = await openAdapters(options.loras ?? [], options.hub);
+  try {
+    if (isGgufFile(dir)) return await convertGgufBase(dir, out, adapters, options);
+    return await convertFolder(dir, out, adapters, options);
+  } finally {
+    for (const a of adapters) a.source.close();
+  }
+}
+
+async function convertFolder(
+  dir: string,
+  out: string,
+  adapters: LoraAdapter[],
+  options: ConvertOptions,
+): Promise<ConvertResult> {
+  const type = options.type ?? 'f16';
   const config = readMusicgenConfig(dir);
   const tokenizer = tokenizerMetadata(findTokenizerDir(dir, options.tokenizerDir), config.t5.vocabSize);
   const source = openWeights(dir);
   try {
     const plans = planTensors(config, (name) => source.info(name) !== undefined);
     validate(source, plans);
+    const deltas = bindAdapters(adapters, plans);
     const infos: GgufTensorInfo[] = plans.map((plan) => {
       const rowLength = plan.shape[plan.shape.length - 1]!;
       const stored = storageType(plan.role, type, rowLength);
@@ -134,17 +191,80 @@ export async function convertCheckpoint(
       };
     });
     const storedTypes = plans.map((plan) => storageType(plan.role, type, plan.shape[plan.shape.length - 1]!));
-    const metadata = [...modelMetadata(config, options.name ?? modelName(dir), type), ...tokenizer];
+    const metadata = [
+      ...modelMetadata(config, options.name ?? modelName(dir), type),
+      ...tokenizer,
+      ...loraMetadata(adapters, deltas),
+    ];
     const bytes = await writeGguf(out, metadata, infos, async (i) => {
       // Yield between tensors so SIGINT/SIGTERM handlers (see cli.ts) can run during a long conversion.
       await new Promise((resolve) => setImmediate(resolve));
       const plan = plans[i]!;
-      const data = encodeTensor(buildTensor(source, plan), storedTypes[i]!, plan.shape[plan.shape.length - 1]!);
+      const weights = buildTensor(source, plan);
+      const merged = deltas.has(plan.name) ? mergeDeltas(weights, plan.shape, deltas.get(plan.name)!) : weights;
+      const data = encodeTensor(merged, storedTypes[i]!, plan.shape[plan.shape.length - 1]!);
       options.onProgress?.(i + 1, plans.length, plan.name);
       return data;
     });
-    return { tensors: plans.length, bytes };
+    return { type, tensors: plans.length, bytes };
   } finally {
     source.close();
+  }
+}
+
+/** A converted GGUF as the base: same plan, tensors re-encoded only where the type changes or an adapter merges. */
+async function convertGgufBase(
+  file: string,
+  out: string,
+  adapters: LoraAdapter[],
+  options: ConvertOptions,
+): Promise<ConvertResult> {
+  if (options.tokenizerDir !== undefined)
+    throw new ConvertError('--tokenizer-dir does not apply to a GGUF base (its tokenizer is in the file)', file);
+  const reader = new GgufReader(file);
+  try {
+    const type = options.type ?? ggufFileType(reader);
+    const plans = planGgufBase(reader, configFromGguf(reader));
+    const deltas = bindAdapters(adapters, plans);
+    const stored = plans.map((plan) => storageType(plan.role, type, plan.shape[plan.shape.length - 1]!));
+    // Everything decided before writing: a tensor that must be re-encoded or merged needs exact (f32/f16) weights.
+    plans.forEach((plan, i) => {
+      const has = reader.tensors.get(plan.name)!.type;
+      if ((has === stored[i] && !deltas.has(plan.name)) || has === 'f32' || has === 'f16') return;
+      const why = deltas.has(plan.name)
+        ? 'a LoRA adapter must be merged before quantisation'
+        : `re-encoding it as ${stored[i]} would quantise twice`;
+      throw new ConvertError(
+        `tensor '${plan.name}' is stored as ${has}; ${why} (convert from the checkpoint folder, or from an f32/f16 GGUF)`,
+        file,
+      );
+    });
+    const { entries, previous } = baseMetadata(reader, type);
+    const metadata: Array<[string, MetadataValue]> = [...entries, ...loraMetadata(adapters, deltas, previous)];
+    const infos: GgufTensorInfo[] = plans.map((plan, i) => {
+      const rowLength = plan.shape[plan.shape.length - 1]!;
+      return {
+        name: plan.name,
+        dims: [...plan.shape].reverse(),
+        ggmlType: GGML_TYPES[stored[i]!].id,
+        bytes: tensorBytes(stored[i]!, elementCount(plan.shape), rowLength),
+      };
+    });
+    const bytes = await writeGguf(out, metadata, infos, async (i) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      const plan = plans[i]!;
+      const list = deltas.get(plan.name);
+      let data: Uint8Array;
+      if (!list && reader.tensors.get(plan.name)!.type === stored[i]) data = reader.readRaw(plan.name);
+      else {
+        const weights = reader.readFloat32(plan.name);
+        data = encodeTensor(list ? mergeDeltas(weights, plan.shape, list) : weights, stored[i]!, plan.shape.at(-1)!);
+      }
+      options.onProgress?.(i + 1, plans.length, plan.name);
+      return data;
+    });
+    return { type, tensors: plans.length, bytes };
+  } finally {
+    reader.close();
   }
 }

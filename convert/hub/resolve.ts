@@ -11,7 +11,15 @@ import { defaultHubCache, isCommitHash, RepoCache } from './cache';
 import { fetchBlob, headFile, statusError, transportError, type FetchedFile, type HubSession } from './download';
 import { readText, request } from './http';
 import { withLock } from './lock';
-import { audiocraftFiles, hfFiles, missingFromSnapshot, repoLayout, shardsOf, WEIGHT_INDEX } from './select-files';
+import {
+  audiocraftFiles,
+  hfFiles,
+  loraFiles,
+  missingFromSnapshot,
+  repoLayout,
+  shardsOf,
+  WEIGHT_INDEX,
+} from './select-files';
 
 export interface HubProgress {
   /** The file being fetched. */
@@ -220,10 +228,11 @@ export async function downloadCheckpoint(repo: string, options: HubOptions = {})
       'not-musicgen',
       repo,
       `not a MusicGen checkpoint: neither config.json with model.safetensors / ${WEIGHT_INDEX} / pytorch_model.bin ` +
-        `nor audiocraft's state_dict.bin in the repository (it holds: ${listed || 'nothing'})`,
+        `nor audiocraft's state_dict.bin nor a PEFT adapter (adapter_config.json + adapter_model.*) in the repository (it holds: ${listed || 'nothing'})`,
     );
   }
-  const wanted = layout === 'hf' ? hfFiles(available) : audiocraftFiles(available);
+  const wanted =
+    layout === 'hf' ? hfFiles(available) : layout === 'audiocraft' ? audiocraftFiles(available) : loraFiles(available);
 
   // Sizes for the progress total and LFS oids to cross-check the resolve headers (optional: mirrors may lack it).
   const tree = new Map<string, { size: number; lfsOid?: string }>();

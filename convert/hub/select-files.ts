@@ -1,5 +1,6 @@
 // Which files of a hub repo conversion needs: the Hugging Face layout (configs, weights, tokenizer) when it is
-// complete, else audiocraft's export (state_dict.bin [+ compression_state_dict.bin]) — never README, tokenizer.json,
+// complete, else audiocraft's export (state_dict.bin [+ compression_state_dict.bin]), else a PEFT LoRA adapter
+// (adapter_config.json + adapter_model.safetensors or .bin) — never README, tokenizer.json,
 // the other weight format, or anything else the repo holds. Also: is a cached snapshot complete?
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,14 +9,17 @@ export const HF_CONFIGS = ['config.json', 'generation_config.json', 'preprocesso
 export const TOKENIZER_FILES = ['spiece.model', 'tokenizer_config.json'];
 export const AUDIOCRAFT_FILES = ['state_dict.bin', 'compression_state_dict.bin'];
 export const WEIGHT_INDEX = 'model.safetensors.index.json';
+export const ADAPTER_CONFIG = 'adapter_config.json';
+export const ADAPTER_WEIGHTS = ['adapter_model.safetensors', 'adapter_model.bin'];
 
-export type RepoLayout = 'hf' | 'audiocraft';
+export type RepoLayout = 'hf' | 'audiocraft' | 'lora';
 
 /** The layout a repo's file list offers, or undefined when it is neither (the caller says what was found). */
 export function repoLayout(files: ReadonlySet<string>): RepoLayout | undefined {
   const weights = files.has('model.safetensors') || files.has(WEIGHT_INDEX) || files.has('pytorch_model.bin');
   if (files.has('config.json') && weights) return 'hf';
   if (files.has('state_dict.bin')) return 'audiocraft';
+  if (files.has(ADAPTER_CONFIG) && ADAPTER_WEIGHTS.some((f) => files.has(f))) return 'lora';
   return undefined;
 }
 
@@ -27,6 +31,11 @@ export function hfFiles(files: ReadonlySet<string>): string[] {
 
 export function audiocraftFiles(files: ReadonlySet<string>): string[] {
   return [...AUDIOCRAFT_FILES, ...TOKENIZER_FILES].filter((f) => files.has(f));
+}
+
+/** An adapter: its config and one weight format (safetensors first); the base's configs beside it are not needed. */
+export function loraFiles(files: ReadonlySet<string>): string[] {
+  return [ADAPTER_CONFIG, ADAPTER_WEIGHTS.find((f) => files.has(f))!];
 }
 
 /** The shard files a model.safetensors.index.json names (its weight_map values), checked to be plain file names. */
@@ -55,6 +64,8 @@ export function missingFromSnapshot(dir: string): string[] {
     }
   };
   if (!has('config.json') && has('state_dict.bin')) return [];
+  if (has(ADAPTER_CONFIG) && !has('model.safetensors') && !has(WEIGHT_INDEX) && !has('pytorch_model.bin'))
+    return ADAPTER_WEIGHTS.some(has) ? [] : [ADAPTER_WEIGHTS.join(' or ')];
   // Weights are fetched last, so a snapshot with its weights also has the tokenizer files the repo offered.
   const missing = ['config.json'].filter((f) => !has(f));
   if (has('model.safetensors') || has('pytorch_model.bin')) return missing;
