@@ -8,6 +8,7 @@ import { convertCheckpoint } from '../convert/convert';
 import { readGguf } from './helpers/gguf-reader';
 import { zipArchive } from '../tools/fuzz/seeds';
 import { copyConfigs, f32, readSafetensors } from './helpers/safetensors-writer';
+import { PickleWriter } from './helpers/torch-zip-writer';
 
 const TINY = path.join(__dirname, '..', '..', 'test', 'fixtures', 'musicgen-tiny');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-convert-pickle-'));
@@ -16,41 +17,6 @@ t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 /** A zip archive (stored or deflated) written to `file`, by the same writer the fuzz seeds use. */
 function writeZip(file: string, entries: Array<[string, Buffer]>, deflate: boolean): void {
   fs.writeFileSync(file, zipArchive(entries, deflate));
-}
-
-/** Pickle protocol-2 writer for exactly what torch.save emits for a state dict. */
-class PickleWriter {
-  private chunks: Buffer[] = [Buffer.from([0x80, 0x02])];
-  op(...bytes: number[]): this {
-    this.chunks.push(Buffer.from(bytes));
-    return this;
-  }
-  str(s: string): this {
-    const b = Buffer.from(s);
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(b.length);
-    this.chunks.push(Buffer.from('X'), len, b);
-    return this;
-  }
-  int(n: number): this {
-    const b = Buffer.alloc(5);
-    b.write('J');
-    b.writeInt32LE(n, 1);
-    this.chunks.push(b);
-    return this;
-  }
-  global(module: string, name: string): this {
-    this.chunks.push(Buffer.from(`c${module}\n${name}\n`));
-    return this;
-  }
-  tuple(values: number[]): this {
-    this.op(0x28);
-    for (const v of values) this.int(v);
-    return this.op(0x74);
-  }
-  bytes(): Buffer {
-    return Buffer.concat([...this.chunks, Buffer.from('.')]);
-  }
 }
 
 interface StoredTensor {

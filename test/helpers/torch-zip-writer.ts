@@ -1,9 +1,10 @@
 // torch.save-style archives (zip + protocol-2 pickle of a dict of contiguous float32 tensors) built in tests, for
-// inputs that come as .bin files (adapter_model.bin). Same opcodes as test/convert-pickle.test.ts's writer.
+// inputs that come as .bin files (pytorch_model.bin, adapter_model.bin).
 import * as fs from 'node:fs';
 import { zipArchive } from '../../tools/fuzz/seeds';
 
-class PickleWriter {
+/** Pickle protocol-2 writer for exactly what torch.save emits for a state dict. */
+export class PickleWriter {
   private chunks: Buffer[] = [Buffer.from([0x80, 0x02])];
   op(...bytes: number[]): this {
     this.chunks.push(Buffer.from(bytes));
