@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConvertError } from '../lib/errors';
 import { native } from '../lib/native';
-import { isAudiocraftDir } from './audiocraft-checkpoint';
+import { isAudiocraftDir, isGgufFile } from './checkpoint-layout';
 import { baseMetadata, configFromGguf, ggufFileType, planGgufBase } from './gguf-base';
 import { GgufReader } from './gguf-reader';
 import { writeGguf, type GgufTensorInfo, type MetadataValue } from './gguf-writer';
@@ -108,22 +108,6 @@ export function encodeTensor(data: Float32Array, type: OutputType, rowLength: nu
 /** general.name: a hub snapshot (<cache>/models--owner--name/snapshots/<commit>) is named after its repo, else the folder. */
 export function modelName(dir: string): string {
   return parseSnapshotDir(dir)?.repo.split('/')[1] ?? path.basename(path.resolve(dir));
-}
-
-/** The base is a converted GGUF (re-encoded, adapters merged) rather than a checkpoint folder. */
-function isGgufFile(file: string): boolean {
-  try {
-    if (!fs.statSync(file).isFile()) return false;
-    const fd = fs.openSync(file, 'r');
-    try {
-      const magic = Buffer.alloc(4);
-      return fs.readSync(fd, magic, 0, 4, 0) === 4 && magic.toString('latin1') === 'GGUF';
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return false;
-  }
 }
 
 async function openAdapters(specs: LoraSpec[], hub: HubOptions = {}): Promise<LoraAdapter[]> {

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { removeTempFiles } from '../convert/gguf-writer';
-import { convertedModel, DEFAULT_CACHED_TYPE } from '../convert/hub/converted-cache';
+import { convertedModel, DEFAULT_CACHED_TYPE } from '../convert/converted-cache';
 import { isRepoId } from '../convert/hub/resolve';
 import { isOutputType, OUTPUT_TYPES } from '../convert/quant-policy';
 import { parseCommandLine } from './command-line';

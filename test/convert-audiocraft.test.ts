@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t, { type Test } from 'tap';
 import { convertCheckpoint } from '../convert/convert';
-import { convertAudiocraft, type AudiocraftConvertOptions } from '../convert/convert-audiocraft';
+import { convertAudiocraft, type AudiocraftConvertOptions } from '../convert/audiocraft/convert';
 import { generateCodes } from '../lib/generation-job';
 import { native } from '../lib/native';
 import { copyExport, copyWithXpCfg, pickleOf, renameKey, writeTorchArchive } from './helpers/audiocraft-edit';

@@ -4,7 +4,7 @@
 // run.ts) is a crash.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openAudiocraftLm } from '../../convert/audiocraft-checkpoint';
+import { openAudiocraftLm } from '../../convert/audiocraft/checkpoint';
 import { readSentencePieceModel } from '../../convert/sentencepiece';
 import { loadTorchStateDict } from '../../convert/pickle';
 import { SafetensorsFile } from '../../convert/safetensors';
@@ -275,7 +275,7 @@ const audiocraft: Target = {
   name: 'audiocraft',
   ext: '.pkl',
   description:
-    'convert/audiocraft-checkpoint.ts openAudiocraftLm: export dict, xp.cfg (YAML, checks), name map, every tensor read',
+    'convert/audiocraft/checkpoint.ts openAudiocraftLm: export dict, xp.cfg (YAML, checks), name map, every tensor read',
   codes: ['ERR_MUSICGEN_CONVERT'],
   native: false,
   async create() {

@@ -6,10 +6,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { convertCheckpoint } from '../convert';
-import type { OutputType } from '../quant-policy';
-import { repoFolderName } from './cache';
-import { downloadCheckpoint, type HubOptions } from './resolve';
+import { convertCheckpoint } from './convert';
+import type { OutputType } from './quant-policy';
+import { repoFolderName } from './hub/cache';
+import { downloadCheckpoint, type HubOptions } from './hub/resolve';
 
 /** The type `musicgen -m owner/name` converts to unless told (musicgen-convert's default too). */
 export const DEFAULT_CACHED_TYPE: OutputType = 'f16';

@@ -3,7 +3,7 @@
 // express: another solver or LM class, biases in attention/FF, other positional embeddings, codebook patterns or
 // fusers. Interpolations such as `${sample_rate}` are resolved for the values read.
 import { parse as parseYaml } from 'yaml';
-import { ConvertError } from '../lib/errors';
+import { ConvertError } from '../../lib/errors';
 
 /** What xp.cfg says about the LM; sizes are cross-checked against tensor shapes by the caller. */
 export interface AudiocraftLmConfig {

@@ -4,20 +4,20 @@
 // unpickler and presented under Hugging Face tensor names, so the HF tensor plan (tensor-map.ts) applies as is.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConvertError } from '../lib/errors';
+import { ConvertError } from '../../lib/errors';
+import { AUDIOCRAFT_LM_FILE as LM_FILE } from '../checkpoint-layout';
 import {
   readCodecConfig,
   readLmConfig,
   XpConfig,
   type AudiocraftCodecConfig,
   type AudiocraftLmConfig,
-} from './audiocraft-config';
-import { isTensor, type PickleValue, type TorchTensorRef } from './pickle';
-import { RenamedSource, type Rename } from './source-views';
-import type { TensorSource } from './tensor-source';
-import { TorchZipFile } from './torch-zip';
+} from './xp-config';
+import { isTensor, type PickleValue, type TorchTensorRef } from '../pickle';
+import { RenamedSource, type Rename } from '../source-views';
+import type { TensorSource } from '../tensor-source';
+import { TorchZipFile } from '../torch-zip';
 
-export const LM_FILE = 'state_dict.bin';
 export const CODEC_FILE = 'compression_state_dict.bin';
 
 /** The chroma extractor's STFT window: a buffer audiocraft saves, which the HF layout (and our runtime) computes. */
@@ -37,19 +37,6 @@ export type AudiocraftCodec =
   | { kind: 'absent' }
   | { kind: 'pointer'; file: string; pretrained: string }
   | { kind: 'full'; file: string; config: AudiocraftCodecConfig; source: TensorSource; unmapped: string[] };
-
-/** True when `dir` looks like an audiocraft export (holds state_dict.bin and no HF config.json), or is its state_dict.bin. */
-export function isAudiocraftDir(dir: string): boolean {
-  if (path.basename(dir) === LM_FILE && fs.existsSync(dir) && fs.statSync(dir).isFile()) return true;
-  return fs.existsSync(path.join(dir, LM_FILE)) && !fs.existsSync(path.join(dir, 'config.json'));
-}
-
-/** The export folder of `spec`: the folder itself, or the folder of a state_dict.bin named directly. */
-export function exportDir(spec: string): string {
-  return path.basename(spec) === LM_FILE && fs.existsSync(spec) && fs.statSync(spec).isFile()
-    ? path.dirname(spec)
-    : spec;
-}
 
 interface Export {
   tensors: Map<string, TorchTensorRef>;

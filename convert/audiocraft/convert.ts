@@ -2,25 +2,20 @@
 // checkpoint, T5 + tokenizer (and a pointed-to EnCodec) from the base; hyper-parameters from xp.cfg, cross-checked
 // against the tensor shapes and the base. A GGUF base's tensors are copied byte for byte where the requested type
 // stores them the same way, so converting against the GGUF of an HF folder equals converting that folder.
-import { ConvertError } from '../lib/errors';
-import {
-  exportDir,
-  openAudiocraftCodec,
-  openAudiocraftLm,
-  type AudiocraftCodec,
-  type AudiocraftLm,
-} from './audiocraft-checkpoint';
-import type { AudiocraftCodecConfig } from './audiocraft-config';
-import { openBase, type BaseModel } from './base-model';
-import { buildTensor, encodeTensor, modelName, validate, type ConvertOptions, type ConvertResult } from './convert';
-import { writeGguf, type GgufTensorInfo } from './gguf-writer';
-import { resolveCheckpointDir } from './hub/resolve';
-import type { CodecConfig, MusicgenConfig } from './hf-config';
-import { modelMetadata } from './metadata';
-import { GGML_TYPES, isOutputType, storageType, tensorBytes, type OutputType } from './quant-policy';
-import { FilteredSource, JoinedSource } from './source-views';
-import { planTensors, type TensorPlan } from './tensor-map';
-import { elementCount, type SourceTensorInfo, type TensorSource } from './tensor-source';
+import { ConvertError } from '../../lib/errors';
+import { openAudiocraftCodec, openAudiocraftLm, type AudiocraftCodec, type AudiocraftLm } from './checkpoint';
+import type { AudiocraftCodecConfig } from './xp-config';
+import { openBase, type BaseModel } from '../base-model';
+import { exportDir } from '../checkpoint-layout';
+import { buildTensor, encodeTensor, modelName, validate, type ConvertOptions, type ConvertResult } from '../convert';
+import { writeGguf, type GgufTensorInfo } from '../gguf-writer';
+import { resolveCheckpointDir } from '../hub/resolve';
+import type { CodecConfig, MusicgenConfig } from '../hf-config';
+import { modelMetadata } from '../metadata';
+import { GGML_TYPES, isOutputType, storageType, tensorBytes, type OutputType } from '../quant-policy';
+import { FilteredSource, JoinedSource } from '../source-views';
+import { planTensors, type TensorPlan } from '../tensor-map';
+import { elementCount, type SourceTensorInfo, type TensorSource } from '../tensor-source';
 
 export interface AudiocraftConvertOptions extends Omit<ConvertOptions, 'type'> {
   /** HF MusicGen folder or converted GGUF providing T5 + tokenizer (and EnCodec for the pointer form). */
