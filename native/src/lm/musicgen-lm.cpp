@@ -9,6 +9,7 @@
 #include "runtime/cpu-attention.h"
 #include "runtime/cpu-matvec.h"
 #include "runtime/error.h"
+#include "runtime/zeroed-host-buffer.h"
 
 namespace mg {
 
@@ -44,7 +45,17 @@ lm_cache new_lm_cache(const model& m, int32_t n_rows, int32_t n_cond, int32_t n_
             ggml_format_name(cache.cross_v.back(), "cache_cross_v_%u", l);
         }
     }
-    cache.buffer.reset(ggml_backend_alloc_ctx_tensors(ctx, m.backends.main_backend()));
+    // The replayable step attends over positions not written yet with weight exactly 0, which is only harmless
+    // if what they hold is finite (0 * NaN is NaN): they start as zeros. On the CPU, pages the kernel zero-fills on
+    // first write (runtime/zeroed-host-buffer.h) rather than a clear of the whole cache before the first step.
+    const bool on_cpu =
+        ggml_backend_dev_type(ggml_backend_get_device(m.backends.main_backend())) == GGML_BACKEND_DEVICE_TYPE_CPU;
+    if (on_cpu) {
+        cache.buffer.reset(alloc_zeroed_cpu_tensors(ctx, cache.memory));
+    } else {
+        cache.buffer.reset(ggml_backend_alloc_ctx_tensors(ctx, m.backends.main_backend()));
+        if (cache.buffer) ggml_backend_buffer_clear(cache.buffer.get(), 0);
+    }
     if (!cache.buffer) {
         const double bytes = 2.0 * hp.n_layer * H *
                              (double(n_ctx) * n_rows * ggml_type_size(type) + double(n_text) * n_cond * sizeof(float));
@@ -52,9 +63,6 @@ lm_cache new_lm_cache(const model& m, int32_t n_rows, int32_t n_cond, int32_t n_
         throw error(error_code::backend,
                     "could not allocate the LM cache (" + std::to_string(mib) + " MiB) on " + m.backends.name());
     }
-    // The replayable step attends over positions not written yet with weight exactly 0, which is only harmless
-    // if what they hold is finite (0 * NaN is NaN): they start as zeros.
-    ggml_backend_buffer_clear(cache.buffer.get(), 0);
     return cache;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "runtime/zeroed-host-buffer.h"
 
 namespace mg {
 
@@ -31,6 +32,7 @@ struct lm_cache {
     std::vector<ggml_tensor*> cross_v;
 
     ggml_context_ptr ctx;
+    zeroed_host_buffer memory;  // the pages of a CPU cache (empty on other devices); released after `buffer`
     ggml_backend_buffer_ptr buffer;
 };
 
