@@ -1,6 +1,7 @@
 // PEFT LoRA adapters (as musicgen-dreamboothing saves them) merged into the base weights at conversion, before any
 // quantisation: Linear W' = W + s * B @ A, Embedding W' = W + s * (B @ A)^T with s = scale * lora_alpha / r
-// (lora_alpha / sqrt(r) with use_rslora), computed in float32 as peft's merge_and_unload does. Everything is
+// (lora_alpha / sqrt(r) with use_rslora); each B @ A entry is summed in float64 and rounded once, then scaled and
+// added in float32, which equals peft's merge_and_unload bit for bit on the fixture adapter. Everything is
 // validated before the first byte is written: the adapter's config, every tensor name, rank and shape.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
