@@ -105,6 +105,18 @@ export function encodeTensor(data: Float32Array, type: OutputType, rowLength: nu
   return native().quantize(type, data, rowLength);
 }
 
+/** Each planned tensor's storage type for the requested type, and its GGUF tensor info. */
+export function storageOf(plans: TensorPlan[], type: OutputType): { stored: OutputType[]; infos: GgufTensorInfo[] } {
+  const stored = plans.map((plan) => storageType(plan.role, type, plan.shape[plan.shape.length - 1]!));
+  const infos = plans.map((plan, i) => ({
+    name: plan.name,
+    dims: [...plan.shape].reverse(),
+    ggmlType: GGML_TYPES[stored[i]!].id,
+    bytes: tensorBytes(stored[i]!, elementCount(plan.shape), plan.shape[plan.shape.length - 1]!),
+  }));
+  return { stored, infos };
+}
+
 /** general.name: a hub snapshot (<cache>/models--owner--name/snapshots/<commit>) is named after its repo, else the folder. */
 export function modelName(dir: string): string {
   return parseSnapshotDir(dir)?.repo.split('/')[1] ?? path.basename(path.resolve(dir));
@@ -164,17 +176,7 @@ async function convertFolder(
     const plans = planTensors(config, (name) => source.info(name) !== undefined);
     validate(source, plans);
     const deltas = bindAdapters(adapters, plans);
-    const infos: GgufTensorInfo[] = plans.map((plan) => {
-      const rowLength = plan.shape[plan.shape.length - 1]!;
-      const stored = storageType(plan.role, type, rowLength);
-      return {
-        name: plan.name,
-        dims: [...plan.shape].reverse(),
-        ggmlType: GGML_TYPES[stored].id,
-        bytes: tensorBytes(stored, elementCount(plan.shape), rowLength),
-      };
-    });
-    const storedTypes = plans.map((plan) => storageType(plan.role, type, plan.shape[plan.shape.length - 1]!));
+    const { stored: storedTypes, infos } = storageOf(plans, type);
     const metadata = [
       ...modelMetadata(config, options.name ?? modelName(dir), type),
       ...tokenizer,
@@ -210,7 +212,7 @@ async function convertGgufBase(
     const type = options.type ?? ggufFileType(reader);
     const plans = planGgufBase(reader, configFromGguf(reader));
     const deltas = bindAdapters(adapters, plans);
-    const stored = plans.map((plan) => storageType(plan.role, type, plan.shape[plan.shape.length - 1]!));
+    const { stored, infos } = storageOf(plans, type);
     // Everything decided before writing: a tensor that must be re-encoded or merged needs exact (f32/f16) weights.
     plans.forEach((plan, i) => {
       const has = reader.tensors.get(plan.name)!.type;
@@ -225,15 +227,6 @@ async function convertGgufBase(
     });
     const { entries, previous } = baseMetadata(reader, type);
     const metadata: Array<[string, MetadataValue]> = [...entries, ...loraMetadata(adapters, deltas, previous)];
-    const infos: GgufTensorInfo[] = plans.map((plan, i) => {
-      const rowLength = plan.shape[plan.shape.length - 1]!;
-      return {
-        name: plan.name,
-        dims: [...plan.shape].reverse(),
-        ggmlType: GGML_TYPES[stored[i]!].id,
-        bytes: tensorBytes(stored[i]!, elementCount(plan.shape), rowLength),
-      };
-    });
     const bytes = await writeGguf(out, metadata, infos, async (i) => {
       await new Promise((resolve) => setImmediate(resolve));
       const plan = plans[i]!;

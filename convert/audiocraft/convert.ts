@@ -7,15 +7,23 @@ import { openAudiocraftCodec, openAudiocraftLm, type AudiocraftCodec, type Audio
 import type { AudiocraftCodecConfig } from './xp-config';
 import { openBase, type BaseModel } from '../base-model';
 import { exportDir } from '../checkpoint-layout';
-import { buildTensor, encodeTensor, modelName, validate, type ConvertOptions, type ConvertResult } from '../convert';
-import { writeGguf, type GgufTensorInfo } from '../gguf-writer';
+import {
+  buildTensor,
+  encodeTensor,
+  modelName,
+  storageOf,
+  validate,
+  type ConvertOptions,
+  type ConvertResult,
+} from '../convert';
+import { writeGguf } from '../gguf-writer';
 import { resolveCheckpointDir } from '../hub/resolve';
 import type { CodecConfig, MusicgenConfig } from '../hf-config';
 import { modelMetadata } from '../metadata';
-import { GGML_TYPES, isOutputType, storageType, tensorBytes, type OutputType } from '../quant-policy';
+import { isOutputType, type OutputType } from '../quant-policy';
 import { FilteredSource, JoinedSource } from '../source-views';
 import { planTensors, type TensorPlan } from '../tensor-map';
-import { elementCount, type SourceTensorInfo, type TensorSource } from '../tensor-source';
+import type { SourceTensorInfo, TensorSource } from '../tensor-source';
 
 export interface AudiocraftConvertOptions extends Omit<ConvertOptions, 'type'> {
   /** HF MusicGen folder or converted GGUF providing T5 + tokenizer (and EnCodec for the pointer form). */
@@ -291,7 +299,7 @@ export async function convertAudiocraft(
       source,
       plans.filter((p) => !copied(p)),
     );
-    const storedTypes = plans.map((plan) => storageType(plan.role, type, plan.shape[plan.shape.length - 1]!));
+    const { stored: storedTypes, infos } = storageOf(plans, type);
 
     // A GGUF base's tensors: same dims as planned, and either stored as wanted or exactly readable (f32/f16).
     if (base.kind === 'gguf') {
@@ -313,15 +321,6 @@ export async function convertAudiocraft(
       });
     }
 
-    const infos: GgufTensorInfo[] = plans.map((plan, i) => {
-      const rowLength = plan.shape[plan.shape.length - 1]!;
-      return {
-        name: plan.name,
-        dims: [...plan.shape].reverse(),
-        ggmlType: GGML_TYPES[storedTypes[i]!].id,
-        bytes: tensorBytes(storedTypes[i]!, elementCount(plan.shape), rowLength),
-      };
-    });
     const metadata = [...modelMetadata(config, options.name ?? modelName(dir), type), ...base.tokenizer];
     const bytes = await writeGguf(out, metadata, infos, async (i) => {
       await new Promise((resolve) => setImmediate(resolve));
