@@ -143,8 +143,9 @@ export interface NativeDiagnostics {
   /**
    * One random product (weights [nIn, nOut] of `type`, nCols columns, from `seed`) through a CPU kernel set
    * (native/src/runtime/cpu-matvec.h) and through ggml_mul_mat on the CPU backend: the largest difference between
-   * the two, the largest |ggml's value|, and the largest difference from the exact product of the stored weights.
-   * Rejects (ERR_INVALID_ARG_VALUE) kernels this CPU does not run.
+   * the two, the largest |ggml's value|, and the largest difference from the exact product of the stored weights;
+   * for f32 / f16, also the kernels' weighted sum of the rows (attention's values times probabilities) against the
+   * exact sum (its largest difference, its largest value). Rejects (ERR_INVALID_ARG_VALUE) kernels this CPU does not run.
    */
   checkCpuMatvec(
     type: 'f32' | 'f16' | 'q8_0' | 'q4_K',
@@ -153,7 +154,7 @@ export interface NativeDiagnostics {
     nCols: number,
     kernels: 'scalar' | 'avx2' | 'avx512',
     seed: number,
-  ): { maxAbsDiff: number; maxAbsRef: number; maxAbsExact: number };
+  ): { maxAbsDiff: number; maxAbsRef: number; maxAbsExact: number; weightedSumExact: number; weightedSumRef: number };
 }
 
 /** The loaded addon (native(): same object, same errors) seen through its diagnostics entry points. */

@@ -1,7 +1,8 @@
 // The CPU matrix-vector kernels (native/src/runtime/cpu-matvec.h) on every instruction set this CPU runs: random
-// products against ggml_mul_mat and the exact product (odd block counts, tails, more columns than one pass holds),
-// then the LM parity and stream == one-shot tests again with each kernel set forced through MUSICGEN_CPU_KERNELS
-// (the tests themselves run with the best set), and a bad MUSICGEN_CPU_KERNELS refused at load.
+// products against ggml_mul_mat and the exact product, and the rows weighted and summed against the exact sum (odd
+// block counts, tails, more columns than one pass holds), then the LM parity and stream == one-shot tests again with
+// each kernel set forced through MUSICGEN_CPU_KERNELS (the tests themselves run with the best set), and a bad
+// MUSICGEN_CPU_KERNELS refused at load.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import t from 'tap';
@@ -61,6 +62,11 @@ for (const kernels of kernelSets) {
           // summation error of the exact product of the stored weights.
           t.ok(check.maxAbsExact <= 1e-5 * check.maxAbsRef, `${what}: ${check.maxAbsExact} from the exact product`);
           t.ok(check.maxAbsDiff <= 2e-3 * check.maxAbsRef, `${what}: ${check.maxAbsDiff} from ggml's`);
+          // The rows weighted and summed (attention's values): float summation error of the exact sum.
+          t.ok(
+            check.weightedSumExact <= 1e-5 * check.weightedSumRef,
+            `${type} ${nOut} rows of ${nIn} weighted and summed: ${check.weightedSumExact} from the exact sum`,
+          );
         }
       }
     }

@@ -156,6 +156,8 @@ static Napi::Value check_cpu_matvec(const Napi::CallbackInfo& info) {
         out.Set("maxAbsDiff", check.max_abs_diff);
         out.Set("maxAbsRef", check.max_abs_ref);
         out.Set("maxAbsExact", check.max_abs_exact);
+        out.Set("weightedSumExact", check.weighted_sum_exact);
+        out.Set("weightedSumRef", check.weighted_sum_ref);
         return out;
     } catch (const mg::error& e) {
         throw_error(env, "ERR_INVALID_ARG_VALUE", e.what());

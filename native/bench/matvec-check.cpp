@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/backend.h"
+#include "runtime/cpu-matvec-kernels.h"
 #include "runtime/error.h"
 #include "runtime/graph-runner.h"
 
@@ -79,6 +80,19 @@ matvec_check check_cpu_matvec(ggml_type type, int64_t n_in, int64_t n_out, int32
             check.max_abs_diff = std::max(check.max_abs_diff, std::fabs(double(ours[i]) - ref[i]));
             check.max_abs_ref = std::max(check.max_abs_ref, std::fabs(double(ref[i])));
             check.max_abs_exact = std::max(check.max_abs_exact, std::fabs(double(ours[i]) - exact));
+        }
+    }
+    if (type == GGML_TYPE_F32 || type == GGML_TYPE_F16) {
+        std::vector<float> p(static_cast<size_t>(n_out)), sum(static_cast<size_t>(n_in));
+        for (float& v : p) v = uniform(gen);
+        const matvec::kernel_set& set = *matvec::kernel_set_of(kernels);
+        const matvec::weights rows{stored.data(), ggml_row_size(type, n_in), n_in};
+        (type == GGML_TYPE_F32 ? set.f32_weighted_sum : set.f16_weighted_sum)(rows, p.data(), 0, n_out, sum.data());
+        for (int64_t k = 0; k < n_in; ++k) {
+            double exact = 0;
+            for (int64_t r = 0; r < n_out; ++r) exact += double(p[r]) * dequant[r * n_in + k];
+            check.weighted_sum_exact = std::max(check.weighted_sum_exact, std::fabs(double(sum[k]) - exact));
+            check.weighted_sum_ref = std::max(check.weighted_sum_ref, std::fabs(exact));
         }
     }
     return check;

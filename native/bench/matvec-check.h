@@ -13,11 +13,15 @@ struct matvec_check {
     double max_abs_diff = 0;   // largest |ours - ggml's| over the outputs
     double max_abs_ref = 0;    // largest |ggml's| (the scale the difference is read against)
     double max_abs_exact = 0;  // largest |ours - the exact product| of the stored weights and f32 columns
+    // f32 / f16 only: the kernels' other product, the rows weighted by random values and summed (attention's values
+    // times probabilities), against the exact sum: the largest difference and the largest exact value.
+    double weighted_sum_exact = 0;
+    double weighted_sum_ref = 0;
 };
 
 // Weights [n_in, n_out] of `type` (f32, f16, q8_0, q4_K) quantised from uniform values in [-1, 1), columns [n_in,
-// n_cols] likewise, from `seed`; n_threads CPU threads. Throws mg::error(invalid_argument) for shapes the kernels do
-// not take or kernels this CPU does not run.
+// n_cols] likewise, from `seed` (and n_out row weights for the weighted sum); n_threads CPU threads. Throws
+// mg::error(invalid_argument) for shapes the kernels do not take or kernels this CPU does not run.
 matvec_check check_cpu_matvec(ggml_type type, int64_t n_in, int64_t n_out, int32_t n_cols, matvec_kernels kernels,
                               uint32_t seed, int n_threads);
 

@@ -182,22 +182,27 @@ void lm_session::step(const int32_t* ids, lm_outputs& out) {
 
 // Every input of the step graph, every step (the scheduler may reuse an input's memory once it has been read).
 void lm_session::set_step_inputs(const lm_forward_graph& g, int32_t n_kv) {
-    const int64_t R = cache_.n_rows, H = m_.hparams.lm.n_embd, n_ctx = cache_.n_ctx;
+    const int64_t R = cache_.n_rows, H = m_.hparams.lm.n_embd, n_head = m_.hparams.lm.n_head, n_ctx = cache_.n_ctx;
     const int64_t position = n_kv - 1;
     positions_.assign(1, static_cast<int32_t>(position));
     causal_mask_.resize(static_cast<size_t>(step_kv_pad_));
     for (int32_t j = 0; j < step_kv_pad_; ++j) causal_mask_[j] = j < n_kv ? 0.0f : -INFINITY;
-    k_rows_.resize(static_cast<size_t>(R));
-    v_rows_.resize(static_cast<size_t>(H * R));
-    for (int64_t r = 0; r < R; ++r) {
-        k_rows_[static_cast<size_t>(r)] = r * n_ctx + position;
-        for (int64_t h = 0; h < H; ++h) v_rows_[static_cast<size_t>(r * H + h)] = (r * H + h) * n_ctx + position;
+    if (cache_.by_head) {
+        k_rows_.resize(static_cast<size_t>(n_head * R));
+        for (int64_t i = 0; i < n_head * R; ++i) k_rows_[static_cast<size_t>(i)] = i * n_ctx + position;
+    } else {
+        k_rows_.resize(static_cast<size_t>(R));
+        v_rows_.resize(static_cast<size_t>(H * R));
+        for (int64_t r = 0; r < R; ++r) {
+            k_rows_[static_cast<size_t>(r)] = r * n_ctx + position;
+            for (int64_t h = 0; h < H; ++h) v_rows_[static_cast<size_t>(r * H + h)] = (r * H + h) * n_ctx + position;
+        }
     }
     ggml_backend_tensor_set(g.ids, ids_.data(), 0, ggml_nbytes(g.ids));
     ggml_backend_tensor_set(g.positions, positions_.data(), 0, ggml_nbytes(g.positions));
     ggml_backend_tensor_set(g.causal_mask, causal_mask_.data(), 0, ggml_nbytes(g.causal_mask));
     ggml_backend_tensor_set(g.k_rows, k_rows_.data(), 0, ggml_nbytes(g.k_rows));
-    ggml_backend_tensor_set(g.v_rows, v_rows_.data(), 0, ggml_nbytes(g.v_rows));
+    if (g.v_rows) ggml_backend_tensor_set(g.v_rows, v_rows_.data(), 0, ggml_nbytes(g.v_rows));
     if (g.cross_mask) ggml_backend_tensor_set(g.cross_mask, cross_mask_.data(), 0, ggml_nbytes(g.cross_mask));
 }
 

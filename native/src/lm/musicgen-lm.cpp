@@ -33,9 +33,18 @@ lm_cache new_lm_cache(const model& m, int32_t n_rows, int32_t n_cond, int32_t n_
     // lm_cache_type), which halves what a step reads from the cache; the cross-attention K/V (a few text positions)
     // stay f32.
     const ggml_type type = m.lm_cache_type;
+    const bool on_cpu =
+        ggml_backend_dev_type(ggml_backend_get_device(m.backends.main_backend())) == GGML_BACKEND_DEVICE_TYPE_CPU;
+    cache.by_head = on_cpu;
+    const int64_t n_head = hp.n_head, d = H / n_head;
     for (uint32_t l = 0; l < hp.n_layer; ++l) {
-        cache.k.push_back(ggml_new_tensor_3d(ctx, type, H, n_ctx, n_rows));
-        cache.v.push_back(ggml_new_tensor_3d(ctx, type, n_ctx, H, n_rows));
+        if (cache.by_head) {
+            cache.k.push_back(ggml_new_tensor_4d(ctx, type, d, n_ctx, n_head, n_rows));
+            cache.v.push_back(ggml_new_tensor_4d(ctx, type, d, n_ctx, n_head, n_rows));
+        } else {
+            cache.k.push_back(ggml_new_tensor_3d(ctx, type, H, n_ctx, n_rows));
+            cache.v.push_back(ggml_new_tensor_3d(ctx, type, n_ctx, H, n_rows));
+        }
         ggml_format_name(cache.k.back(), "cache_k_%u", l);
         ggml_format_name(cache.v.back(), "cache_v_%u", l);
         if (cross) {
@@ -48,8 +57,6 @@ lm_cache new_lm_cache(const model& m, int32_t n_rows, int32_t n_cond, int32_t n_
     // The replayable step attends over positions not written yet with weight exactly 0, which is only harmless
     // if what they hold is finite (0 * NaN is NaN): they start as zeros. On the CPU, pages the kernel zero-fills on
     // first write (runtime/zeroed-host-buffer.h) rather than a clear of the whole cache before the first step.
-    const bool on_cpu =
-        ggml_backend_dev_type(ggml_backend_get_device(m.backends.main_backend())) == GGML_BACKEND_DEVICE_TYPE_CPU;
     if (on_cpu) {
         cache.buffer.reset(alloc_zeroed_cpu_tensors(ctx, cache.memory));
     } else {
@@ -77,20 +84,39 @@ static ggml_tensor* layer_norm(ggml_context* ctx, ggml_tensor* x, ggml_tensor* w
     return ggml_add(ctx, ggml_mul(ctx, x, w), b);
 }
 
-// Multi-head attention of q [H, n_q, n_seq] against cached keys [d, n_head, n_kv, n_seq] (as a view with
-// strides of a [H, n_ctx, n_seq] tensor) and transposed values [n_kv, d, n_head, n_seq]. Returns [H, n_q, n_seq].
+// Multi-head attention of q [H, n_q, n_seq] against keys [d, n_kv, n_head, n_seq] and values transposed
+// [n_kv, d, n_head, n_seq] (views of a cache: attention_keys / attention_values). Returns [H, n_q, n_seq].
 // `contiguous_k`: copy the keys to a contiguous tensor first (backend_set::contiguous_attention_keys says where).
 static ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, ggml_tensor* mask,
                               int64_t n_head, bool contiguous_k) {
     const int64_t H = q->ne[0], n_q = q->ne[1], n_seq = q->ne[2], d = H / n_head;
     q = ggml_permute(ctx, ggml_reshape_4d(ctx, q, d, n_head, n_q, n_seq), 0, 2, 1, 3);  // [d, n_q, n_head, n_seq]
-    k = ggml_permute(ctx, k, 0, 2, 1, 3);                                               // [d, n_kv, n_head, n_seq]
     if (contiguous_k) k = ggml_cont(ctx, k);
     ggml_tensor* kq = ggml_mul_mat(ctx, k, q);  // [n_kv, n_q, n_head, n_seq]
     // HF scales q by head_dim^-0.5 before the product; scaling the product instead differs by rounding only.
     kq = ggml_soft_max_ext(ctx, kq, mask, 1.0f / std::sqrt(static_cast<float>(d)), 0.0f);
     ggml_tensor* kqv = ggml_mul_mat(ctx, v, kq);  // [d, n_q, n_head, n_seq]
     return ggml_cont_3d(ctx, ggml_permute(ctx, kqv, 0, 2, 1, 3), H, n_q, n_seq);
+}
+
+// The first n_kv cached keys of every head as attention() takes them, [d, n_kv, n_head, n_seq]: a view of a by-head
+// cache, the permuted view of a [H, n_ctx, n_seq] one.
+static ggml_tensor* attention_keys(ggml_context* ctx, ggml_tensor* k, int64_t n_head, int64_t n_kv, bool by_head) {
+    if (by_head) return ggml_view_4d(ctx, k, k->ne[0], n_kv, k->ne[2], k->ne[3], k->nb[1], k->nb[2], k->nb[3], 0);
+    const int64_t d = k->ne[0] / n_head;
+    return ggml_permute(ctx, ggml_view_4d(ctx, k, d, n_head, n_kv, k->ne[2], d * k->nb[0], k->nb[1], k->nb[2], 0), 0, 2,
+                        1, 3);
+}
+
+// The first n_kv cached values of every head transposed, [n_kv, d, n_head, n_seq]: a copy from a by-head cache (a
+// prompt's pass only; the CPU step reads the cache itself), a view of a transposed [n_ctx, H, n_seq] one.
+static ggml_tensor* attention_values(ggml_context* ctx, ggml_tensor* v, int64_t n_head, int64_t n_kv, bool by_head) {
+    if (by_head) {
+        return ggml_cont(ctx, ggml_transpose(ctx, ggml_view_4d(ctx, v, v->ne[0], n_kv, v->ne[2], v->ne[3], v->nb[1],
+                                                               v->nb[2], v->nb[3], 0)));
+    }
+    const int64_t d = v->ne[1] / n_head;
+    return ggml_view_4d(ctx, v, n_kv, d, n_head, v->ne[2], v->nb[1], d * v->nb[1], v->nb[2], 0);
 }
 
 lm_cross_kv_graph build_lm_cross_kv(ggml_context* ctx, const model& m, const lm_cache& cache) {
@@ -143,12 +169,14 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
         ggml_set_input(g.causal_mask);
     }
     if (replayable) {
-        g.k_rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, R);
+        g.k_rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, cache.by_head ? n_head * R : R);
         ggml_set_name(g.k_rows, "k_rows");
         ggml_set_input(g.k_rows);
-        g.v_rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, H * R);
-        ggml_set_name(g.v_rows, "v_rows");
-        ggml_set_input(g.v_rows);
+        if (!cache.by_head) {
+            g.v_rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, H * R);
+            ggml_set_name(g.v_rows, "v_rows");
+            ggml_set_input(g.v_rows);
+        }
     }
 
     // x = sum_k embed_tokens[k][ids_k] (summed in codebook order, as HF) + positions.
@@ -185,14 +213,30 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
         ggml_tensor* q = linear(layer.attn_q, cur);
         ggml_tensor* k = linear(layer.attn_k, cur);
         ggml_tensor* v = linear(layer.attn_v, cur);
-        if (replayable) {
+        const int64_t n_ctx = cache.n_ctx;
+        if (replayable && cache.by_head) {
+            // The cache as rows of d values, one per (row, head, position); the new position's are the step's heads.
+            ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, cache_k, d, n_ctx * n_head * R),
+                                                             ggml_reshape_2d(ctx, k, d, n_head * R), g.k_rows));
+            ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, cache_v, d, n_ctx * n_head * R),
+                                                             ggml_reshape_2d(ctx, v, d, n_head * R), g.k_rows));
+        } else if (replayable) {
             // The cache as rows: K [H, n_ctx * R] one row per (row, position), V [1, n_ctx * H * R] one element
             // per (row, channel, position) since it is stored transposed.
-            const int64_t n_ctx = cache.n_ctx;
             ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, cache_k, H, n_ctx * R),
                                                              ggml_reshape_2d(ctx, k, H, R), g.k_rows));
             ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, cache_v, 1, n_ctx * H * R),
                                                              ggml_reshape_2d(ctx, v, 1, H * R), g.v_rows));
+        } else if (cache.by_head) {
+            // T new positions of every head: [d, n_head, T, R] permuted to the cache's [d, T, n_head, R].
+            const auto heads = [&](ggml_tensor* t) {
+                return ggml_permute(ctx, ggml_reshape_4d(ctx, t, d, n_head, T, R), 0, 2, 1, 3);
+            };
+            const auto dst = [&](ggml_tensor* c) {
+                return ggml_view_4d(ctx, c, d, T, n_head, R, c->nb[1], c->nb[2], c->nb[3], step.n_past * c->nb[1]);
+            };
+            ggml_build_forward_expand(g.graph, ggml_cpy(ctx, heads(k), dst(cache_k)));
+            ggml_build_forward_expand(g.graph, ggml_cpy(ctx, heads(v), dst(cache_v)));
         } else {
             ggml_tensor* k_dst =
                 ggml_view_3d(ctx, cache_k, H, T, R, cache_k->nb[1], cache_k->nb[2], step.n_past * cache_k->nb[1]);
@@ -202,15 +246,13 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
             ggml_build_forward_expand(g.graph, ggml_cpy(ctx, ggml_transpose(ctx, v), v_dst));
         }
 
-        ggml_tensor* k_all =
-            ggml_view_4d(ctx, cache_k, d, n_head, n_kv, R, d * cache_k->nb[0], cache_k->nb[1], cache_k->nb[2], 0);
-        ggml_tensor* v_all =
-            ggml_view_4d(ctx, cache_v, n_kv, d, n_head, R, cache_v->nb[1], d * cache_v->nb[1], cache_v->nb[2], 0);
-        // A replayed step on the CPU: one op over the cache (runtime/cpu-attention.h) instead of ggml's
-        // one-column products.
-        cur = replayable && cpu_attention
+        // A replayed step on a by-head CPU cache: one op over the cache (runtime/cpu-attention.h) instead of
+        // ggml's one-column products.
+        cur = replayable && cpu_attention && cache.by_head
                   ? cpu_step_attention(ctx, ggml_reshape_3d(ctx, q, d, n_head, R), cache_k, cache_v, g.causal_mask)
-                  : attention(ctx, q, k_all, v_all, g.causal_mask, n_head, contiguous_k);
+                  : attention(ctx, q, attention_keys(ctx, cache_k, n_head, n_kv, cache.by_head),
+                              attention_values(ctx, cache_v, n_head, n_kv, cache.by_head), g.causal_mask, n_head,
+                              contiguous_k);
         cur = linear(layer.attn_o, cur);
         x = ggml_add(ctx, x, cur);
         ggml_format_name(x, "self_attn_out_%u", l);
@@ -228,11 +270,8 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
             q = linear(layer.cross_attn_q, cur);
             ggml_tensor* ck = cache.cross_k[l];
             ggml_tensor* cv = cache.cross_v[l];
-            ggml_tensor* ck_all =
-                ggml_view_4d(ctx, ck, d, n_head, cache.n_text, C, d * ck->nb[0], ck->nb[1], ck->nb[2], 0);
-            ggml_tensor* cv_all =
-                ggml_view_4d(ctx, cv, cache.n_text, d, n_head, C, cv->nb[1], d * cv->nb[1], cv->nb[2], 0);
-            cur = attention(ctx, q, ck_all, cv_all, g.cross_mask, n_head, contiguous_k);
+            cur = attention(ctx, q, attention_keys(ctx, ck, n_head, cache.n_text, false),
+                            attention_values(ctx, cv, n_head, cache.n_text, false), g.cross_mask, n_head, contiguous_k);
             cur = linear(layer.cross_attn_o, cur);
             if (C < R) cur = ggml_pad(ctx, cur, 0, 0, static_cast<int>(R - C), 0);
             x = ggml_add(ctx, x, cur);

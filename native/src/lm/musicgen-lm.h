@@ -23,8 +23,13 @@ struct lm_cache {
     int32_t n_ctx = 0;   // positions the self-attention cache holds
     int32_t n_text = 0;  // text tokens (cross-attention keys)
 
-    // Per layer. Keys [H, n_ctx, n_rows]; values transposed [n_ctx, H, n_rows] so attention reads them
-    // as the left operand of a mat-mul without a copy.
+    // Per layer, in one of two layouts:
+    // * by_head (a CPU cache): keys and values [d, n_ctx, n_head, n_rows], each head's positions one after another,
+    //   so the step's attention op (runtime/cpu-attention.h) reads both in address order and the first steps touch
+    //   only the first page of every head's block (the pages are zero-filled as they are first written);
+    // * otherwise keys [H, n_ctx, n_rows] and values transposed [n_ctx, H, n_rows], so ggml's attention reads them as
+    //   the left operands of its mat-muls without a copy.
+    bool by_head = false;
     std::vector<ggml_tensor*> k;
     std::vector<ggml_tensor*> v;
     // Per layer, computed once per prompt batch: keys [H, n_text, n_cond], values [n_text, H, n_cond].
@@ -72,10 +77,12 @@ struct lm_forward_graph {
     ggml_tensor* positions = nullptr;    // input I32 [n_prefix + n_tokens]: n_past + t
     ggml_tensor* causal_mask = nullptr;  // input F32 [n_kv, n_prefix + n_tokens]; null for a single position
                                          // (except the replayable step: its kv_mask [n_kv_pad, 1])
-    ggml_tensor* k_rows = nullptr;       // replayable step: input I64 [n_rows], K cache row r * n_ctx + position
-    ggml_tensor* v_rows = nullptr;       // replayable step: input I64 [H * n_rows], V cache element
-                                         // (r * H + h) * n_ctx + position
-    ggml_tensor* cross_mask = nullptr;   // input F32 [n_text, n_tokens, 1, n_cond]: 0 or -FLT_MAX (HF's finfo.min)
+    // Replayable step: where its keys and values go. by_head: input I64 [n_head * n_rows], the cache row (of d
+    // values) (r * n_head + h) * n_ctx + position for both (v_rows null). Otherwise k_rows I64 [n_rows], K cache row
+    // r * n_ctx + position, and v_rows I64 [H * n_rows], V cache element (r * H + h) * n_ctx + position.
+    ggml_tensor* k_rows = nullptr;
+    ggml_tensor* v_rows = nullptr;
+    ggml_tensor* cross_mask = nullptr;  // input F32 [n_text, n_tokens, 1, n_cond]: 0 or -FLT_MAX (HF's finfo.min)
     // Outputs cover the code positions only (prefix logits are unused, as in HF).
     ggml_tensor* embd = nullptr;    // output F32 [H, n_tokens, n_rows]: code embeddings + positions
     ggml_tensor* hidden = nullptr;  // output F32 [H, n_tokens, n_rows]: after the final LayerNorm

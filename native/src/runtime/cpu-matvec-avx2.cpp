@@ -6,6 +6,9 @@
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace mg::matvec {
 
 namespace {
@@ -149,11 +152,100 @@ void f16_rows(const weights& w, const columns& x, const output& out, int64_t r0,
     float_rows<NC, true>(w, x, out, r0, r1);
 }
 
+// 8 values of `row` at `i` as floats (f16 or f32 storage).
+template <bool half_weights>
+inline __m256 load8(const uint8_t* row, int64_t i) {
+    if (half_weights) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * i)));
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i);
+}
+
+// y = sum of p[r] * row r: 64 outputs at a time in eight accumulators, the last n % 64 outputs one by one.
+template <bool half_weights>
+void weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, float* y) {
+    const int64_t n = w.n_in, n64 = n / 64 * 64;
+    for (int64_t i0 = 0; i0 < n64; i0 += 64) {
+        __m256 acc[8];
+        for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
+        for (int64_t r = r0; r < r1; ++r) {
+            const uint8_t* row = w.data + r * w.row_bytes;
+            _mm_prefetch(reinterpret_cast<const char*>(row + prefetch_bytes), _MM_HINT_T0);
+            const __m256 pr = _mm256_set1_ps(p[r]);
+            for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(pr, load8<half_weights>(row, i0 + 8 * j), acc[j]);
+        }
+        for (int j = 0; j < 8; ++j) _mm256_storeu_ps(y + i0 + 8 * j, acc[j]);
+    }
+    for (int64_t i = n64; i < n; ++i) {
+        float sum = 0.0f;
+        for (int64_t r = r0; r < r1; ++r) {
+            const uint8_t* row = w.data + r * w.row_bytes;
+            sum += p[r] * (half_weights ? half(row + 2 * i) : reinterpret_cast<const float*>(row)[i]);
+        }
+        y[i] = sum;
+    }
+}
+
+// exp(x) for x <= 0 (softmax's arguments): 2^n exp(r) with n = round(x / ln 2), r = x - n ln 2 (ln 2 in two parts)
+// and Cephes' expf polynomial for exp(r) (about 1 ulp), 2^n built in the exponent bits; 0 below -87.3 (where float's
+// exp leaves the normal range) and for -inf.
+inline __m256 exp_nonpositive(__m256 x) {
+    const __m256 normal = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_GE_OQ);
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(normal, _mm256_mul_ps(p, _mm256_castsi256_ps(pow2n)));
+}
+
+float softmax(float* x, const float* mask, float scale, int64_t n) {
+    const int64_t n8 = n / 8 * 8;
+    const __m256 scale8 = _mm256_set1_ps(scale);
+    __m256 max8 = _mm256_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < n8; j += 8) {
+        const __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(x + j), scale8, _mm256_loadu_ps(mask + j));
+        _mm256_storeu_ps(x + j, v);
+        max8 = _mm256_max_ps(max8, v);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(max8), _mm256_extractf128_ps(max8, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    float max = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+    for (int64_t j = n8; j < n; ++j) {
+        x[j] = x[j] * scale + mask[j];
+        max = std::max(max, x[j]);
+    }
+    const __m256 max_all = _mm256_set1_ps(max);
+    __m256 sum8 = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n8; j += 8) {
+        const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + j), max_all));
+        _mm256_storeu_ps(x + j, e);
+        sum8 = _mm256_add_ps(sum8, e);
+    }
+    float sum = hsum(sum8);
+    for (int64_t j = n8; j < n; ++j) {
+        x[j] = std::exp(x[j] - max);
+        sum += x[j];
+    }
+    return sum;
+}
+
 }  // namespace
 
 kernel_set avx2_kernels() {
-    return {MG_MATVEC_BY_COLUMNS(f32_rows), MG_MATVEC_BY_COLUMNS(f16_rows), MG_MATVEC_BY_COLUMNS(q8_0_rows),
-            MG_MATVEC_BY_COLUMNS(q4_k_rows)};
+    return {MG_MATVEC_BY_COLUMNS(f32_rows),
+            MG_MATVEC_BY_COLUMNS(f16_rows),
+            MG_MATVEC_BY_COLUMNS(q8_0_rows),
+            MG_MATVEC_BY_COLUMNS(q4_k_rows),
+            weighted_sum<false>,
+            weighted_sum<true>,
+            softmax};
 }
 
 }  // namespace mg::matvec

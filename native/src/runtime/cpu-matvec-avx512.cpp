@@ -8,6 +8,8 @@
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
+#include <cmath>
+
 namespace mg::matvec {
 
 namespace {
@@ -188,11 +190,90 @@ void f16_rows(const weights& w, const columns& x, const output& out, int64_t r0,
     float_rows<NC, true>(w, x, out, r0, r1);
 }
 
+// y = sum of p[r] * row r: 64 outputs at a time in four accumulators, two rows per iteration in two sets of them.
+template <bool half_weights>
+void weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, float* y) {
+    const int64_t n = w.n_in;
+    for (int64_t i0 = 0; i0 < n; i0 += 64) {
+        __mmask16 masks[4];
+        for (int j = 0; j < 4; ++j) {
+            const int64_t left = n - (i0 + 16 * j);
+            masks[j] = left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
+        }
+        __m512 acc0[4], acc1[4];
+        for (int j = 0; j < 4; ++j) acc0[j] = acc1[j] = _mm512_setzero_ps();
+        int64_t r = r0;
+        for (; r + 1 < r1; r += 2) {
+            const uint8_t* row0 = w.data + r * w.row_bytes;
+            const uint8_t* row1 = row0 + w.row_bytes;
+            _mm_prefetch(reinterpret_cast<const char*>(row0 + prefetch_bytes), _MM_HINT_T0);
+            const __m512 p0 = _mm512_set1_ps(p[r]), p1 = _mm512_set1_ps(p[r + 1]);
+            for (int j = 0; j < 4; ++j) {
+                acc0[j] = _mm512_fmadd_ps(p0, load_weights<half_weights>(row0, i0 + 16 * j, masks[j]), acc0[j]);
+                acc1[j] = _mm512_fmadd_ps(p1, load_weights<half_weights>(row1, i0 + 16 * j, masks[j]), acc1[j]);
+            }
+        }
+        if (r < r1) {
+            const uint8_t* row0 = w.data + r * w.row_bytes;
+            const __m512 p0 = _mm512_set1_ps(p[r]);
+            for (int j = 0; j < 4; ++j) {
+                acc0[j] = _mm512_fmadd_ps(p0, load_weights<half_weights>(row0, i0 + 16 * j, masks[j]), acc0[j]);
+            }
+        }
+        for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(y + i0 + 16 * j, masks[j], _mm512_add_ps(acc0[j], acc1[j]));
+    }
+}
+
+// exp(x) for x <= 0 (softmax's arguments): 2^n exp(r) with n = round(x / ln 2), r = x - n ln 2 (ln 2 in two parts)
+// and Cephes' expf polynomial for exp(r) (about 1 ulp); 0 below -87.3 (where float's exp leaves the normal range)
+// and for -inf.
+inline __m512 exp_nonpositive(__m512 x) {
+    const __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_GE_OQ);
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    return _mm512_maskz_mov_ps(normal, _mm512_scalef_ps(p, n));
+}
+
+float softmax(float* x, const float* mask, float scale, int64_t n) {
+    const __m512 scale16 = _mm512_set1_ps(scale);
+    __m512 max16 = _mm512_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < n; j += 16) {
+        const __mmask16 m = n - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - j)) - 1);
+        const __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + j), scale16, _mm512_maskz_loadu_ps(m, mask + j));
+        _mm512_mask_storeu_ps(x + j, m, v);
+        max16 = _mm512_mask_max_ps(max16, m, max16, v);
+    }
+    const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(max16));
+    __m512 sum16 = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; j += 16) {
+        const __mmask16 m = n - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - j)) - 1);
+        const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), max));
+        _mm512_mask_storeu_ps(x + j, m, e);
+        sum16 = _mm512_mask_add_ps(sum16, m, sum16, e);
+    }
+    return _mm512_reduce_add_ps(sum16);
+}
+
 }  // namespace
 
 kernel_set avx512_kernels() {
-    return {MG_MATVEC_BY_COLUMNS(f32_rows), MG_MATVEC_BY_COLUMNS(f16_rows), MG_MATVEC_BY_COLUMNS(q8_0_rows),
-            MG_MATVEC_BY_COLUMNS(q4_k_rows)};
+    return {MG_MATVEC_BY_COLUMNS(f32_rows),
+            MG_MATVEC_BY_COLUMNS(f16_rows),
+            MG_MATVEC_BY_COLUMNS(q8_0_rows),
+            MG_MATVEC_BY_COLUMNS(q4_k_rows),
+            weighted_sum<false>,
+            weighted_sum<true>,
+            softmax};
 }
 
 }  // namespace mg::matvec

@@ -97,6 +97,14 @@ struct kernel_set {
     void (*f16)(const weights&, const columns&, const output&, int64_t r0, int64_t r1);
     void (*q8_0)(const weights&, const columns&, const output&, int64_t r0, int64_t r1);
     void (*q4_k)(const weights&, const columns&, const output&, int64_t r0, int64_t r1);
+    // The other product, rows as the columns of a matrix: y[i] = sum over rows r in [r0, r1) of p[r] * row r's value
+    // i, for i < w.n_in (f32 or f16 rows): attention's probabilities times the cached values, stored one row per
+    // position (cpu-attention.h).
+    void (*f32_weighted_sum)(const weights&, const float* p, int64_t r0, int64_t r1, float* y);
+    void (*f16_weighted_sum)(const weights&, const float* p, int64_t r0, int64_t r1, float* y);
+    // Attention's softmax, unnormalised: x[j] = exp(x[j] * scale + mask[j] - m) for j < n, m the largest of the
+    // x[j] * scale + mask[j]; returns the sum of the new x[j] (exp of -inf is 0).
+    float (*softmax)(float* x, const float* mask, float scale, int64_t n);
 };
 
 // The most columns one pass keeps in registers; wider products loop over groups of this many.

@@ -110,7 +110,35 @@ void scalar_q4_k(const weights& w, const columns& x, const output& out, int64_t 
     }
 }
 
-kernel_set scalar_kernels() { return {scalar_f32, scalar_f16, scalar_q8_0, scalar_q4_k}; }
+template <bool half_rows>
+void scalar_weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, float* y) {
+    for (int64_t i = 0; i < w.n_in; ++i) y[i] = 0.0f;
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* row = w.data + r * w.row_bytes;
+        for (int64_t i = 0; i < w.n_in; ++i) {
+            y[i] += p[r] * (half_rows ? f16_value(row + 2 * i) : reinterpret_cast<const float*>(row)[i]);
+        }
+    }
+}
+
+float scalar_softmax(float* x, const float* mask, float scale, int64_t n) {
+    float max = -INFINITY;
+    for (int64_t j = 0; j < n; ++j) {
+        x[j] = x[j] * scale + mask[j];
+        max = std::max(max, x[j]);
+    }
+    float sum = 0.0f;
+    for (int64_t j = 0; j < n; ++j) {
+        x[j] = std::exp(x[j] - max);
+        sum += x[j];
+    }
+    return sum;
+}
+
+kernel_set scalar_kernels() {
+    return {scalar_f32,    scalar_f16, scalar_q8_0, scalar_q4_k, scalar_weighted_sum<false>, scalar_weighted_sum<true>,
+            scalar_softmax};
+}
 
 bool cpu_has(const char* feature) {
 #ifdef MG_MATVEC_X86
