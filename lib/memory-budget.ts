@@ -83,18 +83,9 @@ function lastConvBytesPerSample(codec: Codec): number {
   return (codec.numFilters * (codec.lastKernelSize + 1) + codec.lastKernelSize + 1) * F32;
 }
 
-// The one-shot decoder runs every stage after the last LSTM as one graph, whose inputs ggml allocates up front:
-// that graph also holds the int32 gather indices of every residual convolution (residualKernelSize per output
-// sample of its upsampling stage).
-function residualIndexBytesPerSample(codec: Codec): number {
-  let rate = 1; // the stage's sample rate relative to the output's
-  let perSample = 0;
-  for (let i = codec.upsamplingRatios.length - 1; i >= 0; i--) {
-    perSample += codec.numResidualLayers * codec.residualKernelSize * rate;
-    rate /= codec.upsamplingRatios[i]!;
-  }
-  return perSample * I32;
-}
+// Frames per push when the native one-shot decoder runs a whole clip through the streaming decoder
+// (native/src/codec/decoder.h: encodec_whole_clip_chunk_frames).
+const WHOLE_CLIP_CHUNK_FRAMES = 25;
 
 // Output samples the streaming decoder's outputs wait for beyond their own frame: each stride-1 convolution's right
 // padding, each ConvTranspose1d's overlap, summed at the output rate (native/src/codec/stream.cpp).
@@ -110,10 +101,12 @@ function decoderDelaySamples(codec: Codec): number {
   return delay + right(codec.lastKernelSize);
 }
 
-/** Compute bytes the one-shot EnCodec decoder of one channel of `frames` frames allocates (its largest graph). */
+/**
+ * Compute bytes the one-shot EnCodec decoder of one channel of `frames` frames allocates: it pushes the clip through
+ * a streaming decoder WHOLE_CLIP_CHUNK_FRAMES at a time.
+ */
 export function wholeDecodeBytes(codec: Codec, frames: number): number {
-  const samples = frames * codec.hopLength;
-  return Math.ceil(samples * (lastConvBytesPerSample(codec) + residualIndexBytesPerSample(codec)) * ALLOCATOR_SLACK);
+  return streamDecodeBytes(codec, frames, WHOLE_CLIP_CHUNK_FRAMES);
 }
 
 /**
