@@ -58,7 +58,7 @@ export interface MemoryEstimate {
   /** generate(): every output sample (f32); stream(): the chunks buffered ahead of the consumer. */
   audio: number;
   /**
-   * EnCodec decoders' compute memory: generate() decodes one channel of one clip at a time in one graph; stream()
+   * EnCodec decoders' compute memory: generate() decodes one channel of one clip at a time through a streaming decoder; stream()
    * holds one streaming decoder per prompt and channel, each keeping the compute buffer of its largest window.
    */
   decode: number;

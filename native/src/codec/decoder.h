@@ -2,7 +2,7 @@
 // The decoder runs as a few ggml graphs: one per run of convolution stages (RVQ decode included in the first),
 // and the LSTM stages in between as chunks of unrolled time steps (lstm.h). Activations cross graph
 // boundaries through host memory in channel-fastest layout ([frames][channels]); the streaming decoder
-// (stream.h) runs the same stage graphs on windows of that host memory.
+// (stream.h) runs the same stage graphs on windows of that host memory, and a whole clip is decoded through it.
 #pragma once
 #include <cstdint>
 #include <vector>
