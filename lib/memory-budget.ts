@@ -58,7 +58,7 @@ export interface MemoryEstimate {
   /** generate(): every output sample (f32); stream(): the chunks buffered ahead of the consumer. */
   audio: number;
   /**
-   * EnCodec decoders' compute memory: generate() decodes one channel of one clip at a time through a streaming decoder; stream()
+   * EnCodec decoders' compute memory: generate() decodes one channel of one clip at a time (on the CPU through a streaming decoder); stream()
    * holds one streaming decoder per prompt and channel, each keeping the compute buffer of its largest window.
    */
   decode: number;
@@ -83,7 +83,20 @@ function lastConvBytesPerSample(codec: Codec): number {
   return (codec.numFilters * (codec.lastKernelSize + 1) + codec.lastKernelSize + 1) * F32;
 }
 
-// Frames per push when the native one-shot decoder runs a whole clip through the streaming decoder
+// On a GPU the one-shot decoder runs every stage after the last LSTM as one graph, whose inputs ggml allocates up
+// front: that graph also holds the int32 gather indices of every residual convolution (residualKernelSize per output
+// sample of its upsampling stage).
+function residualIndexBytesPerSample(codec: Codec): number {
+  let rate = 1; // the stage's sample rate relative to the output's
+  let perSample = 0;
+  for (let i = codec.upsamplingRatios.length - 1; i >= 0; i--) {
+    perSample += codec.numResidualLayers * codec.residualKernelSize * rate;
+    rate /= codec.upsamplingRatios[i]!;
+  }
+  return perSample * I32;
+}
+
+// Frames per push when the native one-shot decoder runs a whole clip through the streaming decoder on the CPU
 // (native/src/codec/decoder.h: encodec_whole_clip_chunk_frames).
 const WHOLE_CLIP_CHUNK_FRAMES = 25;
 
@@ -102,11 +115,14 @@ function decoderDelaySamples(codec: Codec): number {
 }
 
 /**
- * Compute bytes the one-shot EnCodec decoder of one channel of `frames` frames allocates: it pushes the clip through
- * a streaming decoder WHOLE_CLIP_CHUNK_FRAMES at a time.
+ * Compute bytes the one-shot EnCodec decoder of one channel of `frames` frames allocates: on the CPU it pushes the
+ * clip through a streaming decoder WHOLE_CLIP_CHUNK_FRAMES at a time; on a GPU (`onCpu` false) its largest graph
+ * holds the whole clip's last stages.
  */
-export function wholeDecodeBytes(codec: Codec, frames: number): number {
-  return streamDecodeBytes(codec, frames, WHOLE_CLIP_CHUNK_FRAMES);
+export function wholeDecodeBytes(codec: Codec, frames: number, onCpu = true): number {
+  if (onCpu) return streamDecodeBytes(codec, frames, WHOLE_CLIP_CHUNK_FRAMES);
+  const samples = frames * codec.hopLength;
+  return Math.ceil(samples * (lastConvBytesPerSample(codec) + residualIndexBytesPerSample(codec)) * ALLOCATOR_SLACK);
 }
 
 /**
@@ -126,7 +142,7 @@ export function streamDecodeBytes(codec: Codec, frames: number, chunkFrames: num
 /** The memory estimate of a request on a model described by `info`. */
 export function estimateMemory(
   info: Pick<NativeModelInfo, 'variant' | 'channels' | 'codebooks' | 'hparams'> &
-    Partial<Pick<NativeModelInfo, 'kvCache'>>,
+    Partial<Pick<NativeModelInfo, 'kvCache' | 'backend'>>,
   request: MemoryRequest,
 ): MemoryEstimate {
   const { lm, t5, codec, melody } = info.hparams;
@@ -155,7 +171,7 @@ export function estimateMemory(
   } else {
     audio = request.prompts * info.channels * request.outputFrames * hop * F32;
     // One channel of one clip at a time, each in a graph runner of its own that is freed before the next.
-    decode = wholeDecodeBytes(codec, request.outputFrames);
+    decode = wholeDecodeBytes(codec, request.outputFrames, (info.backend ?? 'CPU') === 'CPU');
   }
   // The decoders run inside the LM's frame loop (native/src/pipeline): the KV cache is still held.
   const total = lmPhase + decode + audio;

@@ -85,6 +85,12 @@ t.test('the estimate matches a hand-computed figure (tiny model)', async (t) => 
   // 2 filters * 7 taps + input 2 + int32 indices 7 + output 1 =) 24 values * 4 bytes, * 1.01 allocator slack.
   t.equal(e.decode, Math.ceil((25 * 640 + 6) * 24 * 4 * 1.01));
   t.equal(e.decode, 1551942);
+  // On a GPU the one-shot decode stays one graph per stretch of stages: 64000 samples * (the same 24 values + the
+  // residual convolutions' int32 gather indices 3 taps * (1 + 1/4 + 1/16 + 1/80)) * 4 bytes * 1.01.
+  t.equal(
+    estimateMemory({ ...info, backend: 'Vulkan0' }, tinyRequest()).decode,
+    Math.ceil(64000 * (24 * 4 + 3.975 * 4) * 1.01),
+  );
   // Peak: the decode runs inside the LM's frame loop, so LM (316416 + 7680 + 1600 + 6528) + decode + audio.
   t.equal(e.total, 316416 + 7680 + 1600 + 6528 + 1551942 + 512000);
   t.equal(formatBytes(e.total), '2.3 MiB');

@@ -163,7 +163,7 @@ std::vector<float> encodec_decode(const model& m, graph_runner& runner, const in
     const std::vector<encodec_stage>& stages = m.codec.decoder;
     check_request(m.hparams.codec, stages, codes, n_q, frames, taps);
     const int64_t expected = int64_t{frames} * static_cast<int64_t>(m.hparams.codec.hop_length());
-    if (!taps || taps->empty()) {
+    if ((!taps || taps->empty()) && encodec_decoder_on_cpu(m)) {
         std::vector<float> audio = decode_in_chunks(m, runner, codes, n_q, frames);
         if (static_cast<int64_t>(audio.size()) != expected) {
             throw error(error_code::model_invalid, "the codec decoder produced " + std::to_string(audio.size()) +
