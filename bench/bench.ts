@@ -6,7 +6,9 @@
 // over the machine's copy bandwidth measured in the same process; on a GPU backend that of the GPU's memory,
 // measured by a ggml copy there; arithmetic: the products' multiply-adds over the CPU's measured peak for the
 // weights' arithmetic), step / bandwidth floor as the headline ratio, the same products alone as a diagnostic,
-// T5 encode ms, EnCodec decode speed (x real time), real-time factor of the whole generation, streaming
+// T5 encode ms, EnCodec decode speed (x real time) against its floors (arithmetic: its multiply-adds per audio second
+// over the CPU's f32 peak; bandwidth: the LSTM's recurrent weights read once per frame over the copy bandwidth),
+// real-time factor of the whole generation, streaming
 // first-chunk latency and chunk interval (default chunks), the steady-state real-time factor of a 30 s stream, load time, peak RSS and, on a GPU, the peak device memory
 // the generation took (free memory polled every 10 ms against its level before the load); with --batch, LM steps/s and
 // audio seconds per second for N prompts generated in one pass. Each configuration runs in its own process so
@@ -45,6 +47,16 @@ interface Floor {
   arithFloorMs: number;
   /** The same products alone through the step's kernels (one graph, median of repeated passes): a diagnostic. */
   productsMs: number;
+  /** EnCodec decoder: multiply-adds per audio second (native/bench/decoder-floor.h). */
+  decodeMacsPerSecond: number;
+  /** The CPU's f32 multiply-add peak (the decoder's arithmetic is f32 whatever the file type), G/s. */
+  f32PeakGMacs: number;
+  /** decodeMacsPerSecond over that peak: ms of decoding per audio second at the peak (NaN on a GPU backend). */
+  decodeArithFloorMsPerSecond: number;
+  /** Bytes of LSTM recurrent weights one codec frame reads (a matrix-vector product per layer and frame). */
+  lstmBytesPerFrame: number;
+  /** Those bytes for one audio second over the copy bandwidth: ms per audio second. */
+  lstmBandwidthFloorMsPerSecond: number;
 }
 
 interface Measurement extends Floor {
@@ -66,6 +78,8 @@ interface Measurement extends Floor {
   achievedGBps: number;
   decodeMs: number;
   decodeTimesRealTime: number;
+  /** Decode ms per audio second over decodeArithFloorMsPerSecond. */
+  decodeOverFloor: number;
   realTimeFactor: number;
   firstChunkMs: number;
   interChunkMs: number;
@@ -119,6 +133,9 @@ async function measureFloor(
     const bandwidthFloorMs = (products.weightBytes / bytesPerSec) * 1000;
     const int8 = !['f16', 'f32', 'bf16'].includes(type);
     const peak = backend === 'cpu' ? bench.benchPeakMacs(int8, threads, 3) : 0;
+    const decoder = bench.benchDecoderCost(handle);
+    const f32Peak = backend !== 'cpu' ? 0 : int8 ? bench.benchPeakMacs(false, threads, 3) : peak;
+    const lstmBytesPerSecond = decoder.lstmRecurrentBytesPerFrame * decoder.frameRate;
     return {
       weightBytesPerStep: products.weightBytes,
       copyGBps: bytesPerSec / 1e9,
@@ -127,6 +144,11 @@ async function measureFloor(
       peakGMacs: peak > 0 ? peak / 1e9 : NaN,
       arithFloorMs: peak > 0 ? (products.macs / peak) * 1000 : NaN,
       productsMs: products.medianMs,
+      decodeMacsPerSecond: decoder.macsPerSecond,
+      f32PeakGMacs: f32Peak > 0 ? f32Peak / 1e9 : NaN,
+      decodeArithFloorMsPerSecond: f32Peak > 0 ? (decoder.macsPerSecond / f32Peak) * 1000 : NaN,
+      lstmBytesPerFrame: decoder.lstmRecurrentBytesPerFrame,
+      lstmBandwidthFloorMsPerSecond: (lstmBytesPerSecond / bytesPerSec) * 1000,
     };
   } finally {
     handle.dispose();
@@ -240,6 +262,7 @@ async function measure(
     achievedGBps: floor.weightBytesPerStep / lmMsPerStep / 1e6,
     decodeMs,
     decodeTimesRealTime: (audioSeconds * 1000) / decodeMs,
+    decodeOverFloor: decodeMs / audioSeconds / floor.decodeArithFloorMsPerSecond,
     realTimeFactor: (audioSeconds * 1000) / totalMs,
     firstChunkMs: arrivals[0] ?? NaN,
     streamRealTimeFactor,
@@ -347,6 +370,10 @@ function table(rows: Measurement[]): string {
       'achieved GB/s',
       'T5 ms',
       'decode x RT',
+      'decode arith floor ms/s',
+      'decode / floor',
+      'LSTM MB/frame',
+      'LSTM bandwidth floor ms/s',
       'RTF',
       'first chunk ms',
       'chunk interval ms',
@@ -372,6 +399,10 @@ function table(rows: Measurement[]): string {
       fixed(r.achievedGBps, 1),
       fixed(r.t5Ms, 1),
       fixed(r.decodeTimesRealTime, 2),
+      fixed(r.decodeArithFloorMsPerSecond, 1),
+      fixed(r.decodeOverFloor, 2),
+      fixed(r.lstmBytesPerFrame / 1e6, 1),
+      fixed(r.lstmBandwidthFloorMsPerSecond, 1),
       fixed(r.realTimeFactor, 3),
       fixed(r.firstChunkMs, 0),
       fixed(r.interChunkMs, 0),

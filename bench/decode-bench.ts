@@ -2,7 +2,9 @@
 //   [--frames 500] [--reps 5] [--chunk 25]
 // EnCodec decode speed alone (x real time = audio seconds / decode seconds), whole clip (decodeCodes) and streaming
 // (the stream decoder fed `chunk` frames per push, as gen.stream() does), on random codes. Prints every repetition
-// and the median: the development machine is shared, so single runs are noisy. The model comes from `npm run
+// and the median: the development machine is shared, so single runs are noisy. Also the decoder's floors per audio
+// second: its multiply-adds over the CPU's f32 peak on these threads, and the LSTM's recurrent weights (read once
+// per frame) over the copy bandwidth, and each run's median over the arithmetic floor. The model comes from `npm run
 // bench` (bench/.cache).
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,6 +44,19 @@ async function main() {
     codes[i] = state % codebookSize;
   }
   const audioSeconds = (frames * hopLength) / sampleRate;
+  const bench = nativeDiagnostics();
+  const cost = bench.benchDecoderCost(model);
+  const peak = bench.benchPeakMacs(false, Number(values.threads), 3);
+  const copyBytesPerSecond = await bench.benchCopyBandwidth(512, Number(values.threads), 5);
+  const floorMs = (cost.macsPerSecond / peak) * 1000; // per audio second
+  console.log(
+    `floors per audio second: ${(cost.macsPerSecond / 1e9).toFixed(3)} G multiply-adds ` +
+      `(LSTM ${(cost.lstmMacsPerSecond / 1e9).toFixed(3)}) over ${(peak / 1e9).toFixed(1)} G/s f32 peak = ` +
+      `${floorMs.toFixed(1)} ms (${(1000 / floorMs).toFixed(1)} x RT); LSTM recurrent weights ` +
+      `${(cost.lstmRecurrentBytesPerFrame / 2 ** 20).toFixed(1)} MiB/frame x ${cost.frameRate} frames over ` +
+      `${(copyBytesPerSecond / 1e9).toFixed(1)} GB/s = ` +
+      `${((cost.lstmRecurrentBytesPerFrame * cost.frameRate * 1000) / copyBytesPerSecond).toFixed(1)} ms`,
+  );
 
   const runs: Array<[string, () => Promise<unknown>]> = [];
   if (values.mode !== 'stream')
@@ -62,6 +77,7 @@ async function main() {
     }
     console.log(
       `${name}: ${audioSeconds} s audio, ${values.threads} threads, x RT median ${median(xrt).toFixed(2)} ` +
+        `(${(1000 / median(xrt) / floorMs).toFixed(2)} x the arithmetic floor) ` +
         `(runs ${xrt.map((x) => x.toFixed(2)).join(' ')})`,
     );
   }

@@ -58,7 +58,7 @@ export interface MemoryEstimate {
   /** generate(): every output sample (f32); stream(): the chunks buffered ahead of the consumer. */
   audio: number;
   /**
-   * EnCodec decoders' compute memory: generate() decodes one channel of one clip at a time in one graph; stream()
+   * EnCodec decoders' compute memory: generate() decodes one channel of one clip at a time (on the CPU through a streaming decoder); stream()
    * holds one streaming decoder per prompt and channel, each keeping the compute buffer of its largest window.
    */
   decode: number;
@@ -83,8 +83,8 @@ function lastConvBytesPerSample(codec: Codec): number {
   return (codec.numFilters * (codec.lastKernelSize + 1) + codec.lastKernelSize + 1) * F32;
 }
 
-// The one-shot decoder runs every stage after the last LSTM as one graph, whose inputs ggml allocates up front:
-// that graph also holds the int32 gather indices of every residual convolution (residualKernelSize per output
+// On a GPU the one-shot decoder runs every stage after the last LSTM as one graph, whose inputs ggml allocates up
+// front: that graph also holds the int32 gather indices of every residual convolution (residualKernelSize per output
 // sample of its upsampling stage).
 function residualIndexBytesPerSample(codec: Codec): number {
   let rate = 1; // the stage's sample rate relative to the output's
@@ -95,6 +95,10 @@ function residualIndexBytesPerSample(codec: Codec): number {
   }
   return perSample * I32;
 }
+
+// Frames per push when the native one-shot decoder runs a whole clip through the streaming decoder on the CPU
+// (native/src/codec/decoder.h: encodec_whole_clip_chunk_frames).
+const WHOLE_CLIP_CHUNK_FRAMES = 25;
 
 // Output samples the streaming decoder's outputs wait for beyond their own frame: each stride-1 convolution's right
 // padding, each ConvTranspose1d's overlap, summed at the output rate (native/src/codec/stream.cpp).
@@ -110,8 +114,13 @@ function decoderDelaySamples(codec: Codec): number {
   return delay + right(codec.lastKernelSize);
 }
 
-/** Compute bytes the one-shot EnCodec decoder of one channel of `frames` frames allocates (its largest graph). */
-export function wholeDecodeBytes(codec: Codec, frames: number): number {
+/**
+ * Compute bytes the one-shot EnCodec decoder of one channel of `frames` frames allocates: on the CPU it pushes the
+ * clip through a streaming decoder WHOLE_CLIP_CHUNK_FRAMES at a time; on a GPU (`onCpu` false) its largest graph
+ * holds the whole clip's last stages.
+ */
+export function wholeDecodeBytes(codec: Codec, frames: number, onCpu = true): number {
+  if (onCpu) return streamDecodeBytes(codec, frames, WHOLE_CLIP_CHUNK_FRAMES);
   const samples = frames * codec.hopLength;
   return Math.ceil(samples * (lastConvBytesPerSample(codec) + residualIndexBytesPerSample(codec)) * ALLOCATOR_SLACK);
 }
@@ -133,7 +142,7 @@ export function streamDecodeBytes(codec: Codec, frames: number, chunkFrames: num
 /** The memory estimate of a request on a model described by `info`. */
 export function estimateMemory(
   info: Pick<NativeModelInfo, 'variant' | 'channels' | 'codebooks' | 'hparams'> &
-    Partial<Pick<NativeModelInfo, 'kvCache'>>,
+    Partial<Pick<NativeModelInfo, 'kvCache' | 'backend'>>,
   request: MemoryRequest,
 ): MemoryEstimate {
   const { lm, t5, codec, melody } = info.hparams;
@@ -162,7 +171,7 @@ export function estimateMemory(
   } else {
     audio = request.prompts * info.channels * request.outputFrames * hop * F32;
     // One channel of one clip at a time, each in a graph runner of its own that is freed before the next.
-    decode = wholeDecodeBytes(codec, request.outputFrames);
+    decode = wholeDecodeBytes(codec, request.outputFrames, (info.backend ?? 'CPU') === 'CPU');
   }
   // The decoders run inside the LM's frame loop (native/src/pipeline): the KV cache is still held.
   const total = lmPhase + decode + audio;

@@ -134,6 +134,19 @@ export interface NativeDiagnostics {
    * kernels have for it (f32 FMAs, or 8-bit dot products with `int8`); 0 without AVX2 (native/bench/lm-floor.h).
    */
   benchPeakMacs(int8: boolean, threads: number, reps: number): number;
+  /**
+   * bench/ only: the EnCodec decoder's multiply-adds per audio second (every convolution, transposed convolution and
+   * LSTM product at its rate, counted from the model's codec hyper-parameters; lstmMacsPerSecond the LSTM's share),
+   * and the bytes of LSTM weights it reads: the recurrent ones once per frame, the input ones once per chunk
+   * (native/bench/decoder-floor.h).
+   */
+  benchDecoderCost(model: NativeModel): {
+    frameRate: number;
+    macsPerSecond: number;
+    lstmMacsPerSecond: number;
+    lstmRecurrentBytesPerFrame: number;
+    lstmInputBytes: number;
+  };
   /** bench/ only: memory copy bandwidth (bytes read + written per second), `mib` MiB by `threads` threads. */
   benchCopyBandwidth(mib: number, threads: number, reps: number): Promise<number>;
   /** bench/ only: the same figure for the memory of the device holding the model's weights (one ggml copy there). */

@@ -555,7 +555,7 @@ const ROWS: Row[] = [
     form: '`frames: 100, memoryBudget: 100_000`',
     code: 'ERR_MUSICGEN_MEMORY_BUDGET',
     message:
-      'This generate() request needs about 7.3 MiB (KV cache 154.5 KiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 3.2 KiB + EnCodec decoder 6.9 MiB + audio 250.0 KiB), over the memory budget of 97.7 KiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
+      'This generate() request needs about 1.9 MiB (KV cache 154.5 KiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 3.2 KiB + EnCodec decoder 1.5 MiB + audio 250.0 KiB), over the memory budget of 97.7 KiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
     run: g({ frames: 100, memoryBudget: 100_000 }),
   },
   {
@@ -568,11 +568,11 @@ const ROWS: Row[] = [
   },
   {
     input: 'generate() over budget',
-    form: 'long-form 1 h: `duration: 3600, memoryBudget: 2 ** 30`',
+    form: 'long-form 1 h: `duration: 3600, memoryBudget: 2 ** 28`',
     code: 'ERR_MUSICGEN_MEMORY_BUDGET',
     message:
-      'This generate() request needs about 12.6 GiB (KV cache 2.2 MiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 2.8 MiB + EnCodec decoder 12.1 GiB + audio 439.5 MiB), over the memory budget of 1.0 GiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
-    run: g({ duration: 3600, memoryBudget: 2 ** 30 }),
+      'This generate() request needs about 445.9 MiB (KV cache 2.2 MiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 2.8 MiB + EnCodec decoder 1.5 MiB + audio 439.5 MiB), over the memory budget of 256.0 MiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
+    run: g({ duration: 3600, memoryBudget: 2 ** 28 }),
   },
   // Model lifecycle
   {

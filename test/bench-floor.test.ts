@@ -44,3 +44,35 @@ t.test('the CPU multiply-add peak is measured for both arithmetics, and bad argu
   t.throws(() => bench.benchPeakMacs(true, 0, 1), { code: 'ERR_INVALID_ARG_VALUE' });
   t.throws(() => bench.benchPeakMacs('yes' as unknown as boolean, 1, 1), { code: 'ERR_INVALID_ARG_TYPE' });
 });
+
+// The decoder's cost counted natively from its stages must equal the same count written out from the codec's
+// hyper-parameters (HF's SEANet decoder: a kernelSize convolution to the innermost width, the LSTM, then per ratio
+// a transposed convolution of kernel 2 * ratio halving the width and numResidualLayers residual blocks, and a
+// lastKernelSize convolution to one channel).
+t.test('the decoder floor counts every product of the decoder at its rate', async (t) => {
+  const model = await native().loadModel(defaultModelPath(), { backend: 'cpu', threads: 1 });
+  t.teardown(() => model.dispose());
+  const codec = model.info().hparams.codec;
+  let rate = codec.sampleRate / codec.hopLength;
+  let width = codec.numFilters * 2 ** codec.upsamplingRatios.length;
+  let macs = codec.hiddenSize * codec.kernelSize * width * rate;
+  const lstm = codec.numLstmLayers * 2 * 4 * width * width * rate;
+  macs += lstm;
+  for (const ratio of codec.upsamplingRatios) {
+    macs += width * (width / 2) * 2 * ratio * rate;
+    width /= 2;
+    rate *= ratio;
+    const hidden = width / codec.compress;
+    macs += codec.numResidualLayers * (width * codec.residualKernelSize * hidden + hidden * width) * rate;
+  }
+  macs += width * codec.lastKernelSize * rate;
+  const cost = nativeDiagnostics().benchDecoderCost(model);
+  t.equal(rate, codec.sampleRate, 'the count ends at the sample rate');
+  t.equal(cost.frameRate, codec.sampleRate / codec.hopLength);
+  t.equal(cost.macsPerSecond, macs);
+  t.equal(cost.lstmMacsPerSecond, lstm);
+  // The smoke-test model stores its LSTM as f16: 4C x C two-byte weights per layer, read once per frame.
+  const inner = codec.numFilters * 2 ** codec.upsamplingRatios.length;
+  t.equal(cost.lstmRecurrentBytesPerFrame, codec.numLstmLayers * 4 * inner * inner * 2);
+  t.throws(() => nativeDiagnostics().benchDecoderCost({} as never), { code: 'ERR_INVALID_ARG_TYPE' });
+});

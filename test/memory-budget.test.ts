@@ -80,14 +80,20 @@ t.test('the estimate matches a hand-computed figure (tiny model)', async (t) => 
   t.equal(e.codes, 3328 + 3200);
   // Audio 2 prompts * 1 channel * 64000 samples * 4 bytes.
   t.equal(e.audio, 512000);
-  // One channel's one-shot decode: 64000 samples * (the last convolution: columns 2 filters * 7 taps + input 2
-  // + int32 indices 7 + output 1 = 24 values * 4 bytes, + the residual convolutions' int32 gather indices
-  // 3 taps * (1 + 1/4 + 1/16 + 1/80) * 4 bytes) * 1.01 allocator slack.
-  t.equal(e.decode, Math.ceil(64000 * (24 * 4 + 3.975 * 4) * 1.01));
-  t.equal(e.decode, 7233216);
+  // One channel's one-shot decode, pushed through a streaming decoder 25 frames at a time: its largest window is a
+  // chunk of 25 * 640 samples plus the last convolution's 6 samples of context, each (the last convolution: columns
+  // 2 filters * 7 taps + input 2 + int32 indices 7 + output 1 =) 24 values * 4 bytes, * 1.01 allocator slack.
+  t.equal(e.decode, Math.ceil((25 * 640 + 6) * 24 * 4 * 1.01));
+  t.equal(e.decode, 1551942);
+  // On a GPU the one-shot decode stays one graph per stretch of stages: 64000 samples * (the same 24 values + the
+  // residual convolutions' int32 gather indices 3 taps * (1 + 1/4 + 1/16 + 1/80)) * 4 bytes * 1.01.
+  t.equal(
+    estimateMemory({ ...info, backend: 'Vulkan0' }, tinyRequest()).decode,
+    Math.ceil(64000 * (24 * 4 + 3.975 * 4) * 1.01),
+  );
   // Peak: the decode runs inside the LM's frame loop, so LM (316416 + 7680 + 1600 + 6528) + decode + audio.
-  t.equal(e.total, 316416 + 7680 + 1600 + 6528 + 7233216 + 512000);
-  t.equal(formatBytes(e.total), '7.7 MiB');
+  t.equal(e.total, 316416 + 7680 + 1600 + 6528 + 1551942 + 512000);
+  t.equal(formatBytes(e.total), '2.3 MiB');
 
   const noCfg = estimateMemory(info, tinyRequest({ guided: false }));
   t.equal(noCfg.kvCache, e.kvCache / 2, 'guidance off halves the KV cache');
@@ -116,13 +122,14 @@ t.test('the estimate at real size: musicgen-small, 30 s, f16 (hand-computed)', a
   const e = estimateMemory(f16, request);
   t.equal(e.kvCache, 24 * 2 * 1024 * 1503 * 2 * 4); // 563.6 MiB
   t.equal(formatBytes(e.kvCache), '563.6 MiB');
-  // The decoder's matrices are F32 whatever the file type: 960000 samples * (the last convolution's columns
-  // 64 * 7, input 64, int32 indices 7, output 1 = 520 values + residual gather indices 3.975) * 4 bytes * 1.01.
-  t.equal(e.decode, Math.ceil(960000 * (520 + 3.975) * 4 * 1.01));
-  t.equal(formatBytes(e.decode), '1.9 GiB');
+  // The decoder's matrices are F32 whatever the file type: a 25-frame window of 16000 + 6 samples * (the last
+  // convolution's columns 64 * 7, input 64, int32 indices 7, output 1 = 520 values) * 4 bytes * 1.01, however
+  // long the clip.
+  t.equal(e.decode, Math.ceil((25 * 640 + 6) * 520 * 4 * 1.01));
+  t.equal(formatBytes(e.decode), '32.1 MiB');
   const f32 = { ...small, fileType: 0 };
   t.equal(estimateMemory(f32, request).decode, e.decode, 'f32 and f16 files decode alike');
-  t.equal(formatBytes(e.total), '2.4 GiB');
+  t.equal(formatBytes(e.total), '601.7 MiB');
 });
 
 t.test('generate() over a tiny budget is refused before any native call', async (t) => {
@@ -134,7 +141,7 @@ t.test('generate() over a tiny budget is refused before any native call', async 
   });
   t.type(error, MemoryBudgetError);
   t.equal((error as MusicGenError).code, 'ERR_MUSICGEN_MEMORY_BUDGET');
-  t.match((error as Error).message, /^This generate\(\) request needs about 7\.3 MiB \(KV cache/);
+  t.match((error as Error).message, /^This generate\(\) request needs about 1\.9 MiB \(KV cache/);
   t.match((error as Error).message, /over the memory budget of 97\.7 KiB\. Ask for a shorter duration/);
   t.equal((error as MemoryBudgetError).budget, 100_000);
   t.ok((error as MemoryBudgetError).needed > 100_000);

@@ -3,8 +3,9 @@
 // benchDeviceCopyBandwidth(model, mib, reps) that of the memory the model's weights are in (a GPU's). These run on a
 // worker thread (they take seconds). benchDeviceMemory() lists each device's free and total memory (the bench
 // polls it for a GPU's peak). benchPeakMacs(int8, threads, reps) measures the CPU's multiply-add peak for the kernels'
-// instruction set (0 where none applies). checkCpuMatvec(type, nIn, nOut, nCols, kernels, seed) runs one random product
-// through a CPU kernel set and through ggml (test/cpu-kernels.test.ts).
+// instruction set (0 where none applies). benchDecoderCost(model) counts the EnCodec decoder's multiply-adds per audio
+// second and its LSTM's weight bytes per frame (decoder-floor.h). checkCpuMatvec(type, nIn, nOut, nCols, kernels, seed)
+// runs one random product through a CPU kernel set and through ggml (test/cpu-kernels.test.ts).
 #include <ggml-backend.h>
 
 #include <cmath>
@@ -12,6 +13,7 @@
 #include <string>
 
 #include "addon.h"
+#include "decoder-floor.h"
 #include "js-args.h"
 #include "lm-floor.h"
 #include "matvec-check.h"
@@ -134,6 +136,18 @@ static Napi::Value bench_peak_macs(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), mg::measure_peak_macs(info[0].As<Napi::Boolean>(), threads, reps));
 }
 
+static Napi::Value bench_decoder_cost(const Napi::CallbackInfo& info) {
+    if (info.Length() != 1) throw_error(info.Env(), "ERR_INVALID_ARG_TYPE", "benchDecoderCost(model)");
+    const mg::decoder_cost cost = mg::count_decoder_cost(*model_from_js(info[0]));
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("frameRate", cost.frame_rate);
+    out.Set("macsPerSecond", cost.macs_per_second);
+    out.Set("lstmMacsPerSecond", cost.lstm_macs_per_second);
+    out.Set("lstmRecurrentBytesPerFrame", cost.lstm_recurrent_bytes_per_frame);
+    out.Set("lstmInputBytes", cost.lstm_input_bytes);
+    return out;
+}
+
 static Napi::Value check_cpu_matvec(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() != 6 || !info[0].IsString() || !info[4].IsString()) {
@@ -167,6 +181,7 @@ static Napi::Value check_cpu_matvec(const Napi::CallbackInfo& info) {
 
 void register_bench(Napi::Env env, Napi::Object exports) {
     exports.Set("benchPeakMacs", Napi::Function::New(env, bench_peak_macs, "benchPeakMacs"));
+    exports.Set("benchDecoderCost", Napi::Function::New(env, bench_decoder_cost, "benchDecoderCost"));
     exports.Set("checkCpuMatvec", Napi::Function::New(env, check_cpu_matvec, "checkCpuMatvec"));
     exports.Set("benchLmProducts", Napi::Function::New(env, bench_lm_products, "benchLmProducts"));
     exports.Set("benchCopyBandwidth", Napi::Function::New(env, bench_copy_bandwidth, "benchCopyBandwidth"));

@@ -1,4 +1,5 @@
-// The one-shot EnCodec decoder (see decoder.h): code checks, the RVQ + convolution graphs between LSTMs, taps.
+// The one-shot EnCodec decoder (see decoder.h): code checks, the RVQ + convolution graphs between LSTMs, taps, and
+// the whole-clip decode through the streaming decoder's windows.
 #include "codec/decoder.h"
 
 #include <algorithm>
@@ -6,6 +7,7 @@
 
 #include "codec/decoder-conv.h"
 #include "codec/lstm.h"
+#include "codec/stream.h"
 #include "runtime/error.h"
 
 namespace mg {
@@ -134,10 +136,41 @@ static void tap_activations(encodec_tap& tap, const encodec_activations& act) {
     }
 }
 
+// Pushes the codes through a streaming decoder encodec_whole_clip_chunk_frames at a time (codes[q * frames + t]
+// becomes each chunk's codes[q * n + t]).
+static std::vector<float> decode_in_chunks(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q,
+                                           int32_t frames) {
+    encodec_stream stream(m, n_q, runner);
+    std::vector<float> audio;
+    audio.reserve(static_cast<size_t>(frames) * m.hparams.codec.hop_length());
+    std::vector<int32_t> chunk;
+    for (int32_t t0 = 0; t0 < frames; t0 += encodec_whole_clip_chunk_frames) {
+        const int32_t n = std::min(encodec_whole_clip_chunk_frames, frames - t0);
+        chunk.resize(static_cast<size_t>(n_q) * n);
+        for (int32_t q = 0; q < n_q; ++q) {
+            std::copy_n(codes + int64_t{q} * frames + t0, n, chunk.begin() + int64_t{q} * n);
+        }
+        const std::vector<float> samples = stream.push(chunk.data(), n);
+        audio.insert(audio.end(), samples.begin(), samples.end());
+    }
+    const std::vector<float> rest = stream.finish();
+    audio.insert(audio.end(), rest.begin(), rest.end());
+    return audio;
+}
+
 std::vector<float> encodec_decode(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q,
                                   int32_t frames, std::vector<encodec_tap>* taps) {
     const std::vector<encodec_stage>& stages = m.codec.decoder;
     check_request(m.hparams.codec, stages, codes, n_q, frames, taps);
+    const int64_t expected = int64_t{frames} * static_cast<int64_t>(m.hparams.codec.hop_length());
+    if ((!taps || taps->empty()) && encodec_decoder_on_cpu(m)) {
+        std::vector<float> audio = decode_in_chunks(m, runner, codes, n_q, frames);
+        if (static_cast<int64_t>(audio.size()) != expected) {
+            throw error(error_code::model_invalid, "the codec decoder produced " + std::to_string(audio.size()) +
+                                                       " samples instead of " + std::to_string(expected));
+        }
+        return audio;
+    }
 
     // Convolution stages run as one graph each stretch between LSTMs; the first graph also decodes the RVQ
     // (even if it had no convolution stage to run).
@@ -160,7 +193,6 @@ std::vector<float> encodec_decode(const model& m, graph_runner& runner, const in
         next = end;
     }
 
-    const int64_t expected = int64_t{frames} * static_cast<int64_t>(m.hparams.codec.hop_length());
     if (act.channels != 1 || act.length != expected) {
         throw error(error_code::model_invalid, "the codec decoder produced " + std::to_string(act.channels) + " x " +
                                                    std::to_string(act.length) + " samples instead of 1 x " +

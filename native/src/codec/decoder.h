@@ -2,7 +2,7 @@
 // The decoder runs as a few ggml graphs: one per run of convolution stages (RVQ decode included in the first),
 // and the LSTM stages in between as chunks of unrolled time steps (lstm.h). Activations cross graph
 // boundaries through host memory in channel-fastest layout ([frames][channels]); the streaming decoder
-// (stream.h) runs the same stage graphs on windows of that host memory.
+// (stream.h) runs the same stage graphs on windows of that host memory, and a whole clip is decoded through it.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -46,10 +46,19 @@ void encodec_check_codes(const codec_hparams& hp, const int32_t* codes, int32_t 
 void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q, int32_t frames,
                              size_t begin, size_t end, encodec_activations& act, std::vector<encodec_tap>* taps);
 
+// Frames per push when encodec_decode runs a whole clip through the streaming decoder (stream.h) on the CPU:
+// windows of a chunk keep every stage's activations in the caches (one graph over a whole clip's full-rate
+// activations does not: 30 s of musicgen-small's last stages are hundreds of MiB) and bound the compute memory by
+// the chunk. A GPU keeps the one graph: it has no such caches, and its f16-rounding products would round the
+// differently cut graphs differently.
+constexpr int32_t encodec_whole_clip_chunk_frames = 25;
+
 // Decodes codes[q * frames + t] (q < n_q <= quantizer count, every code in [0, codebook_size)) into
-// frames * hop_length samples. `taps`, when given, names the stages to capture (stage set by the caller,
-// the rest filled in). Throws mg::error(invalid_argument) for bad codes/sizes, mg::error(backend) when
-// ggml fails.
+// frames * hop_length samples: on the CPU through the streaming decoder in chunks of
+// encodec_whole_clip_chunk_frames (the same samples as one graph over the whole clip). `taps`, when non-empty, names
+// the stages to capture (stage set by the caller, the rest filled in): the clip then runs as one graph per stretch of
+// convolution stages between LSTMs, the reference the streaming decoder is checked against. Throws
+// mg::error(invalid_argument) for bad codes/sizes, mg::error(backend) when ggml fails.
 std::vector<float> encodec_decode(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q,
                                   int32_t frames, std::vector<encodec_tap>* taps = nullptr);
 

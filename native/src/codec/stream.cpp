@@ -107,7 +107,11 @@ struct stage_state {
 }  // namespace
 
 struct encodec_stream::impl {
-    impl(const model& m, int32_t n_q) : m(m), n_q(n_q), runner(new_decoder_runner(m)) {}
+    impl(const model& m, int32_t n_q, graph_runner* shared)
+        : m(m),
+          n_q(n_q),
+          own(shared ? nullptr : std::make_unique<graph_runner>(new_decoder_runner(m))),
+          runner(shared ? *shared : *own) {}
 
     // Feeds `act` (new inputs of stage i, possibly none) through stages i.. and returns the final waveform samples.
     std::vector<float> run_from(size_t first, encodec_activations act, bool final) {
@@ -166,13 +170,19 @@ struct encodec_stream::impl {
 
     const model& m;
     int32_t n_q;
-    graph_runner runner;
+    std::unique_ptr<graph_runner> own;  // when the stream was not given a runner
+    graph_runner& runner;
     std::vector<stage_state> stages;
     bool finished = false;
     bool pushed = false;
 };
 
-encodec_stream::encodec_stream(const model& m, int32_t n_q) : impl_(std::make_unique<impl>(m, n_q)) {
+encodec_stream::encodec_stream(const model& m, int32_t n_q) : encodec_stream(m, n_q, nullptr) {}
+
+encodec_stream::encodec_stream(const model& m, int32_t n_q, graph_runner& runner) : encodec_stream(m, n_q, &runner) {}
+
+encodec_stream::encodec_stream(const model& m, int32_t n_q, graph_runner* runner)
+    : impl_(std::make_unique<impl>(m, n_q, runner)) {
     encodec_check_codes(m.hparams.codec, nullptr, n_q, 0);  // no codes yet: checks the codebook count
     for (size_t i = 0; i < m.codec.decoder.size(); ++i) {
         stage_state st;

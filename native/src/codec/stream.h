@@ -8,13 +8,16 @@
 #include <vector>
 
 #include "model/model.h"
+#include "runtime/graph-runner.h"
 
 namespace mg {
 
 class encodec_stream {
   public:
-    // A mono decoder for codes of n_q quantizers (n_q <= the codec's quantizer count).
+    // A mono decoder for codes of n_q quantizers (n_q <= the codec's quantizer count), with its own graph runner.
     encodec_stream(const model& m, int32_t n_q);
+    // The same decoder running its graphs on `runner` (a decoder runner, new_decoder_runner), which must outlive it.
+    encodec_stream(const model& m, int32_t n_q, graph_runner& runner);
     ~encodec_stream();
     encodec_stream(const encodec_stream&) = delete;
     encodec_stream& operator=(const encodec_stream&) = delete;
@@ -34,6 +37,7 @@ class encodec_stream {
     static int32_t lookahead_frames(const model& m);
 
   private:
+    encodec_stream(const model& m, int32_t n_q, graph_runner* runner);
     struct impl;
     std::unique_ptr<impl> impl_;
 };
