@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run build:prebuilds: the portable prebuild for this platform, made by prebuildify into prebuilds/<platform>-<arch>/
-// (musicgen-native.<libc>.node + ggml's shared libraries and CPU-variant modules), which npm pack ships.
+// (musicgen-native[.<libc>].node + ggml's shared libraries and CPU-variant modules), which npm pack ships.
 // prebuildify runs our CMake build through its node-gyp hook and stages in build/prebuild, so the
 // development build in build/Release is left alone.
 //   extra arguments are passed to build-native.js, e.g. `npm run build:prebuilds -- --cuda` (see docs/prebuilds.md);
@@ -24,7 +24,10 @@ const quote = (s) => `"${s.replace(/(["\\$`])/g, '\\$1')}"`;
 const build = [process.execPath, path.join(root, 'scripts', 'build-native.js'), '--portable', ...extra];
 build.push('--dest', path.join(stage, 'build', 'Release'));
 const prebuildify = path.join(path.dirname(require.resolve('prebuildify/package.json')), 'bin.js');
-const args = [prebuildify, '--napi', '--strip', '--tag-libc', '--arch', arch, '--cwd', stage, '--out', root];
+// --tag-libc only on Linux: prebuildify would tag a macOS or Windows addon 'glibc' too, and lib/native.ts skips
+// libc-tagged addons on platforms without one.
+const libcTag = process.platform === 'linux' ? ['--tag-libc'] : [];
+const args = [prebuildify, '--napi', '--strip', ...libcTag, '--arch', arch, '--cwd', stage, '--out', root];
 // prebuildify spawns its node-gyp command with these arguments appended; a shell splits our command line.
 const env = { ...process.env, PREBUILD_SHELL: process.platform === 'win32' ? 'cmd.exe' : '/bin/sh' };
 // A cross build's binaries are stripped by the target's binutils (the host's strip does not know arm64 ELF).

@@ -6,6 +6,10 @@
  * The package must come with its prebuilt addon (run `npm run build:prebuilds` first), install into an empty
  * project with only node and npm on PATH (no cc, c++, make, cmake: a compile attempt fails the install), load
  * from prebuilds/ and generate. Prints what it measured; exits non-zero on the first failed check.
+ *   --arch arm64   the same on the linux-arm64 prebuild, on this x86-64 machine: every `node` of the install (npm,
+ *                  the package's install script, npx musicgen, the API script) is the arm64 Node.js from the npm
+ *                  registry (scripts/fetch-node.js) run by qemu-user, through a `node` on the install's PATH
+ *                  (docs/prebuilds.md). Needs `npm run build:prebuilds -- --arch arm64` first.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,7 +18,10 @@ import * as path from 'node:path';
 import { lavapipeEnv } from './lavapipe';
 
 const root = path.resolve(__dirname, '..', '..');
-const platformDir = `${process.platform}-${process.arch}`;
+const arch = process.argv.includes('--arch') ? process.argv[process.argv.indexOf('--arch') + 1]! : process.arch;
+const emulated = arch !== process.arch;
+const platformDir = `${process.platform}-${arch}`;
+const QEMU = '/usr/bin/qemu-aarch64-static';
 const COMPILERS = ['cc', 'gcc', 'c++', 'g++', 'clang', 'make', 'cmake', 'ninja'];
 
 function fail(message: string): never {
@@ -66,6 +73,10 @@ function main(): void {
   const npmCli = process.env.npm_execpath?.endsWith('npm-cli.js') ? process.env.npm_execpath : fs.realpathSync(npmBin);
   const npxCli = path.join(path.dirname(npmCli), 'npx-cli.js');
 
+  if (emulated && (arch !== 'arm64' || process.platform !== 'linux' || process.arch !== 'x64'))
+    fail(`--arch ${arch}: only linux-arm64 is emulated, on linux-x64 (docs/prebuilds.md)`);
+  if (emulated && !fs.existsSync(QEMU)) fail(`${QEMU} is missing (Debian: apt-get install qemu-user-static)`);
+
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-clean-install-'));
   try {
     // 1. The tarball, as `npm publish` would upload it.
@@ -88,10 +99,19 @@ function main(): void {
       files.some((f) => f.startsWith(`prebuilds/${platformDir}/`) && f.endsWith('.node')),
       'the tarball carries the prebuilt addon',
     );
-    // The Vulkan backend module: CI (CI=true) builds the prebuild with it (.ci/run installs its build tools).
+    // The package a release ships: both Linux prebuilds in one tarball (CI builds both before this test).
+    for (const shipped of ['linux-x64', 'linux-arm64']) {
+      const has = files.some((f) => f.startsWith(`prebuilds/${shipped}/`) && f.endsWith('.node'));
+      check(has || process.env.CI !== 'true', `the tarball carries the ${shipped} prebuild${has ? '' : ' (missing)'}`);
+    }
+    // The Vulkan backend module: CI (CI=true) builds the x64 prebuild with it (.ci/run installs its build tools);
+    // the arm64 one is CPU only (docs/prebuilds.md).
     const vulkanModule = `prebuilds/${platformDir}/libggml-vulkan.so`;
     const shipsVulkan = files.includes(vulkanModule);
-    check(shipsVulkan || process.env.CI !== 'true', `the tarball carries the Vulkan backend module ${vulkanModule}`);
+    check(
+      shipsVulkan || process.env.CI !== 'true' || emulated,
+      `the tarball carries the Vulkan backend module ${vulkanModule}`,
+    );
     if (!shipsVulkan)
       console.log('  this prebuild has no Vulkan module (its build tools were missing: docs/building.md)');
     check(files.includes('models/musicgen-smoke-test.gguf'), 'the tarball carries the smoke-test model');
@@ -103,8 +123,19 @@ function main(): void {
     const bin = path.join(work, 'bin');
     fs.mkdirSync(project);
     fs.mkdirSync(bin);
-    // node, and the shell npm runs package scripts with; nothing that compiles.
-    fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+    // node, and the shell npm runs package scripts with; nothing that compiles. Emulated: a `node` that runs the
+    // arm64 one under qemu-user, so npm, the install script (#!/usr/bin/env node) and npx musicgen all run as arm64.
+    const node = path.join(bin, 'node');
+    if (emulated) {
+      const fetched = run(process.execPath, [path.join(root, 'scripts', 'fetch-node.js'), 'linux-arm64'], {
+        cwd: root,
+        env: process.env,
+      });
+      const armNode = fetched.stdout.trim();
+      fs.writeFileSync(node, `#!/bin/sh\nexec ${QEMU} -L /usr/aarch64-linux-gnu ${armNode} "$@"\n`, { mode: 0o755 });
+    } else {
+      fs.symlinkSync(process.execPath, node);
+    }
     fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'fresh-project', private: true }));
     const env: NodeJS.ProcessEnv = { HOME: process.env.HOME ?? os.homedir(), PATH: bin, TMPDIR: os.tmpdir() };
@@ -114,7 +145,9 @@ function main(): void {
     );
 
     // 3. Command one: npm install.
-    run(process.execPath, [npmCli, 'install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], {
+    const arches = run(node, ['-p', 'process.platform + "-" + process.arch'], { cwd: project, env });
+    check(arches.stdout.trim() === platformDir, `the install's node runs as ${arches.stdout.trim()}`);
+    run(node, [npmCli, 'install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], {
       cwd: project,
       env,
     });
@@ -122,7 +155,7 @@ function main(): void {
     check(!fs.existsSync(path.join(installed, 'build')), 'nothing was compiled during the install (no build/)');
 
     // 4. Command two: npx musicgen "prompt" — the bundled model, a WAV file, machine-readable result.
-    const cli = run(process.execPath, [npxCli, 'musicgen', 'lofi beat with warm piano', '-d', '2', '--json'], {
+    const cli = run(node, [npxCli, 'musicgen', 'lofi beat with warm piano', '-d', '2', '--json'], {
       cwd: project,
       env,
     });
@@ -145,11 +178,12 @@ function main(): void {
         gen.dispose();
         console.log(JSON.stringify({ runtime: runtimeInfo(), backend, samples: audio.channels[0].length, wavBytes: wav.length }));
       })().catch((e) => { console.error(e); process.exit(1); });`;
-    const api = run(process.execPath, ['-e', script], { cwd: project, env });
+    const api = run(node, ['-e', script], { cwd: project, env });
     type Report = {
       runtime: {
         addon: string;
         build: string;
+        binary: { platform: string; arch: string; libc?: string };
         backends: string[];
         cpuFeatures: string[];
         unavailable: Array<{ path: string }>;
@@ -164,6 +198,10 @@ function main(): void {
       `the addon came from prebuilds/: ${path.relative(project, report.runtime.addon)}`,
     );
     check(report.runtime.build === 'portable', 'it is the portable build (runtime-selected CPU backend)');
+    check(
+      report.runtime.binary.platform === process.platform && report.runtime.binary.arch === arch,
+      `runtimeInfo().binary: ${JSON.stringify(report.runtime.binary)}`,
+    );
     check(report.samples > 0, `generate() returned ${report.samples} samples`);
     console.log(
       `  backends ${report.runtime.backends.join(', ')}; CPU features ${report.runtime.cpuFeatures.join(' ')}`,
@@ -188,7 +226,7 @@ function main(): void {
       const lavapipe = fs.existsSync('/usr/share/vulkan/icd.d/lvp_icd.x86_64.json');
       check(lavapipe || process.env.CI !== 'true', 'lavapipe (mesa-vulkan-drivers) is installed');
       if (lavapipe) {
-        const onVulkan = run(process.execPath, ['-e', script], {
+        const onVulkan = run(node, ['-e', script], {
           cwd: project,
           env: { ...env, ...lavapipeEnv(env), GGML_VK_VISIBLE_DEVICES: '0', MG_BACKEND: 'vulkan' },
         });
@@ -204,7 +242,7 @@ function main(): void {
     // leave the CPU in charge with one clear warning line, and generation must still work.
     const brokenCuda = path.join(installed, 'prebuilds', platformDir, 'libggml-cuda.so');
     fs.writeFileSync(brokenCuda, 'not a shared library');
-    const fallback = run(process.execPath, ['-e', script], { cwd: project, env });
+    const fallback = run(node, ['-e', script], { cwd: project, env });
     const warning = warnings(fallback.stderr).find((line) => line.includes('libggml-cuda.so')) ?? '';
     check(
       /GPU backend libggml-cuda\.so is not usable \(.+\); running on the CPU\./.test(warning),
