@@ -16,6 +16,7 @@
 //   --arch arm64    cross-compile for linux-arm64 on an x86-64 Linux machine (Debian's g++-aarch64-linux-gnu,
 //                   scripts/toolchain-linux-arm64.cmake); implies --portable, CPU only (docs/prebuilds.md)
 // MUSICGEN_BUILD_DIR overrides the CMake build folder (default build/cmake, build/cmake-portable, ...).
+// MUSICGEN_ARM_SVE_VARIANTS=1: arm64 portable builds also build ggml's SVE/SME CPU modules (docs/prebuilds.md).
 // node-gyp's own arguments (rebuild, --target=..., --release), which prebuildify passes when it runs this
 // script as its build command (scripts/prebuild.js), are ignored.
 'use strict';
@@ -90,6 +91,9 @@ if (flag('--cuda')) {
 const vulkan = vulkanSetup();
 defines.push(...vulkan.defines);
 if (flag('--portable')) defines.push('--CDMUSICGEN_PORTABLE=ON');
+// arm64 portable builds leave ggml's SVE/SME CPU variants out (CMakeLists.txt, docs/prebuilds.md); this builds them,
+// for checking them on SVE hardware.
+if (process.env.MUSICGEN_ARM_SVE_VARIANTS === '1') defines.push('--CDMUSICGEN_ARM_SVE_VARIANTS=ON');
 if (flag('--sanitize')) defines.push('--CDMUSICGEN_SANITIZE=ON');
 
 // cmake-js `compile` only configures a fresh build folder; when the defines differ from those the folder was
@@ -98,6 +102,14 @@ const configuredWith = path.join(outDir, 'musicgen-defines.json');
 const previous = fs.existsSync(configuredWith) ? fs.readFileSync(configuredWith, 'utf8') : undefined;
 const fresh = !fs.existsSync(path.join(outDir, 'CMakeCache.txt'));
 const commands = fresh || previous === JSON.stringify(defines) ? ['compile'] : ['configure', 'build'];
+// Portable builds: ggml's CPU modules are rebuilt (linked) each time, so a module this configuration leaves out
+// (CMakeLists.txt: arm64 SVE/SME variants) cannot linger in the build folder and be shipped from an earlier build.
+if (flag('--portable')) {
+  const bin = path.join(outDir, 'bin');
+  for (const name of fs.existsSync(bin) ? fs.readdirSync(bin) : []) {
+    if (/^libggml-cpu-.*\.so$/.test(name)) fs.rmSync(path.join(bin, name));
+  }
+}
 const env = {
   ...process.env,
   CMAKE_BUILD_PARALLEL_LEVEL: process.env.CMAKE_BUILD_PARALLEL_LEVEL || String(os.availableParallelism()),
