@@ -6,6 +6,7 @@
  * proves the arm64 build computes what the x64 one does (the parity tests), chosen to fit CI's time; what it leaves
  * out, and why, is in docs/prebuilds.md ("Tested under emulation"). Prints pass/fail/skip counts per file and
  * exits non-zero on any failure. No timings here are speed claims: emulation is 10-50x slower than an arm64 CPU.
+ *   --only a.test.js,b.test.js   run only these files of the subset
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -26,7 +27,7 @@ const SYSROOT = '/usr/aarch64-linux-gnu';
  * `cpu` is qemu's CPU model (default 'max': dotprod, fp16, i8mm, SVE2..., on which ggml picks the best shipped module,
  * armv8.2_2); one file runs again on 'cortex-a72' (plain armv8.0 NEON) so the baseline module armv8.0_1 computes too.
  */
-export const EMULATED_SUBSET: Array<{ file: string; grep: string; covers: string; cpu?: string }> = [
+const EMULATED_SUBSET: Array<{ file: string; grep: string; covers: string; cpu?: string }> = [
   { file: 'binary-target.test.js', grep: '', covers: 'runtimeInfo().binary is linux/arm64/glibc' },
   { file: 'tokenizer.test.js', grep: '^(every case|batch prompts)', covers: 'T5 tokenizer == HF' },
   {
