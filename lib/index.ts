@@ -19,7 +19,7 @@ export { toWav, writeWav } from './wav';
 export { WavFileWriter } from './wav-writer';
 export { defaultModelPath } from './default-model';
 export { runtimeInfo } from './runtime';
-export type { RuntimeInfo, RuntimeDevice } from './runtime';
+export type { BinaryTarget, RuntimeInfo, RuntimeDevice } from './runtime';
 export type { AudioData, WavOptions } from './wav';
 export { MusicGenError, ModelError, ConvertError, MemoryBudgetError } from './errors';
 export type { MusicGenErrorCode } from './errors';

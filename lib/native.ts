@@ -4,6 +4,7 @@
 // callers), its diagnostics entry points in lib/native-diagnostics.ts.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { binaryTarget, type BinaryTarget } from './binary-target';
 import { MusicGenError } from './errors';
 import type { NativeAddon, NativeBackendModules } from './native-types';
 
@@ -29,6 +30,48 @@ function prebuildMatches(file: string): boolean {
   return !tags.some((tag) => (tag === 'glibc' || tag === 'musl') && tag !== wanted);
 }
 
+// The prebuilt platforms this copy of the package carries, e.g. ['linux-arm64 (glibc)', 'linux-x64 (glibc)']: the
+// folders under prebuilds/ with the libc tags of their addons (prebuildify's --tag-libc).
+export function prebuiltPlatforms(root = packageRoot): string[] {
+  let folders: string[] = [];
+  try {
+    folders = fs.readdirSync(path.join(root, 'prebuilds')).sort();
+  } catch {
+    return []; // a clone or a source-only copy: no prebuilds/ at all
+  }
+  return folders.flatMap((folder) => {
+    let addons: string[] = [];
+    try {
+      addons = fs.readdirSync(path.join(root, 'prebuilds', folder)).filter((f) => f.endsWith('.node'));
+    } catch {
+      return [];
+    }
+    if (addons.length === 0) return [];
+    const tags = [...new Set(addons.flatMap((f) => f.slice(0, -'.node'.length).split('.').slice(1)))].sort();
+    return [tags.length > 0 ? `${folder} (${tags.join(', ')})` : folder];
+  });
+}
+
+// This process's platform as the prebuilds name theirs, e.g. 'linux-arm64 (glibc)'.
+function thisPlatform(): string {
+  const c = libc();
+  return `${process.platform}-${process.arch}${c ? ` (${c})` : ''}`;
+}
+
+// What the failure message says about prebuilds: the ones shipped, and whether one was meant for this platform.
+function prebuildSummary(): string {
+  const shipped = prebuiltPlatforms();
+  const here = `${process.platform}-${process.arch}`;
+  if (shipped.length === 0)
+    return 'This copy of musicgen-native carries no prebuilt binaries (a clone or a source-only copy).';
+  const list = `Prebuilt platforms in this package: ${shipped.join(', ')}.`;
+  const ours = shipped.find((p) => p === here || p.startsWith(`${here} `));
+  if (!ours) return `No prebuilt binary fits ${thisPlatform()}. ${list} Elsewhere musicgen-native builds from source.`;
+  const c = libc();
+  if (c && !ours.includes(c)) return `The ${here} prebuild is not for ${c}. ${list}`;
+  return `The ${ours} prebuild is there but did not load (see the reason above). ${list}`;
+}
+
 // Like node-gyp-build: an explicit override first, then a local source build (a user who ran `npm rebuild`
 // wants it), then the prebuilt binary shipped in the package.
 function candidatePaths(): string[] {
@@ -51,6 +94,7 @@ function candidatePaths(): string[] {
 
 let cached: NativeAddon | undefined;
 let cachedFile: string | undefined;
+let cachedTarget: BinaryTarget | undefined;
 let modules: NativeBackendModules | undefined;
 
 /** Folders besides the addon's own that may hold GPU backend modules ($MUSICGEN_BACKEND_DIR, path-delimited). */
@@ -94,14 +138,16 @@ export function native(): NativeAddon {
     warnAboutFailedModules(modules);
     cached = addon;
     cachedFile = candidate;
+    cachedTarget = binaryTarget(candidate);
     return addon;
   }
   throw new MusicGenError(
     'ERR_MUSICGEN_ADDON_NOT_FOUND',
     [
-      `musicgen-native could not load its native addon for ${process.platform}-${process.arch} (Node ${process.version}, N-API 8).`,
+      `musicgen-native could not load its native addon for ${thisPlatform()} (Node ${process.version}, N-API 8).`,
       'Paths tried:',
       ...tried.map((t) => `  - ${t}`),
+      prebuildSummary(),
       'Possible solutions:',
       '  - Reinstall so the prebuilt binary is unpacked: `npm install musicgen-native --force`.',
       '  - Build from source (needs cmake >= 3.18 and a C++17 compiler): `npm rebuild musicgen-native` or, in a clone, `npm run build:native`.',
@@ -111,8 +157,13 @@ export function native(): NativeAddon {
   );
 }
 
-/** The addon file in use and the ggml backends it registered (loads the addon if needed). */
-export function nativeRuntime(): { file: string; ggmlVersion: string } & NativeBackendModules {
+/** The addon file in use, what it was built for, and the ggml backends it registered (loads the addon if needed). */
+export function nativeRuntime(): { file: string; target: BinaryTarget; ggmlVersion: string } & NativeBackendModules {
   const addon = native();
-  return { file: cachedFile ?? '', ggmlVersion: addon.ggmlVersion, ...(modules as NativeBackendModules) };
+  return {
+    file: cachedFile ?? '',
+    target: cachedTarget as BinaryTarget,
+    ggmlVersion: addon.ggmlVersion,
+    ...(modules as NativeBackendModules),
+  };
 }

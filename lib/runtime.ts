@@ -1,12 +1,20 @@
 // runtimeInfo(): which native addon this process loaded and what ggml offers through it; the first thing to
 // look at when a GPU is not used or an install behaves unexpectedly.
+import type { BinaryTarget } from './binary-target';
 import { nativeRuntime } from './native';
+
+export type { BinaryTarget } from './binary-target';
 
 export interface RuntimeInfo {
   /** The musicgen.node file in use (a prebuild under prebuilds/, or a source build under build/). */
   addon: string;
   /** 'portable': a prebuild whose ggml backends are modules chosen at load time; 'native': a self-contained build. */
   build: 'portable' | 'native';
+  /**
+   * What the loaded addon was built for, read from its file header: e.g. `{ platform: 'linux', arch: 'arm64',
+   * libc: 'glibc' }` for the linux-arm64 prebuild (libc only on Linux).
+   */
+  binary: BinaryTarget;
   ggmlVersion: string;
   /** ggml backends registered, e.g. ['CPU'] or ['CUDA', 'CPU']. */
   backends: string[];
@@ -46,6 +54,7 @@ export function runtimeInfo(): RuntimeInfo {
   return {
     addon: runtime.file,
     build: runtime.dynamic ? 'portable' : 'native',
+    binary: { ...runtime.target },
     ggmlVersion: runtime.ggmlVersion,
     backends: runtime.registered,
     cpuFeatures: runtime.cpuFeatures,

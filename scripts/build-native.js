@@ -13,7 +13,10 @@
 //   --sanitize      ASan + UBSan (+ LSan) build, folder build/cmake-sanitize; used with --dest build/sanitize by
 //                   scripts/test-sanitize.sh (npm run test:sanitize, docs/sanitizers.md)
 //   --debug         Debug build type
+//   --arch arm64    cross-compile for linux-arm64 on an x86-64 Linux machine (Debian's g++-aarch64-linux-gnu,
+//                   scripts/toolchain-linux-arm64.cmake); implies --portable, CPU only (docs/prebuilds.md)
 // MUSICGEN_BUILD_DIR overrides the CMake build folder (default build/cmake, build/cmake-portable, ...).
+// MUSICGEN_ARM_SVE_VARIANTS=1: arm64 portable builds also build ggml's SVE/SME CPU modules (docs/prebuilds.md).
 // node-gyp's own arguments (rebuild, --target=..., --release), which prebuildify passes when it runs this
 // script as its build command (scripts/prebuild.js), are ignored.
 'use strict';
@@ -26,6 +29,26 @@ const root = path.resolve(__dirname, '..');
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(name) || process.env[`MUSICGEN_${name.slice(2).toUpperCase()}`] === '1';
 const destIndex = args.indexOf('--dest');
+const archIndex = args.indexOf('--arch');
+// The architecture to build for: this machine's, or one a cross toolchain here builds for.
+const CROSS = {
+  arm64: { toolchain: 'toolchain-linux-arm64.cmake', cc: 'aarch64-linux-gnu-gcc', package: 'g++-aarch64-linux-gnu' },
+};
+const targetArch = archIndex >= 0 ? args[archIndex + 1] : process.arch;
+const cross = targetArch === process.arch ? undefined : CROSS[targetArch];
+if (targetArch !== process.arch && (!cross || process.platform !== 'linux' || process.arch !== 'x64')) {
+  console.error(
+    `musicgen-native: cannot build for ${targetArch} on ${process.platform}-${process.arch}; ` +
+      `cross builds: ${Object.keys(CROSS).map((a) => `linux-x64 -> linux-${a}`).join(', ')} (docs/prebuilds.md)`,
+  );
+  process.exit(1);
+}
+// A cross build is always a portable one: it is a prebuild for another machine.
+if (cross) args.push('--portable');
+if (cross && spawnSync(cross.cc, ['--version']).status !== 0) {
+  console.error(`musicgen-native: --arch ${targetArch} needs ${cross.cc} (Debian: apt-get install ${cross.package})`);
+  process.exit(1);
+}
 const dest = path.resolve(root, destIndex >= 0 ? args[destIndex + 1] : 'build/Release');
 
 function resolvePackageDir(name) {
@@ -48,10 +71,12 @@ function buildFolderName() {
   if (flag('--portable')) parts.push('portable');
   if (flag('--cuda')) parts.push('cuda');
   if (flag('--sanitize')) parts.push('sanitize');
+  if (cross) parts.push(targetArch);
   return parts.join('-');
 }
 
 const defines = [`--CDGGML_SOURCE_DIR=${ggmlDir}`];
+if (cross) defines.push(`--CDCMAKE_TOOLCHAIN_FILE=${path.join(__dirname, cross.toolchain)}`);
 if (flag('--cuda')) {
   defines.push('--CDGGML_CUDA=ON', `--CDCMAKE_CUDA_ARCHITECTURES=${process.env.MUSICGEN_CUDA_ARCHS || '90'}`);
   // build/cuda-sdk from scripts/cuda-sdk.sh (a CUDA 13 toolkit without cuBLAS): cuBLAS headers and link stubs with
@@ -66,6 +91,9 @@ if (flag('--cuda')) {
 const vulkan = vulkanSetup();
 defines.push(...vulkan.defines);
 if (flag('--portable')) defines.push('--CDMUSICGEN_PORTABLE=ON');
+// arm64 portable builds leave ggml's SVE/SME CPU variants out (CMakeLists.txt, docs/prebuilds.md); this builds them,
+// for checking them on SVE hardware.
+if (process.env.MUSICGEN_ARM_SVE_VARIANTS === '1') defines.push('--CDMUSICGEN_ARM_SVE_VARIANTS=ON');
 if (flag('--sanitize')) defines.push('--CDMUSICGEN_SANITIZE=ON');
 
 // cmake-js `compile` only configures a fresh build folder; when the defines differ from those the folder was
@@ -74,6 +102,14 @@ const configuredWith = path.join(outDir, 'musicgen-defines.json');
 const previous = fs.existsSync(configuredWith) ? fs.readFileSync(configuredWith, 'utf8') : undefined;
 const fresh = !fs.existsSync(path.join(outDir, 'CMakeCache.txt'));
 const commands = fresh || previous === JSON.stringify(defines) ? ['compile'] : ['configure', 'build'];
+// Portable builds: ggml's CPU modules are rebuilt (linked) each time, so a module this configuration leaves out
+// (CMakeLists.txt: arm64 SVE/SME variants) cannot linger in the build folder and be shipped from an earlier build.
+if (flag('--portable')) {
+  const bin = path.join(outDir, 'bin');
+  for (const name of fs.existsSync(bin) ? fs.readdirSync(bin) : []) {
+    if (/^libggml-cpu-.*\.so$/.test(name)) fs.rmSync(path.join(bin, name));
+  }
+}
 const env = {
   ...process.env,
   CMAKE_BUILD_PARALLEL_LEVEL: process.env.CMAKE_BUILD_PARALLEL_LEVEL || String(os.availableParallelism()),
@@ -115,8 +151,8 @@ console.log(`musicgen-native: built ${path.relative(root, path.join(dest, 'music
 // SPIRV-Headers CMake package, glslc to compile its shaders, and the loader (libvulkan.so.1) to link against.
 function vulkanSetup() {
   const off = (why) => ({ defines: ['--CDGGML_VULKAN=OFF'], summary: `CPU only: no Vulkan backend, ${why}` });
-  if (args.includes('--no-vulkan') || process.env.MUSICGEN_NO_VULKAN === '1' || flag('--sanitize')) {
-    return off(flag('--sanitize') ? 'not in sanitizer builds' : 'as asked');
+  if (args.includes('--no-vulkan') || process.env.MUSICGEN_NO_VULKAN === '1' || flag('--sanitize') || cross) {
+    return off(flag('--sanitize') ? 'not in sanitizer builds' : cross ? `not in ${targetArch} cross builds` : 'as asked');
   }
   const missing = [];
   const glslc = spawnSync('glslc', ['--version'], { encoding: 'utf8' });
@@ -169,7 +205,7 @@ function vulkanLoader() {
 // allows shipping it), found through their RUNPATH $ORIGIN on machines that have none.
 function openmpRuntime() {
   if (!flag('--portable') || process.platform !== 'linux') return [];
-  const compiler = process.env.CC || 'cc';
+  const compiler = cross ? cross.cc : process.env.CC || 'cc';
   const found = spawnSync(compiler, ['-print-file-name=libgomp.so.1'], { encoding: 'utf8' }).stdout?.trim();
   if (!found || !path.isAbsolute(found) || !fs.existsSync(found)) {
     console.error(`musicgen-native: ${compiler} does not know libgomp.so.1; the prebuild needs it beside the addon`);

@@ -45,8 +45,16 @@ t.test('a missing addon fails with every path tried and possible solutions', asy
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const lib = path.join(dir, 'dist', 'lib');
   fs.mkdirSync(lib, { recursive: true });
-  for (const file of ['native.js', 'errors.js'])
+  for (const file of ['native.js', 'errors.js', 'binary-target.js'])
     fs.copyFileSync(path.join(__dirname, '..', 'lib', file), path.join(lib, file));
+  // Prebuilds for two platforms that are not this one: the message must name this platform and list them.
+  for (const [folder, name] of [
+    ['sunos-sparc', 'musicgen-native.glibc.node'],
+    ['darwin-riscv64', 'musicgen-native.node'],
+  ] as const) {
+    fs.mkdirSync(path.join(dir, 'prebuilds', folder), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'prebuilds', folder, name), 'not this platform');
+  }
   const missing = path.join(dir, 'nope.node');
   const script = `try { require(${JSON.stringify(path.join(lib, 'native.js'))}).native(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
   const out = execFileSync(process.execPath, ['-e', script], {
@@ -59,4 +67,10 @@ t.test('a missing addon fails with every path tried and possible solutions', asy
   t.match(message, path.join(dir, 'prebuilds', `${process.platform}-${process.arch}`));
   t.match(message, path.join(dir, 'build', 'Release', 'musicgen.node'));
   t.match(message, /Possible solutions:[\s\S]*npm run build:native/);
+  const here = `${process.platform}-${process.arch}${process.platform === 'linux' ? ' (glibc)' : ''}`;
+  t.match(message, `could not load its native addon for ${here} (Node`);
+  t.match(
+    message,
+    `No prebuilt binary fits ${here}. Prebuilt platforms in this package: darwin-riscv64, sunos-sparc (glibc).`,
+  );
 });

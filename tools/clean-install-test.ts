@@ -6,6 +6,11 @@
  * The package must come with its prebuilt addon (run `npm run build:prebuilds` first), install into an empty
  * project with only node and npm on PATH (no cc, c++, make, cmake: a compile attempt fails the install), load
  * from prebuilds/ and generate. Prints what it measured; exits non-zero on the first failed check.
+ *   --arch arm64   the same on the linux-arm64 prebuild, on this x86-64 machine: the `node` on the install's PATH
+ *                  is the arm64 Node.js from the npm registry (scripts/fetch-node.js) run by qemu-user, so the
+ *                  package's install script (node-gyp-build), the musicgen CLI npx starts and the API script run as
+ *                  arm64; npm and npx themselves run on this machine's node (npm install under qemu hung, idle in
+ *                  epoll_wait, docs/prebuilds.md). Needs `npm run build:prebuilds -- --arch arm64` first.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,7 +19,10 @@ import * as path from 'node:path';
 import { lavapipeEnv } from './lavapipe';
 
 const root = path.resolve(__dirname, '..', '..');
-const platformDir = `${process.platform}-${process.arch}`;
+const arch = process.argv.includes('--arch') ? process.argv[process.argv.indexOf('--arch') + 1]! : process.arch;
+const emulated = arch !== process.arch;
+const platformDir = `${process.platform}-${arch}`;
+const QEMU = '/usr/bin/qemu-aarch64-static';
 const COMPILERS = ['cc', 'gcc', 'c++', 'g++', 'clang', 'make', 'cmake', 'ninja'];
 
 function fail(message: string): never {
@@ -66,6 +74,10 @@ function main(): void {
   const npmCli = process.env.npm_execpath?.endsWith('npm-cli.js') ? process.env.npm_execpath : fs.realpathSync(npmBin);
   const npxCli = path.join(path.dirname(npmCli), 'npx-cli.js');
 
+  if (emulated && (arch !== 'arm64' || process.platform !== 'linux' || process.arch !== 'x64'))
+    fail(`--arch ${arch}: only linux-arm64 is emulated, on linux-x64 (docs/prebuilds.md)`);
+  if (emulated && !fs.existsSync(QEMU)) fail(`${QEMU} is missing (Debian: apt-get install qemu-user-static)`);
+
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-clean-install-'));
   try {
     // 1. The tarball, as `npm publish` would upload it.
@@ -88,12 +100,20 @@ function main(): void {
       files.some((f) => f.startsWith(`prebuilds/${platformDir}/`) && f.endsWith('.node')),
       'the tarball carries the prebuilt addon',
     );
-    // The Vulkan backend module: CI (CI=true) builds the prebuild with it (.ci/run installs its build tools).
+    // The package a release ships: both Linux prebuilds in one tarball (CI builds both before this test).
+    for (const shipped of ['linux-x64', 'linux-arm64']) {
+      const has = files.some((f) => f.startsWith(`prebuilds/${shipped}/`) && f.endsWith('.node'));
+      if (has || process.env.CI === 'true') check(has, `the tarball carries the ${shipped} prebuild`);
+      else console.log(`  the tarball has no ${shipped} prebuild (required only under CI=true)`);
+    }
+    // The Vulkan backend module: CI (CI=true) builds the x64 prebuild with it (.ci/run installs its build tools);
+    // the arm64 one is CPU only (docs/prebuilds.md).
     const vulkanModule = `prebuilds/${platformDir}/libggml-vulkan.so`;
     const shipsVulkan = files.includes(vulkanModule);
-    check(shipsVulkan || process.env.CI !== 'true', `the tarball carries the Vulkan backend module ${vulkanModule}`);
-    if (!shipsVulkan)
-      console.log('  this prebuild has no Vulkan module (its build tools were missing: docs/building.md)');
+    if (emulated) check(!shipsVulkan, `the ${platformDir} prebuild is CPU only (no ${vulkanModule})`);
+    else if (shipsVulkan || process.env.CI === 'true')
+      check(shipsVulkan, `the tarball carries the Vulkan backend module ${vulkanModule}`);
+    else console.log('  this prebuild has no Vulkan module (its build tools were missing: docs/building.md)');
     check(files.includes('models/musicgen-smoke-test.gguf'), 'the tarball carries the smoke-test model');
     check(files.includes('dist/lib/index.d.ts'), 'the tarball carries the type declarations');
     check(!files.some((f) => f.startsWith('test/') || f.startsWith('build/')), 'no tests, fixtures or build folders');
@@ -103,8 +123,20 @@ function main(): void {
     const bin = path.join(work, 'bin');
     fs.mkdirSync(project);
     fs.mkdirSync(bin);
-    // node, and the shell npm runs package scripts with; nothing that compiles.
-    fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+    // node, and the shell npm runs package scripts with; nothing that compiles. Emulated: a `node` that runs the
+    // arm64 one under qemu-user, so what npm and npx start through PATH (#!/usr/bin/env node: the install script,
+    // the musicgen CLI) runs as arm64.
+    const node = path.join(bin, 'node');
+    if (emulated) {
+      const fetched = run(process.execPath, [path.join(root, 'scripts', 'fetch-node.js'), 'linux-arm64'], {
+        cwd: root,
+        env: process.env,
+      });
+      const armNode = fetched.stdout.trim();
+      fs.writeFileSync(node, `#!/bin/sh\nexec ${QEMU} -L /usr/aarch64-linux-gnu ${armNode} "$@"\n`, { mode: 0o755 });
+    } else {
+      fs.symlinkSync(process.execPath, node);
+    }
     fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'fresh-project', private: true }));
     const env: NodeJS.ProcessEnv = { HOME: process.env.HOME ?? os.homedir(), PATH: bin, TMPDIR: os.tmpdir() };
@@ -114,6 +146,8 @@ function main(): void {
     );
 
     // 3. Command one: npm install.
+    const arches = run(node, ['-p', 'process.platform + "-" + process.arch'], { cwd: project, env });
+    check(arches.stdout.trim() === platformDir, `the install's node runs as ${arches.stdout.trim()}`);
     run(process.execPath, [npmCli, 'install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], {
       cwd: project,
       env,
@@ -145,11 +179,12 @@ function main(): void {
         gen.dispose();
         console.log(JSON.stringify({ runtime: runtimeInfo(), backend, samples: audio.channels[0].length, wavBytes: wav.length }));
       })().catch((e) => { console.error(e); process.exit(1); });`;
-    const api = run(process.execPath, ['-e', script], { cwd: project, env });
+    const api = run(node, ['-e', script], { cwd: project, env });
     type Report = {
       runtime: {
         addon: string;
         build: string;
+        binary: { platform: string; arch: string; libc?: string };
         backends: string[];
         cpuFeatures: string[];
         unavailable: Array<{ path: string }>;
@@ -164,6 +199,10 @@ function main(): void {
       `the addon came from prebuilds/: ${path.relative(project, report.runtime.addon)}`,
     );
     check(report.runtime.build === 'portable', 'it is the portable build (runtime-selected CPU backend)');
+    check(
+      report.runtime.binary.platform === process.platform && report.runtime.binary.arch === arch,
+      `runtimeInfo().binary: ${JSON.stringify(report.runtime.binary)}`,
+    );
     check(report.samples > 0, `generate() returned ${report.samples} samples`);
     console.log(
       `  backends ${report.runtime.backends.join(', ')}; CPU features ${report.runtime.cpuFeatures.join(' ')}`,
@@ -188,7 +227,7 @@ function main(): void {
       const lavapipe = fs.existsSync('/usr/share/vulkan/icd.d/lvp_icd.x86_64.json');
       check(lavapipe || process.env.CI !== 'true', 'lavapipe (mesa-vulkan-drivers) is installed');
       if (lavapipe) {
-        const onVulkan = run(process.execPath, ['-e', script], {
+        const onVulkan = run(node, ['-e', script], {
           cwd: project,
           env: { ...env, ...lavapipeEnv(env), GGML_VK_VISIBLE_DEVICES: '0', MG_BACKEND: 'vulkan' },
         });
@@ -204,7 +243,7 @@ function main(): void {
     // leave the CPU in charge with one clear warning line, and generation must still work.
     const brokenCuda = path.join(installed, 'prebuilds', platformDir, 'libggml-cuda.so');
     fs.writeFileSync(brokenCuda, 'not a shared library');
-    const fallback = run(process.execPath, ['-e', script], { cwd: project, env });
+    const fallback = run(node, ['-e', script], { cwd: project, env });
     const warning = warnings(fallback.stderr).find((line) => line.includes('libggml-cuda.so')) ?? '';
     check(
       /GPU backend libggml-cuda\.so is not usable \(.+\); running on the CPU\./.test(warning),
