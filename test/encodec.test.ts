@@ -105,8 +105,21 @@ eachBackend(t, 'random codes: every checked decoder stage and the waveform match
   const diff = maxAbsDiff(out.audio, audio.data as Float32Array);
   t.ok(diff <= atol(backend, AUDIO_ATOL, 'audio'), `waveform max abs diff ${diff.toExponential(2)}`);
 
+  // With stages asked for, the decoder runs as one graph (the taps are its nodes); without them, on the CPU, it runs
+  // through the streaming decoder, 25 frames per push. x86-64's products sum every output in the same order whatever
+  // the number of columns, so there the two agree bit for bit; the arm64 prebuild's NEON products (run under qemu in
+  // CI) round a window differently from the whole clip: ~1e-7 on this fixture, float32 rounding.
   const plain = await nativeDiagnostics().decodeCodes(model, codes.data, codes.codebooks, codes.frames);
-  t.same(plain, out.audio, 'without stages the same waveform comes back alone');
+  if (process.arch === 'x64') {
+    t.same(plain, out.audio, 'without stages the same waveform comes back alone');
+  } else {
+    const plainDiff = maxAbsDiff(plain, out.audio);
+    t.equal(plain.length, out.audio.length, 'without stages a waveform as long comes back alone');
+    t.ok(
+      plainDiff <= 1e-5 * Math.max(1, maxAbs(out.audio)),
+      `without stages the same waveform within float32 rounding comes back alone (${plainDiff.toExponential(2)})`,
+    );
+  }
   if (backend !== 'cpu') return;
   const f16 = await nativeDiagnostics().decodeCodes(monoF16, codes.data, codes.codebooks, codes.frames);
   t.comment(`f16 GGUF waveform max abs diff ${maxAbsDiff(f16, audio.data as Float32Array).toExponential(2)}`);
