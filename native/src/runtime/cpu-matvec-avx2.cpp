@@ -184,22 +184,16 @@ void weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, floa
     }
 }
 
-// exp(x) for x <= 0 (softmax's arguments): 2^n exp(r) with n = round(x / ln 2), r = x - n ln 2 (ln 2 in two parts)
-// and Cephes' expf polynomial for exp(r) (about 1 ulp), 2^n built in the exponent bits; 0 below -87.3 (where float's
-// exp leaves the normal range) and for -inf.
+// exp(x) for x <= 0 (cpu-matvec-kernels.h: exp_poly), 2^n built in the exponent bits.
 inline __m256 exp_nonpositive(__m256 x) {
-    const __m256 normal = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_GE_OQ);
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 normal = _mm256_cmp_ps(x, _mm256_set1_ps(exp_min), _CMP_GE_OQ);
+    x = _mm256_max_ps(x, _mm256_set1_ps(exp_min));
+    const __m256 n =
+        _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(exp_log2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(exp_ln2_hi), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(exp_ln2_lo), r);
+    __m256 p = _mm256_set1_ps(exp_poly[0]);
+    for (int i = 1; i < 6; ++i) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(exp_poly[i]));
     p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
     const __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_and_ps(normal, _mm256_mul_ps(p, _mm256_castsi256_ps(pow2n)));

@@ -224,22 +224,16 @@ void weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, floa
     }
 }
 
-// exp(x) for x <= 0 (softmax's arguments): 2^n exp(r) with n = round(x / ln 2), r = x - n ln 2 (ln 2 in two parts)
-// and Cephes' expf polynomial for exp(r) (about 1 ulp); 0 below -87.3 (where float's exp leaves the normal range)
-// and for -inf.
+// exp(x) for x <= 0 (cpu-matvec-kernels.h: exp_poly).
 inline __m512 exp_nonpositive(__m512 x) {
-    const __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_GE_OQ);
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+    const __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(exp_min), _CMP_GE_OQ);
+    x = _mm512_max_ps(x, _mm512_set1_ps(exp_min));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(exp_log2e)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(exp_ln2_hi), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(exp_ln2_lo), r);
+    __m512 p = _mm512_set1_ps(exp_poly[0]);
+    for (int i = 1; i < 6; ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(exp_poly[i]));
     p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
     return _mm512_maskz_mov_ps(normal, _mm512_scalef_ps(p, n));
 }

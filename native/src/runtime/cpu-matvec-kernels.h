@@ -85,6 +85,14 @@ static inline void q4_k_scales(const uint8_t* packed, uint32_t out[4]) {
 // builds), q8_0 10.0 -> 9.1 ms; 1 KiB did nothing, 16 KiB less than 8.
 constexpr size_t prefetch_bytes = 8192;
 
+// Softmax's exp in the AVX-512 and AVX2 kernels, for x <= 0: 2^n exp(r) with n = round(x / ln 2), r = x - n ln 2 (ln 2
+// in two parts), exp(r) by Cephes' expf polynomial (about 1 ulp): ((((p0 r + p1) r + p2) r + p3) r + p4) r + p5, times
+// r^2, plus r + 1. 0 below exp_min (where float's exp leaves the normal range) and for -inf.
+constexpr float exp_min = -87.3f, exp_log2e = 1.44269504088896341f;
+constexpr float exp_ln2_hi = 0.693359375f, exp_ln2_lo = -2.12194440e-4f;
+constexpr float exp_poly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                               4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+
 // y[c * y_col + r] = row r of the weights . column c, for rows [r0, r1).
 struct output {
     float* y;
