@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "runtime/cpu-attention.h"
 #include "runtime/cpu-matvec.h"
@@ -148,6 +149,41 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
     const bool cpu = !m.backends.gpu;
     const auto linear = [&](ggml_tensor* w, ggml_tensor* in) { return project(ctx, w, in, cpu); };
     const bool cpu_attention = cpu && cpu_matvec_kernels() != matvec_kernels::ggml;
+    // A layer norm and the products that read it, GELU after them if `gelu`: [n_out, T, rows] per matrix. On the CPU
+    // one op (runtime/cpu-matvec.h: cpu_matvec_fused), elsewhere ggml's nodes.
+    const auto norm_linear = [&](const std::vector<ggml_tensor*>& ws, ggml_tensor* in, ggml_tensor* norm_w,
+                                 ggml_tensor* norm_b, bool gelu) {
+        std::vector<ggml_tensor*> out;
+        if (cpu_matvec_fuses(cpu, ws, in)) {
+            matvec_fusion fusion;
+            fusion.norm_w = norm_w;
+            fusion.norm_b = norm_b;
+            fusion.eps = hp.eps;
+            fusion.gelu = gelu;
+            ggml_tensor* all = cpu_matvec_fused(ctx, ws, in, fusion);
+            const int64_t n_out = ws[0]->ne[1];
+            for (size_t i = 0; i < ws.size(); ++i) {
+                out.push_back(ggml_view_3d(ctx, all, n_out, in->ne[1], in->ne[2], all->nb[1], all->nb[1] * in->ne[1],
+                                           i * all->nb[2]));
+            }
+            return out;
+        }
+        ggml_tensor* cur = layer_norm(ctx, in, norm_w, norm_b, hp.eps);
+        for (ggml_tensor* w : ws) out.push_back(gelu ? ggml_gelu_erf(ctx, linear(w, cur)) : linear(w, cur));
+        return out;
+    };
+    // residual + w times in, the product zero-padded to the residual's rows: one op on the CPU.
+    const auto linear_add = [&](ggml_tensor* w, ggml_tensor* in, ggml_tensor* residual) {
+        if (cpu_matvec_fuses(cpu, {w}, in) && ggml_is_contiguous(residual)) {
+            matvec_fusion fusion;
+            fusion.residual = residual;
+            return cpu_matvec_fused(ctx, {w}, in, fusion);
+        }
+        ggml_tensor* cur = linear(w, in);
+        if (cur->ne[2] < residual->ne[2])
+            cur = ggml_pad(ctx, cur, 0, 0, static_cast<int>(residual->ne[2] - cur->ne[2]), 0);
+        return ggml_add(ctx, residual, cur);
+    };
     if (replayable && (T_codes != 1 || P != 0 || step.all_logits || step.n_kv_pad > cache.n_ctx)) {
         throw error(error_code::invalid_argument, "a replayable LM step takes one position and no prefix");
     }
@@ -209,10 +245,11 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
 
         // Causal self-attention; this step's keys/values go into the cache first, then attention reads
         // positions 0..n_kv-1 from it.
-        ggml_tensor* cur = layer_norm(ctx, x, layer.attn_norm_w, layer.attn_norm_b, eps);
-        ggml_tensor* q = linear(layer.attn_q, cur);
-        ggml_tensor* k = linear(layer.attn_k, cur);
-        ggml_tensor* v = linear(layer.attn_v, cur);
+        const std::vector<ggml_tensor*> qkv =
+            norm_linear({layer.attn_q, layer.attn_k, layer.attn_v}, x, layer.attn_norm_w, layer.attn_norm_b, false);
+        ggml_tensor* q = qkv[0];
+        ggml_tensor* k = qkv[1];
+        ggml_tensor* v = qkv[2];
         const int64_t n_ctx = cache.n_ctx;
         if (replayable && cache.by_head) {
             // The cache as rows of d values, one per (row, head, position); the new position's are the step's heads.
@@ -248,13 +285,13 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
 
         // A replayed step on a by-head CPU cache: one op over the cache (runtime/cpu-attention.h) instead of
         // ggml's one-column products.
-        cur = replayable && cpu_attention && cache.by_head
-                  ? cpu_step_attention(ctx, ggml_reshape_3d(ctx, q, d, n_head, R), cache_k, cache_v, g.causal_mask)
-                  : attention(ctx, q, attention_keys(ctx, cache_k, n_head, n_kv, cache.by_head),
-                              attention_values(ctx, cache_v, n_head, n_kv, cache.by_head), g.causal_mask, n_head,
-                              contiguous_k);
-        cur = linear(layer.attn_o, cur);
-        x = ggml_add(ctx, x, cur);
+        ggml_tensor* cur =
+            replayable && cpu_attention && cache.by_head
+                ? cpu_step_attention(ctx, ggml_reshape_3d(ctx, q, d, n_head, R), cache_k, cache_v, g.causal_mask)
+                : attention(ctx, q, attention_keys(ctx, cache_k, n_head, n_kv, cache.by_head),
+                            attention_values(ctx, cache_v, n_head, n_kv, cache.by_head), g.causal_mask, n_head,
+                            contiguous_k);
+        x = linear_add(layer.attn_o, cur, x);
         ggml_format_name(x, "self_attn_out_%u", l);
 
         // Cross-attention for the conditional rows only; the unconditional rows' output is exactly zero
@@ -266,23 +303,17 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
                 ggml_set_input(g.cross_mask);
             }
             ggml_tensor* x_cond = ggml_view_3d(ctx, x, H, T, C, x->nb[1], x->nb[2], 0);
-            cur = layer_norm(ctx, x_cond, layer.cross_attn_norm_w, layer.cross_attn_norm_b, eps);
-            q = linear(layer.cross_attn_q, cur);
+            q = norm_linear({layer.cross_attn_q}, x_cond, layer.cross_attn_norm_w, layer.cross_attn_norm_b, false)[0];
             ggml_tensor* ck = cache.cross_k[l];
             ggml_tensor* cv = cache.cross_v[l];
             cur = attention(ctx, q, attention_keys(ctx, ck, n_head, cache.n_text, false),
                             attention_values(ctx, cv, n_head, cache.n_text, false), g.cross_mask, n_head, contiguous_k);
-            cur = linear(layer.cross_attn_o, cur);
-            if (C < R) cur = ggml_pad(ctx, cur, 0, 0, static_cast<int>(R - C), 0);
-            x = ggml_add(ctx, x, cur);
+            x = linear_add(layer.cross_attn_o, cur, x);
             ggml_format_name(x, "cross_attn_out_%u", l);
         }
 
-        cur = layer_norm(ctx, x, layer.ffn_norm_w, layer.ffn_norm_b, eps);
-        cur = linear(layer.ffn_up, cur);
-        cur = ggml_gelu_erf(ctx, cur);
-        cur = linear(layer.ffn_down, cur);
-        x = ggml_add(ctx, x, cur);
+        cur = norm_linear({layer.ffn_up}, x, layer.ffn_norm_w, layer.ffn_norm_b, true)[0];
+        x = linear_add(layer.ffn_down, cur, x);
         ggml_format_name(x, "layer_out_%u", l);
     }
 

@@ -168,7 +168,11 @@ void weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, floa
         for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
         for (int64_t r = r0; r < r1; ++r) {
             const uint8_t* row = w.data + r * w.row_bytes;
-            _mm_prefetch(reinterpret_cast<const char*>(row + prefetch_bytes), _MM_HINT_T0);
+            // Every cache line of this chunk of the row, prefetch_bytes ahead.
+            for (size_t line = 0; line < 64 * (half_weights ? 2 : 4); line += 64) {
+                _mm_prefetch(reinterpret_cast<const char*>(row + (half_weights ? 2 : 4) * i0 + line + prefetch_bytes),
+                             _MM_HINT_T0);
+            }
             const __m256 pr = _mm256_set1_ps(p[r]);
             for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(pr, load8<half_weights>(row, i0 + 8 * j), acc[j]);
         }

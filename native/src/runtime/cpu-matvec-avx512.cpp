@@ -206,7 +206,13 @@ void weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, floa
         for (; r + 1 < r1; r += 2) {
             const uint8_t* row0 = w.data + r * w.row_bytes;
             const uint8_t* row1 = row0 + w.row_bytes;
-            _mm_prefetch(reinterpret_cast<const char*>(row0 + prefetch_bytes), _MM_HINT_T0);
+            // Every cache line of this chunk of both rows, prefetch_bytes ahead.
+            for (size_t line = 0; line < 64 * (half_weights ? 2 : 4); line += 64) {
+                _mm_prefetch(reinterpret_cast<const char*>(row0 + (half_weights ? 2 : 4) * i0 + line + prefetch_bytes),
+                             _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(row1 + (half_weights ? 2 : 4) * i0 + line + prefetch_bytes),
+                             _MM_HINT_T0);
+            }
             const __m512 p0 = _mm512_set1_ps(p[r]), p1 = _mm512_set1_ps(p[r + 1]);
             for (int j = 0; j < 4; ++j) {
                 acc0[j] = _mm512_fmadd_ps(p0, load_weights<half_weights>(row0, i0 + 16 * j, masks[j]), acc0[j]);

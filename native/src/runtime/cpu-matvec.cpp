@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <list>
+#include <mutex>
 #include <vector>
 
 #include "runtime/cpu-matvec-kernels.h"
@@ -274,42 +276,135 @@ columns quantize_q8_k(const float* x, int64_t n_in, size_t stride, int32_t n, st
     return cols;
 }
 
-// The custom op: every thread takes an equal share of the rows (whole groups of 4) and prepares the columns itself,
-// so no thread waits for another.
+// What one product op does around its products (the custom op's userdata): the kernels, how many weight matrices
+// share the columns, and the layer norm before and the GELU or residual add after. Interned (intern_config), so a
+// graph's ops point at configurations that live as long as the process.
+struct op_config {
+    const kernel_set* kernels = nullptr;
+    int n_weights = 1;
+    bool norm = false;
+    float eps = 0.0f;
+    bool gelu = false;
+    bool residual = false;
+
+    bool operator==(const op_config& o) const {
+        return kernels == o.kernels && n_weights == o.n_weights && norm == o.norm && eps == o.eps && gelu == o.gelu &&
+               residual == o.residual;
+    }
+};
+
+const op_config* intern_config(const op_config& config) {
+    static std::mutex mutex;
+    static std::list<op_config> configs;
+    const std::lock_guard<std::mutex> lock(mutex);
+    for (const op_config& c : configs) {
+        if (c == config) return &c;
+    }
+    configs.push_back(config);
+    return &configs.back();
+}
+
+// ggml_norm's layer norm of each column (mean, then the variance of the centred values, both summed in double),
+// then times w plus b, as ggml's norm, mul and add nodes compute it.
+void layer_norm_columns(const float* x, int64_t n_in, int32_t n_cols, const float* w, const float* b, float eps,
+                        float* y) {
+    for (int32_t c = 0; c < n_cols; ++c) {
+        const float* xc = x + int64_t{c} * n_in;
+        float* yc = y + int64_t{c} * n_in;
+        double sum = 0.0;
+        for (int64_t i = 0; i < n_in; ++i) sum += xc[i];
+        const float mean = static_cast<float>(sum) / static_cast<float>(n_in);
+        double squares = 0.0;
+        for (int64_t i = 0; i < n_in; ++i) {
+            const float centred = xc[i] - mean;
+            yc[i] = centred;
+            squares += static_cast<double>(centred * centred);
+        }
+        const float variance = static_cast<float>(squares / static_cast<double>(n_in));
+        const float scale = 1.0f / std::sqrt(variance + eps);
+        for (int64_t i = 0; i < n_in; ++i) {
+            const float normed = yc[i] * scale;
+            const float weighted = normed * w[i];
+            yc[i] = weighted + b[i];
+        }
+    }
+}
+
+// The custom op: every thread takes an equal share of each weight matrix's rows (whole groups of 4) and prepares
+// the columns itself (layer norm, quantisation), so no thread waits for another; each thread then finishes its own
+// rows (GELU, residual).
+//   sources: the n_weights matrices [n_in, n_out], x [n_in, n_cols], then norm w and b [n_in] when `norm`, then the
+//   residual [n_out, R >= n_cols] when `residual`;
+//   dst: [n_out, n_cols] per matrix, one after another, or [n_out, R] with the residual (its columns past n_cols are
+//   the residual's).
 void matvec_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
-    const ggml_tensor* w = dst->src[0];
-    const ggml_tensor* x = dst->src[1];
-    const int64_t n_in = w->ne[0], n_out = w->ne[1];
+    const op_config& config = *static_cast<const op_config*>(userdata);
+    const ggml_tensor* w0 = dst->src[0];
+    const ggml_tensor* x = dst->src[config.n_weights];
+    const int64_t n_in = w0->ne[0], n_out = w0->ne[1];
     const int32_t n_cols = static_cast<int32_t>(ggml_nelements(x) / n_in);
     const int64_t groups = (n_out + 3) / 4;
     const int64_t r0 = std::min(n_out, groups * ith / nth * 4), r1 = std::min(n_out, groups * (ith + 1) / nth * 4);
     if (r0 >= r1) return;
 
-    const kernel_set& kernels = *static_cast<const kernel_set*>(userdata);
-    const weights wt{static_cast<const uint8_t*>(w->data), w->nb[1], n_in};
+    const kernel_set& kernels = *config.kernels;
     const float* xf = static_cast<const float*>(x->data);
+    thread_local std::vector<float> normed;
+    if (config.norm) {
+        normed.resize(static_cast<size_t>(n_in) * n_cols);
+        layer_norm_columns(xf, n_in, n_cols, static_cast<const float*>(dst->src[config.n_weights + 1]->data),
+                           static_cast<const float*>(dst->src[config.n_weights + 2]->data), config.eps, normed.data());
+        xf = normed.data();
+    }
     thread_local std::vector<uint8_t> scratch;
     columns cols{};
-    if (w->type == GGML_TYPE_Q8_0) {
+    if (w0->type == GGML_TYPE_Q8_0) {
         cols = quantize_q8_0(xf, n_in, static_cast<size_t>(n_in), n_cols, scratch);
-    } else if (w->type == GGML_TYPE_Q4_K) {
+    } else if (w0->type == GGML_TYPE_Q4_K) {
         cols = quantize_q8_k(xf, n_in, static_cast<size_t>(n_in), n_cols, scratch);
     } else {
         cols.n = n_cols;
         cols.data = reinterpret_cast<const uint8_t*>(xf);
         cols.col_bytes = static_cast<size_t>(n_in) * sizeof(float);
     }
-    const output out{static_cast<float*>(dst->data), static_cast<size_t>(n_out)};
-    const auto run = w->type == GGML_TYPE_F32    ? kernels.f32
-                     : w->type == GGML_TYPE_F16  ? kernels.f16
-                     : w->type == GGML_TYPE_Q8_0 ? kernels.q8_0
-                                                 : kernels.q4_k;
-    // Columns in passes of at most max_pass_columns, each pass over the same rows (still in cache).
-    for (int32_t c0 = 0; c0 < n_cols; c0 += max_pass_columns) {
-        columns pass = cols;
-        pass.n = std::min(max_pass_columns, n_cols - c0);
-        pass.data = cols.data + c0 * cols.col_bytes;
-        run(wt, pass, output{out.y + c0 * out.y_col, out.y_col}, r0, r1);
+    const auto run = w0->type == GGML_TYPE_F32    ? kernels.f32
+                     : w0->type == GGML_TYPE_F16  ? kernels.f16
+                     : w0->type == GGML_TYPE_Q8_0 ? kernels.q8_0
+                                                  : kernels.q4_k;
+    for (int i = 0; i < config.n_weights; ++i) {
+        const ggml_tensor* w = dst->src[i];
+        const weights wt{static_cast<const uint8_t*>(w->data), w->nb[1], n_in};
+        float* y = static_cast<float*>(dst->data) + int64_t{i} * n_out * n_cols;
+        // Columns in passes of at most max_pass_columns, each pass over the same rows (still in cache).
+        for (int32_t c0 = 0; c0 < n_cols; c0 += max_pass_columns) {
+            columns pass = cols;
+            pass.n = std::min(max_pass_columns, n_cols - c0);
+            pass.data = cols.data + c0 * cols.col_bytes;
+            run(wt, pass, output{y + c0 * n_out, static_cast<size_t>(n_out)}, r0, r1);
+        }
+    }
+    float* y = static_cast<float*>(dst->data);
+    if (config.gelu) {
+        // ggml_gelu_erf's formula (ggml_vec_gelu_erf_f32), element for element.
+        constexpr float sqrt_2_inv = 0.70710678118654752440084436210484f;
+        for (int64_t i = 0; i < config.n_weights * int64_t{n_cols}; ++i) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const float v = y[i * n_out + r];
+                y[i * n_out + r] = 0.5f * v * (1.0f + std::erf(v * sqrt_2_inv));
+            }
+        }
+    }
+    if (config.residual) {
+        // The residual stream plus the product (ggml_add(residual, product)); columns without a product (the
+        // unconditional rows of cross-attention) keep the residual.
+        const ggml_tensor* res = dst->src[config.n_weights + (config.norm ? 3 : 1)];
+        const float* rf = static_cast<const float*>(res->data);
+        const int64_t res_cols = ggml_nelements(res) / n_out;
+        for (int64_t c = 0; c < res_cols; ++c) {
+            for (int64_t r = r0; r < r1; ++r) {
+                y[c * n_out + r] = c < n_cols ? rf[c * n_out + r] + y[c * n_out + r] : rf[c * n_out + r];
+            }
+        }
     }
 }
 
@@ -386,9 +481,57 @@ ggml_tensor* cpu_matvec(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, matve
     if (!set || !cpu_runs(kernels) || !cpu_matvec_takes(w, x)) {
         throw error(error_code::backend, "cpu_matvec: a product or kernel set it does not take");
     }
+    op_config config;
+    config.kernels = set;
     ggml_tensor* args[] = {w, x};
     return ggml_custom_4d(ctx, GGML_TYPE_F32, w->ne[1], x->ne[1], x->ne[2], x->ne[3], args, 2, matvec_op,
-                          GGML_N_TASKS_MAX, const_cast<kernel_set*>(set));
+                          GGML_N_TASKS_MAX, const_cast<op_config*>(intern_config(config)));
+}
+
+bool cpu_matvec_fuses(bool cpu, const std::vector<ggml_tensor*>& ws, const ggml_tensor* x) {
+    if (!cpu || cpu_matvec_kernels() == matvec_kernels::ggml || ws.empty() || ws.size() > 3) return false;
+    for (const ggml_tensor* w : ws) {
+        if (!cpu_matvec_takes(w, x) || w->type != ws[0]->type || w->ne[1] != ws[0]->ne[1]) return false;
+    }
+    return true;
+}
+
+ggml_tensor* cpu_matvec_fused(ggml_context* ctx, const std::vector<ggml_tensor*>& ws, ggml_tensor* x,
+                              const matvec_fusion& fusion) {
+    const matvec::kernel_set* set = matvec::kernel_set_of(cpu_matvec_kernels());
+    const int64_t n_in = x->ne[0], n_cols = ggml_nelements(x) / n_in;
+    const bool norm = fusion.norm_w != nullptr;
+    const auto is_vector = [&](const ggml_tensor* t) {
+        return t && t->type == GGML_TYPE_F32 && ggml_is_contiguous(t) && ggml_nelements(t) == n_in;
+    };
+    const ggml_tensor* res = fusion.residual;
+    const bool res_ok = !res || (ws.size() == 1 && res->type == GGML_TYPE_F32 && ggml_is_contiguous(res) &&
+                                 res->ne[0] == ws[0]->ne[1] && ggml_nelements(res) / res->ne[0] >= n_cols);
+    if (!set || !cpu_matvec_fuses(true, ws, x) || (norm && !(is_vector(fusion.norm_w) && is_vector(fusion.norm_b))) ||
+        !res_ok) {
+        throw error(error_code::backend, "cpu_matvec_fused: products or a fusion it does not take");
+    }
+    op_config config;
+    config.kernels = set;
+    config.n_weights = static_cast<int>(ws.size());
+    config.norm = norm;
+    config.eps = fusion.eps;
+    config.gelu = fusion.gelu;
+    config.residual = res != nullptr;
+    std::vector<ggml_tensor*> args(ws.begin(), ws.end());
+    args.push_back(x);
+    if (norm) {
+        args.push_back(fusion.norm_w);
+        args.push_back(fusion.norm_b);
+    }
+    if (res) args.push_back(fusion.residual);
+    void* userdata = const_cast<op_config*>(intern_config(config));
+    if (res) {
+        return ggml_custom_4d(ctx, GGML_TYPE_F32, res->ne[0], res->ne[1], res->ne[2], res->ne[3], args.data(),
+                              static_cast<int>(args.size()), matvec_op, GGML_N_TASKS_MAX, userdata);
+    }
+    return ggml_custom_4d(ctx, GGML_TYPE_F32, ws[0]->ne[1], n_cols, static_cast<int64_t>(ws.size()), 1, args.data(),
+                          static_cast<int>(args.size()), matvec_op, GGML_N_TASKS_MAX, userdata);
 }
 
 ggml_tensor* project(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, bool cpu) {

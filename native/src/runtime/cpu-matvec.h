@@ -9,6 +9,7 @@
 #include <ggml.h>
 
 #include <string>
+#include <vector>
 
 namespace mg {
 
@@ -32,6 +33,28 @@ bool cpu_runs(matvec_kernels kernels);
 // that kind (a custom op: run it on the CPU backend only). Requires cpu_matvec_takes(w, x), cpu_runs(kernels) and
 // kernels other than ggml; throws mg::error(backend) otherwise.
 ggml_tensor* cpu_matvec(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, matvec_kernels kernels);
+
+// What surrounds a step's products in a transformer layer, done inside the product op: the layer norm of x before
+// (ggml_norm, then times norm_w plus norm_b), GELU after (ggml_gelu_erf), or the residual stream added after
+// (ggml_add(residual, product), zero-padded to the residual's columns).
+struct matvec_fusion {
+    ggml_tensor* norm_w = nullptr;
+    ggml_tensor* norm_b = nullptr;
+    float eps = 0.0f;
+    bool gelu = false;
+    ggml_tensor* residual = nullptr;
+};
+
+// Whether cpu_matvec_fused takes these products: the graph runs on the CPU with our kernels, and cpu_matvec takes
+// every one (1 to 3 matrices of one type and shape).
+bool cpu_matvec_fuses(bool cpu, const std::vector<ggml_tensor*>& ws, const ggml_tensor* x);
+
+// The products of x with each of `ws` as one op on the CPU, the columns prepared once (one graph node and barrier
+// instead of one per product and per surrounding op): [n_out, n_cols, n_weights], each matrix's product one block
+// after another, or the residual's shape with a residual (then one matrix). Requires cpu_matvec_fuses(true, ws, x);
+// throws mg::error(backend) otherwise.
+ggml_tensor* cpu_matvec_fused(ggml_context* ctx, const std::vector<ggml_tensor*>& ws, ggml_tensor* x,
+                              const matvec_fusion& fusion);
 
 // cpu_matvec when the graph runs on the CPU, the kernels are not ggml's and it takes the product; else
 // ggml_mul_mat.
