@@ -48,9 +48,14 @@ lm_cache new_lm_cache(const model& m, int32_t n_rows, int32_t n_cond, int32_t n_
         }
         ggml_format_name(cache.k.back(), "cache_k_%u", l);
         ggml_format_name(cache.v.back(), "cache_v_%u", l);
-        if (cross) {
+        if (cross && cache.by_head) {
+            cache.cross_k.push_back(ggml_new_tensor_4d(ctx, GGML_TYPE_F32, d, n_text, n_head, n_cond));
+            cache.cross_v.push_back(ggml_new_tensor_4d(ctx, GGML_TYPE_F32, d, n_text, n_head, n_cond));
+        } else if (cross) {
             cache.cross_k.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F32, H, n_text, n_cond));
             cache.cross_v.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F32, n_text, H, n_cond));
+        }
+        if (cross) {
             ggml_format_name(cache.cross_k.back(), "cache_cross_k_%u", l);
             ggml_format_name(cache.cross_v.back(), "cache_cross_v_%u", l);
         }
@@ -122,6 +127,7 @@ static ggml_tensor* attention_values(ggml_context* ctx, ggml_tensor* v, int64_t 
 
 lm_cross_kv_graph build_lm_cross_kv(ggml_context* ctx, const model& m, const lm_cache& cache) {
     const lm_hparams& hp = m.hparams.lm;
+    const int64_t n_head = hp.n_head, d = hp.n_embd / n_head;
     lm_cross_kv_graph out;
     out.graph = ggml_new_graph_custom(ctx, lm_graph_nodes(m), false);
     out.states = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, hp.n_embd, cache.n_text, cache.n_cond);
@@ -131,8 +137,17 @@ lm_cross_kv_graph build_lm_cross_kv(ggml_context* ctx, const model& m, const lm_
         const lm_layer& layer = m.lm.layers[l];
         ggml_tensor* k = ggml_mul_mat(ctx, layer.cross_attn_k, out.states);
         ggml_tensor* v = ggml_mul_mat(ctx, layer.cross_attn_v, out.states);
-        ggml_build_forward_expand(out.graph, ggml_cpy(ctx, k, cache.cross_k[l]));
-        ggml_build_forward_expand(out.graph, ggml_cpy(ctx, ggml_transpose(ctx, v), cache.cross_v[l]));
+        if (cache.by_head) {
+            // [H, n_text, n_cond] as [d, n_head, n_text, n_cond], permuted to the cache's [d, n_text, n_head, n_cond].
+            const auto heads = [&](ggml_tensor* t) {
+                return ggml_permute(ctx, ggml_reshape_4d(ctx, t, d, n_head, cache.n_text, cache.n_cond), 0, 2, 1, 3);
+            };
+            ggml_build_forward_expand(out.graph, ggml_cpy(ctx, heads(k), cache.cross_k[l]));
+            ggml_build_forward_expand(out.graph, ggml_cpy(ctx, heads(v), cache.cross_v[l]));
+        } else {
+            ggml_build_forward_expand(out.graph, ggml_cpy(ctx, k, cache.cross_k[l]));
+            ggml_build_forward_expand(out.graph, ggml_cpy(ctx, ggml_transpose(ctx, v), cache.cross_v[l]));
+        }
     }
     return out;
 }
@@ -306,8 +321,12 @@ lm_forward_graph build_lm_forward(ggml_context* ctx, const model& m, const lm_ca
             q = norm_linear({layer.cross_attn_q}, x_cond, layer.cross_attn_norm_w, layer.cross_attn_norm_b, false)[0];
             ggml_tensor* ck = cache.cross_k[l];
             ggml_tensor* cv = cache.cross_v[l];
-            cur = attention(ctx, q, attention_keys(ctx, ck, n_head, cache.n_text, false),
-                            attention_values(ctx, cv, n_head, cache.n_text, false), g.cross_mask, n_head, contiguous_k);
+            // One query per row on a by-head CPU cache: the same op as the self-attention's.
+            cur = T == 1 && cpu_attention && cache.by_head
+                      ? cpu_step_attention(ctx, ggml_reshape_3d(ctx, q, d, n_head, C), ck, cv, g.cross_mask)
+                      : attention(ctx, q, attention_keys(ctx, ck, n_head, cache.n_text, cache.by_head),
+                                  attention_values(ctx, cv, n_head, cache.n_text, cache.by_head), g.cross_mask, n_head,
+                                  contiguous_k);
             x = linear_add(layer.cross_attn_o, cur, x);
             ggml_format_name(x, "cross_attn_out_%u", l);
         }

@@ -32,7 +32,9 @@ struct lm_cache {
     bool by_head = false;
     std::vector<ggml_tensor*> k;
     std::vector<ggml_tensor*> v;
-    // Per layer, computed once per prompt batch: keys [H, n_text, n_cond], values [n_text, H, n_cond].
+    // Per layer, computed once per prompt batch, f32: by_head keys and values [d, n_text, n_head, n_cond] (a step's
+    // cross-attention then runs through the same op as its self-attention), otherwise keys [H, n_text, n_cond] and
+    // values [n_text, H, n_cond].
     std::vector<ggml_tensor*> cross_k;
     std::vector<ggml_tensor*> cross_v;
 

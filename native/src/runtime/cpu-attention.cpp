@@ -22,18 +22,20 @@ void attention_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
     const int64_t d = q->ne[0], n_head = q->ne[1], R = q->ne[2];
     const int64_t pairs = R * n_head;
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    const float* mask_values = static_cast<const float*>(mask->data);
-    // The replayable step's mask covers a padded length; the positions past the last written one are -inf.
-    int64_t n_kv = mask->ne[0];
-    while (n_kv > 1 && mask_values[n_kv - 1] == -INFINITY) --n_kv;
     // The cache's element type picks the kernels (f32 or f16 rows against the f32 query / probabilities).
     const bool half = cache_k->type == GGML_TYPE_F16;
     const auto product = half ? kernels.f16 : kernels.f32;
     const auto weighted_sum = half ? kernels.f16_weighted_sum : kernels.f32_weighted_sum;
     thread_local std::vector<float> probs;
-    probs.resize(static_cast<size_t>(n_kv));
+    probs.resize(static_cast<size_t>(mask->ne[0]));
     for (int64_t p = pairs * ith / nth; p < pairs * (ith + 1) / nth; ++p) {
         const int64_t r = p / n_head, h = p % n_head;
+        // One mask for every row, or one per row. The replayable step's mask covers a padded length; the positions
+        // past the last written one are -inf.
+        const float* mask_values = reinterpret_cast<const float*>(static_cast<const uint8_t*>(mask->data) +
+                                                                  (mask->ne[3] > 1 ? r * mask->nb[3] : 0));
+        int64_t n_kv = mask->ne[0];
+        while (n_kv > 1 && mask_values[n_kv - 1] == -INFINITY) --n_kv;
         // Scores: head h's cached keys, one row per position, times the head's query.
         const matvec::weights keys{static_cast<const uint8_t*>(cache_k->data) + r * cache_k->nb[3] + h * cache_k->nb[2],
                                    cache_k->nb[1], d};
@@ -66,7 +68,8 @@ ggml_tensor* cpu_step_attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* 
     const bool shapes_ok = q->type == GGML_TYPE_F32 && ggml_is_contiguous(q) && q->ne[3] == 1 &&
                            (cache_k->type == GGML_TYPE_F32 || cache_k->type == GGML_TYPE_F16) &&
                            cache_v->type == cache_k->type && mask->type == GGML_TYPE_F32 && ggml_is_contiguous(mask) &&
-                           mask->ne[1] == 1 && is_cache(cache_k) && is_cache(cache_v);
+                           mask->ne[1] == 1 && mask->ne[2] == 1 && (mask->ne[3] == 1 || mask->ne[3] == q->ne[2]) &&
+                           is_cache(cache_k) && is_cache(cache_v);
     if (!kernels || !shapes_ok) {
         throw error(error_code::backend, "cpu_step_attention: shapes or kernels it does not take");
     }

@@ -13,7 +13,8 @@ namespace mg {
 // q [d, n_head, R] (contiguous: a step's queries, one per row, split into heads) against the cache's keys and values,
 // both [d, n_ctx, n_head, R] (each head's positions one after another; both f32 or both f16), over the first
 // mask->ne[0] positions less those the mask's tail gives -inf (they weigh exactly 0, so they are not read): softmax of
-// the products scaled by 1/sqrt(d) plus mask [n_kv, 1], times the values. Returns [H, 1, R] (H = d * n_head), as the
+// the products scaled by 1/sqrt(d) plus mask [n_kv, 1, 1, 1] (every row's) or [n_kv, 1, 1, R] (one per row), times
+// the values. Returns [H, 1, R] (H = d * n_head), as the
 // graph's mul_mat / soft_max_ext / mul_mat would, through the kernels of cpu_matvec_kernels() (callers keep ggml's
 // path when those are ggml's). Throws mg::error(backend) for shapes it does not take.
 ggml_tensor* cpu_step_attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* cache_k, ggml_tensor* cache_v,
