@@ -69,9 +69,8 @@ bool encodec_decoder_on_cpu(const model& m) { return !m.backends.gpu; }
 
 graph_runner new_decoder_runner(const model& m) { return graph_runner(m.backends, encodec_graph_nodes); }
 
-void encodec_run_conv_stages(const model& m, graph_runner& runner, const encodec_graph_input& in, size_t begin,
-                             size_t end, std::vector<encodec_tap>* taps,
-                             const std::function<void(const ggml_tensor*)>& read) {
+void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q, int32_t frames,
+                             size_t begin, size_t end, encodec_activations& act, std::vector<encodec_tap>* taps) {
     const std::vector<encodec_stage>& stages = m.codec.decoder;
     ggml_tensor* input = nullptr;
     ggml_tensor* output = nullptr;
@@ -82,12 +81,12 @@ void encodec_run_conv_stages(const model& m, graph_runner& runner, const encodec
         [&](ggml_context* ctx) {
             ggml_cgraph* graph = ggml_new_graph_custom(ctx, runner.max_nodes(), false);
             ggml_tensor* x = nullptr;  // [C, T], channel fastest throughout
-            if (in.codes) {
-                input = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, in.frames, in.n_q);
+            if (codes) {
+                input = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, frames, n_q);
                 ggml_set_input(input);
                 x = encodec_rvq_decode(ctx, m.codec.rvq, input);
             } else {
-                input = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, in.channels, in.length);
+                input = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, act.channels, act.length);
                 ggml_set_input(input);
                 x = input;
             }
@@ -96,7 +95,7 @@ void encodec_run_conv_stages(const model& m, graph_runner& runner, const encodec
                 if (encodec_tap* p = find_tap(taps, stage))
                     pending.push_back({p, ggml_cont(ctx, ggml_transpose(ctx, t))});
             };
-            if (in.codes) tap(encodec_tap_quantized, x);
+            if (codes) tap(encodec_tap_quantized, x);
             for (size_t s = begin; s < end; ++s) {
                 x = encodec_decoder_stage(ctx, stages[s], x, stage_graph);
                 tap(static_cast<int>(s), x);
@@ -111,25 +110,20 @@ void encodec_run_conv_stages(const model& m, graph_runner& runner, const encodec
             return graph;
         },
         [&] {
-            ggml_backend_tensor_set(input, in.codes ? static_cast<const void*>(in.codes) : in.x, 0, ggml_nbytes(input));
+            if (codes) {
+                ggml_backend_tensor_set(input, codes, 0, ggml_nbytes(input));
+            } else {
+                ggml_backend_tensor_set(input, act.data.data(), 0, ggml_nbytes(input));
+            }
             stage_graph.upload();
         },
         [&] {
-            read(output);
+            act.channels = output->ne[0];
+            act.length = output->ne[1];
+            act.data.resize(static_cast<size_t>(ggml_nelements(output)));
+            ggml_backend_tensor_get(output, act.data.data(), 0, ggml_nbytes(output));
             for (const pending_tap& p : pending) read_tap(p);
         });
-}
-
-// Runs decoder stages [begin, end) as one graph over the whole clip: `act` (or the codes) in, `act` out.
-static void run_clip_stages(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q, int32_t frames,
-                            size_t begin, size_t end, encodec_activations& act, std::vector<encodec_tap>* taps) {
-    const encodec_graph_input in{codes, n_q, frames, act.data.data(), act.channels, act.length};
-    encodec_run_conv_stages(m, runner, in, begin, end, taps, [&](const ggml_tensor* output) {
-        act.channels = output->ne[0];
-        act.length = output->ne[1];
-        act.data.resize(static_cast<size_t>(ggml_nelements(output)));
-        ggml_backend_tensor_get(output, act.data.data(), 0, ggml_nbytes(output));
-    });
 }
 
 // PyTorch [C, T] order for a tap of host activations.
@@ -187,15 +181,14 @@ std::vector<float> encodec_decode(const model& m, graph_runner& runner, const in
         if (!first && stages[next].kind == encodec_stage_kind::lstm) {
             const encodec_lstm& lstm = stages[next].lstm;
             encodec_lstm_state state = encodec_lstm_initial_state(lstm, act.channels);
-            encodec_lstm_forward(runner, lstm, act.channels, act.data.data(), act.length, state,
-                                 encodec_decoder_on_cpu(m));
+            encodec_lstm_forward(runner, lstm, act.channels, act.data, state, encodec_decoder_on_cpu(m));
             if (encodec_tap* tap = find_tap(taps, static_cast<int>(next))) tap_activations(*tap, act);
             ++next;
             continue;
         }
         size_t end = next;
         while (end < stages.size() && stages[end].kind != encodec_stage_kind::lstm) ++end;
-        run_clip_stages(m, runner, first ? codes : nullptr, n_q, frames, next, end, act, taps);
+        encodec_run_conv_stages(m, runner, first ? codes : nullptr, n_q, frames, next, end, act, taps);
         first = false;
         next = end;
     }

@@ -5,7 +5,6 @@
 // (stream.h) runs the same stage graphs on windows of that host memory, and a whole clip is decoded through it.
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <vector>
 
 #include "model/model.h"
@@ -42,23 +41,10 @@ struct encodec_activations {
 // is in [0, codebook_size).
 void encodec_check_codes(const codec_hparams& hp, const int32_t* codes, int32_t n_q, int32_t frames);
 
-// The input of a graph of decoder stages: codes[q * frames + t] when `codes` is set (the RVQ decode then leads the
-// graph), otherwise `length` frames of `channels` at `x` (host memory, channel fastest).
-struct encodec_graph_input {
-    const int32_t* codes = nullptr;
-    int32_t n_q = 0;
-    int32_t frames = 0;
-    const float* x = nullptr;
-    int64_t channels = 0;
-    int64_t length = 0;
-};
-
-// Runs decoder stages [begin, end) (none of them an LSTM) as one graph on `in`, then hands the output tensor
-// ([C, T], channel fastest) to `read`, which copies what it needs (ggml_backend_tensor_get) before the runner
-// reuses the memory. `taps` as for encodec_decode.
-void encodec_run_conv_stages(const model& m, graph_runner& runner, const encodec_graph_input& in, size_t begin,
-                             size_t end, std::vector<encodec_tap>* taps,
-                             const std::function<void(const ggml_tensor*)>& read);
+// Runs decoder stages [begin, end) (none of them an LSTM) as one graph. The input is the codes when `codes` is
+// set (the RVQ decode leads the graph), otherwise `act`; `act` receives the result. `taps` as for encodec_decode.
+void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q, int32_t frames,
+                             size_t begin, size_t end, encodec_activations& act, std::vector<encodec_tap>* taps);
 
 // Frames per push when encodec_decode runs a whole clip through the streaming decoder (stream.h) on the CPU:
 // windows of a chunk keep every stage's activations in the caches (one graph over a whole clip's full-rate

@@ -2,7 +2,6 @@
 #include "codec/stream.h"
 
 #include <algorithm>
-#include <memory>
 #include <string>
 
 #include "codec/decoder.h"
@@ -92,41 +91,11 @@ int64_t first_needed_input(const stage_shape& s, int64_t n_out) {
     return std::max<int64_t>(0, n_out - s.left);
 }
 
-// Floats that are neither zero-filled nor given back when they shrink: a stage's held inputs, into which the stage
-// before writes its outputs straight from its graph. Fresh memory for every push's windows (megabytes at the
-// full-rate stages) cost page faults and a zero fill each time.
-class held_floats {
-  public:
-    float* data() { return data_.get(); }
-    // Room for n more floats at the end (their values unset), returned.
-    float* append(size_t n) {
-        if (size_ + n > capacity_) {
-            const size_t capacity = std::max(size_ + n, 2 * capacity_);
-            std::unique_ptr<float[]> bigger(new float[capacity]);
-            std::copy_n(data_.get(), size_, bigger.get());
-            data_ = std::move(bigger);
-            capacity_ = capacity;
-        }
-        size_ += n;
-        return data_.get() + size_ - n;
-    }
-    // Drops the first n floats.
-    void drop(size_t n) {
-        std::copy(data_.get() + n, data_.get() + size_, data_.get());
-        size_ -= n;
-    }
-
-  private:
-    std::unique_ptr<float[]> data_;
-    size_t size_ = 0;
-    size_t capacity_ = 0;
-};
-
 // One stage's stream state: the inputs still needed ([held_start, n_in), channel fastest) and the LSTM's h/c.
 struct stage_state {
     size_t index = 0;  // into model.codec.decoder
     stage_shape shape;
-    held_floats held;
+    std::vector<float> held;
     int64_t channels = 0;
     int64_t held_start = 0;
     int64_t n_in = 0;
@@ -144,71 +113,59 @@ struct encodec_stream::impl {
           own(shared ? nullptr : std::make_unique<graph_runner>(new_decoder_runner(m))),
           runner(shared ? *shared : *own) {}
 
-    // Room for `length` new frames of `channels` at the input of stage i (or, past the last stage, in `samples`).
-    float* input_of(size_t i, int64_t length, int64_t channels, std::vector<float>& samples) {
-        if (i == stages.size()) {
-            samples.resize(samples.size() + static_cast<size_t>(length * channels));
-            return samples.data() + samples.size() - length * channels;
+    // Feeds `act` (new inputs of stage i, possibly none) through stages i.. and returns the final waveform samples.
+    std::vector<float> run_from(size_t first, encodec_activations act, bool final) {
+        for (size_t i = first; i < stages.size(); ++i) {
+            act = step(stages[i], std::move(act), final);
+            if (act.length == 0 && !final) return {};
         }
-        stage_state& st = stages[i];
-        st.channels = channels;
-        st.n_in += length;
-        return st.held.append(static_cast<size_t>(length * channels));
+        return std::move(act.data);
     }
 
-    // Runs every stage on what its inputs hold, appending the final waveform samples to `samples`.
-    void run(bool final, std::vector<float>& samples) {
-        for (size_t i = 0; i < stages.size(); ++i) {
-            if (!step(i, final, samples) && !final) break;
-        }
-    }
-
-    // Moves stage i's newly final outputs to the next stage's inputs; false when there were none.
-    bool step(size_t i, bool final, std::vector<float>& samples) {
-        stage_state& st = stages[i];
+    encodec_activations step(stage_state& st, encodec_activations in, bool final) {
         const stage_shape& s = st.shape;
         if (s.kind == encodec_stage_kind::lstm) {
             // Causal: every input becomes an output now; h/c continue from the previous push.
-            const int64_t n = st.n_in - st.n_out;
-            if (n == 0) return false;
+            if (in.length == 0) return in;
             if (!st.lstm_started) {
-                st.lstm = encodec_lstm_initial_state(m.codec.decoder[st.index].lstm, st.channels);
+                st.lstm = encodec_lstm_initial_state(m.codec.decoder[st.index].lstm, in.channels);
                 st.lstm_started = true;
             }
-            encodec_lstm_forward(runner, m.codec.decoder[st.index].lstm, st.channels, st.held.data(), n, st.lstm,
+            encodec_lstm_forward(runner, m.codec.decoder[st.index].lstm, in.channels, in.data, st.lstm,
                                  encodec_decoder_on_cpu(m));
-            const size_t count = static_cast<size_t>(n * st.channels);
-            std::copy_n(st.held.data(), count, input_of(i + 1, n, st.channels, samples));
-            st.held.drop(count);
-            st.held_start = st.n_out = st.n_in;
-            return true;
+            return in;
+        }
+        if (in.length > 0) {
+            st.channels = in.channels;
+            st.held.insert(st.held.end(), in.data.begin(), in.data.end());
+            st.n_in += in.length;
         }
         const int64_t end = final ? (s.transposed ? st.n_in * s.stride : st.n_in) : ready_outputs(s, st.n_in);
-        if (end <= st.n_out) return false;
+        encodec_activations out;
+        if (end <= st.n_out) return out;
 
         // Run the stage's one-shot graph on a window that starts early enough for its outputs from n_out on to
         // be exact and ends at the last input: outputs near a window edge that is not a true end of the signal
         // see the window's reflect padding (or a missing overlap) and are cut off; at the true start and end the
         // window's padding and trimming are exactly the one-shot decoder's.
         const int64_t start = first_needed_input(s, st.n_out);
-        encodec_graph_input window;
-        window.x = st.held.data() + (start - st.held_start) * st.channels;
+        encodec_activations window;
         window.channels = st.channels;
         window.length = st.n_in - start;
+        window.data.assign(st.held.begin() + (start - st.held_start) * st.channels, st.held.end());
+        encodec_run_conv_stages(m, runner, nullptr, 0, 0, st.index, st.index + 1, window, nullptr);
+
         const int64_t window_out_start = s.transposed ? start * s.stride : start;
-        encodec_run_conv_stages(m, runner, window, st.index, st.index + 1, nullptr, [&](const ggml_tensor* output) {
-            const int64_t channels = output->ne[0];
-            const size_t row = static_cast<size_t>(channels) * sizeof(float);
-            ggml_backend_tensor_get(output, input_of(i + 1, end - st.n_out, channels, samples),
-                                    static_cast<size_t>(st.n_out - window_out_start) * row,
-                                    static_cast<size_t>(end - st.n_out) * row);
-        });
+        out.channels = window.channels;
+        out.length = end - st.n_out;
+        const auto from = window.data.begin() + (st.n_out - window_out_start) * window.channels;
+        out.data.assign(from, from + out.length * window.channels);
         st.n_out = end;
 
         const int64_t keep_from = first_needed_input(s, st.n_out);
-        st.held.drop(static_cast<size_t>((keep_from - st.held_start) * st.channels));
+        st.held.erase(st.held.begin(), st.held.begin() + (keep_from - st.held_start) * st.channels);
         st.held_start = keep_from;
-        return true;
+        return out;
     }
 
     const model& m;
@@ -242,27 +199,18 @@ std::vector<float> encodec_stream::push(const int32_t* codes, int32_t n) {
     if (n < 0) throw error(error_code::invalid_argument, "cannot push " + std::to_string(n) + " frames");
     if (n == 0) return {};
     encodec_check_codes(impl_->m.hparams.codec, codes, impl_->n_q, n);
-    // The RVQ decode is per frame, so it streams without context: its sums go straight to the first stage.
-    encodec_graph_input rvq;
-    rvq.codes = codes;
-    rvq.n_q = impl_->n_q;
-    rvq.frames = n;
-    std::vector<float> samples;
-    encodec_run_conv_stages(impl_->m, impl_->runner, rvq, 0, 0, nullptr, [&](const ggml_tensor* output) {
-        ggml_backend_tensor_get(output, impl_->input_of(0, n, output->ne[0], samples), 0, ggml_nbytes(output));
-    });
+    // The RVQ decode is per frame, so it streams without context.
+    encodec_activations act;
+    encodec_run_conv_stages(impl_->m, impl_->runner, codes, impl_->n_q, n, 0, 0, act, nullptr);
     impl_->pushed = true;
-    impl_->run(false, samples);
-    return samples;
+    return impl_->run_from(0, std::move(act), false);
 }
 
 std::vector<float> encodec_stream::finish() {
     if (impl_->finished) throw error(error_code::invalid_argument, "finish() called twice on an EnCodec stream");
     impl_->finished = true;
     if (!impl_->pushed) return {};
-    std::vector<float> samples;
-    impl_->run(true, samples);
-    return samples;
+    return impl_->run_from(0, encodec_activations{}, true);
 }
 
 size_t encodec_stream::compute_buffer_bytes() const { return impl_->runner.compute_buffer_bytes(); }
