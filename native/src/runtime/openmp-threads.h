@@ -1,7 +1,7 @@
 // ggml's CPU backend, built with OpenMP, runs every graph on a team of OpenMP threads that libgomp keeps per
 // calling thread. Once libgomp manages more threads than the machine has CPUs (teams left behind by earlier jobs
 // on other libuv worker threads count too), it "throttles": a thread waiting at a barrier spins only ~100 times,
-// then sleeps on a futex, and an LM step had ~800 barriers (~350 now). On the 2-core development VM that made a
+// then sleeps on a futex, and an LM step had ~800 barriers (~260 now). On the 2-core development VM that made a
 // musicgen-small step 69 ms instead of 47 ms (docs/performance.md). Each job therefore hands its team back when it
 // ends, so only running jobs hold OpenMP threads.
 #pragma once
