@@ -163,15 +163,16 @@ inline __m256 load8(const uint8_t* row, int64_t i) {
 template <bool half_weights>
 void weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, float* y) {
     const int64_t n = w.n_in, n64 = n / 64 * 64;
+    constexpr size_t chunk_bytes = 64 * (half_weights ? 2 : 4);  // 64 values of a row
     for (int64_t i0 = 0; i0 < n64; i0 += 64) {
+        const size_t chunk_at = static_cast<size_t>(i0) / 64 * chunk_bytes + prefetch_bytes;
         __m256 acc[8];
         for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
         for (int64_t r = r0; r < r1; ++r) {
             const uint8_t* row = w.data + r * w.row_bytes;
             // Every cache line of this chunk of the row, prefetch_bytes ahead.
-            for (size_t line = 0; line < 64 * (half_weights ? 2 : 4); line += 64) {
-                _mm_prefetch(reinterpret_cast<const char*>(row + (half_weights ? 2 : 4) * i0 + line + prefetch_bytes),
-                             _MM_HINT_T0);
+            for (size_t line = chunk_at; line < chunk_at + chunk_bytes; line += 64) {
+                _mm_prefetch(reinterpret_cast<const char*>(row + line), _MM_HINT_T0);
             }
             const __m256 pr = _mm256_set1_ps(p[r]);
             for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(pr, load8<half_weights>(row, i0 + 8 * j), acc[j]);

@@ -194,7 +194,9 @@ void f16_rows(const weights& w, const columns& x, const output& out, int64_t r0,
 template <bool half_weights>
 void weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, float* y) {
     const int64_t n = w.n_in;
+    constexpr size_t chunk_bytes = 64 * (half_weights ? 2 : 4);  // 64 values of a row
     for (int64_t i0 = 0; i0 < n; i0 += 64) {
+        const size_t chunk_at = static_cast<size_t>(i0) / 64 * chunk_bytes + prefetch_bytes;
         __mmask16 masks[4];
         for (int j = 0; j < 4; ++j) {
             const int64_t left = n - (i0 + 16 * j);
@@ -207,11 +209,9 @@ void weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, floa
             const uint8_t* row0 = w.data + r * w.row_bytes;
             const uint8_t* row1 = row0 + w.row_bytes;
             // Every cache line of this chunk of both rows, prefetch_bytes ahead.
-            for (size_t line = 0; line < 64 * (half_weights ? 2 : 4); line += 64) {
-                _mm_prefetch(reinterpret_cast<const char*>(row0 + (half_weights ? 2 : 4) * i0 + line + prefetch_bytes),
-                             _MM_HINT_T0);
-                _mm_prefetch(reinterpret_cast<const char*>(row1 + (half_weights ? 2 : 4) * i0 + line + prefetch_bytes),
-                             _MM_HINT_T0);
+            for (size_t line = chunk_at; line < chunk_at + chunk_bytes; line += 64) {
+                _mm_prefetch(reinterpret_cast<const char*>(row0 + line), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(row1 + line), _MM_HINT_T0);
             }
             const __m512 p0 = _mm512_set1_ps(p[r]), p1 = _mm512_set1_ps(p[r + 1]);
             for (int j = 0; j < 4; ++j) {
