@@ -64,7 +64,7 @@ async function main() {
   if (values.mode !== 'whole') {
     runs.push([
       `stream (${chunk}-frame pushes)`,
-      () => nativeDiagnostics().decodeCodesStreaming(model, codes, codebooks, frames, chunk),
+      () => nativeDiagnostics().decodeCodesStreaming(model, codes, codebooks, frames, chunk, false, true),
     ]);
   }
   for (const [name, run] of runs) {

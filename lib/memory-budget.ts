@@ -58,8 +58,9 @@ export interface MemoryEstimate {
   /** generate(): every output sample (f32); stream(): the chunks buffered ahead of the consumer. */
   audio: number;
   /**
-   * EnCodec decoders' compute memory: generate() decodes one channel of one clip at a time (on the CPU through a streaming decoder); stream()
-   * holds one streaming decoder per prompt and channel, each keeping the compute buffer of its largest window.
+   * EnCodec decoders' compute memory: generate() decodes one channel of one clip at a time (on the CPU through a
+   * streaming decoder); stream() holds one streaming decoder per prompt and channel, which push in turn and share
+   * one workspace, whose compute buffer is that of the largest window (native/src/codec/workspace.h).
    */
   decode: number;
   /** Peak: LM + decode + audio; the decoders run inside the LM's frame loop, while its KV cache is held. */
@@ -75,12 +76,12 @@ const ALLOCATOR_SLACK = 1.01;
 
 type Codec = NativeModelInfo['hparams']['codec'];
 
-// Compute bytes per full-rate sample of the EnCodec decoder's largest graph step: the last convolution (numFilters
-// channels -> 1, lastKernelSize taps, native/src/codec/decoder-conv.cpp) over the full-rate signal, i.e. its
-// gathered F32 columns (numFilters x lastKernelSize per sample), its input (numFilters), its int32 gather indices
-// (lastKernelSize) and its output (1), all live together.
+// Compute bytes per full-rate sample of the EnCodec decoder's largest graph step: the ELU and last convolution
+// (numFilters channels -> 1, lastKernelSize taps, native/src/codec/decoder-conv.cpp) over the full-rate signal, i.e.
+// its gathered F32 columns (numFilters x lastKernelSize per sample), its input and the ELU's output (numFilters
+// each), its int32 gather indices (lastKernelSize) and its output (1), all live together.
 function lastConvBytesPerSample(codec: Codec): number {
-  return (codec.numFilters * (codec.lastKernelSize + 1) + codec.lastKernelSize + 1) * F32;
+  return (codec.numFilters * (codec.lastKernelSize + 2) + codec.lastKernelSize + 1) * F32;
 }
 
 // On a GPU the one-shot decoder runs every stage after the last LSTM as one graph, whose inputs ggml allocates up
@@ -166,11 +167,12 @@ export function estimateMemory(
   if (request.decode === 'stream') {
     const chunkFrames = request.chunkFrames ?? 1;
     audio = STREAM_BUFFERED_CHUNKS * request.prompts * info.channels * chunkFrames * hop * F32;
-    // One streaming decoder per prompt and channel, all alive until the stream ends (native/src/pipeline).
-    decode = request.prompts * info.channels * streamDecodeBytes(codec, request.outputFrames, chunkFrames);
+    // One streaming decoder per prompt and channel, all alive until the stream ends, computing in turn in one
+    // workspace (native/src/pipeline, native/src/codec/workspace.h).
+    decode = streamDecodeBytes(codec, request.outputFrames, chunkFrames);
   } else {
     audio = request.prompts * info.channels * request.outputFrames * hop * F32;
-    // One channel of one clip at a time, each in a graph runner of its own that is freed before the next.
+    // One channel of one clip at a time, in one workspace.
     decode = wholeDecodeBytes(codec, request.outputFrames, (info.backend ?? 'CPU') === 'CPU');
   }
   // The decoders run inside the LM's frame loop (native/src/pipeline): the KV cache is still held.

@@ -109,7 +109,8 @@ export interface NativeDiagnostics {
   /**
    * The streaming EnCodec decoder (native/src/codec/stream.h) fed chunkFrames frames per push: `chunks` holds what
    * each push and then finish() returned; lookaheadFrames is its lookahead. With pushAfterFinish the first chunk is
-   * pushed again after finish(), which must reject.
+   * pushed again after finish(), which must reject. The stream computes in a workspace of its own (computeBytes is
+   * its own) unless reuseWorkspace takes one of the model's idle ones, as generation's streams do (for timing).
    */
   decodeCodesStreaming(
     model: NativeModel,
@@ -118,6 +119,7 @@ export interface NativeDiagnostics {
     frames: number,
     chunkFrames: number,
     pushAfterFinish?: boolean,
+    reuseWorkspace?: boolean,
   ): Promise<{ chunks: Float32Array[]; lookaheadFrames: number } & NativeComputeBytes>;
   /**
    * bench/ only: one pass over the weight products of an LM decoding step (`rows` rows, `cond` of them through

@@ -555,7 +555,7 @@ const ROWS: Row[] = [
     form: '`frames: 100, memoryBudget: 100_000`',
     code: 'ERR_MUSICGEN_MEMORY_BUDGET',
     message:
-      'This generate() request needs about 1.9 MiB (KV cache 154.5 KiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 3.2 KiB + EnCodec decoder 1.5 MiB + audio 250.0 KiB), over the memory budget of 97.7 KiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
+      'This generate() request needs about 2.0 MiB (KV cache 154.5 KiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 3.2 KiB + EnCodec decoder 1.6 MiB + audio 250.0 KiB), over the memory budget of 97.7 KiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
     run: g({ frames: 100, memoryBudget: 100_000 }),
   },
   {
@@ -563,7 +563,7 @@ const ROWS: Row[] = [
     form: '`frames: 100, memoryBudget: 100_000`',
     code: 'ERR_MUSICGEN_MEMORY_BUDGET',
     message:
-      'This stream() request needs about 1.8 MiB (KV cache 154.5 KiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 3.2 KiB + EnCodec decoders 1.5 MiB + buffered chunks 125.0 KiB), over the memory budget of 97.7 KiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
+      'This stream() request needs about 1.9 MiB (KV cache 154.5 KiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 3.2 KiB + EnCodec decoders 1.6 MiB + buffered chunks 125.0 KiB), over the memory budget of 97.7 KiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
     run: s({ frames: 100, memoryBudget: 100_000 }),
   },
   {
@@ -571,7 +571,7 @@ const ROWS: Row[] = [
     form: 'long-form 1 h: `duration: 3600, memoryBudget: 2 ** 28`',
     code: 'ERR_MUSICGEN_MEMORY_BUDGET',
     message:
-      'This generate() request needs about 445.9 MiB (KV cache 2.2 MiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 2.8 MiB + EnCodec decoder 1.5 MiB + audio 439.5 MiB), over the memory budget of 256.0 MiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
+      'This generate() request needs about 446.0 MiB (KV cache 2.2 MiB + cross-attention 2.3 KiB + text encoder 288 bytes + codes 2.8 MiB + EnCodec decoder 1.6 MiB + audio 439.5 MiB), over the memory budget of 256.0 MiB. Ask for a shorter duration or fewer prompts, or raise memoryBudget (a MusicGen.load() or per-request option).',
     run: g({ duration: 3600, memoryBudget: 2 ** 28 }),
   },
   // Model lifecycle

@@ -10,6 +10,7 @@
 
 #include "addon.h"
 #include "codec/decoder.h"
+#include "codec/workspace.h"
 #include "js-args.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
@@ -32,9 +33,11 @@ class decode_codes_worker : public promise_worker {
 
   protected:
     void compute() override {
-        mg::graph_runner runner = mg::new_decoder_runner(*model_);
-        audio_ = mg::encodec_decode(*model_, runner, codes_.data(), n_q_, frames_, debug_ ? &taps_ : nullptr);
-        compute_bytes_ = runner.compute_buffer_bytes();
+        // The diagnostic form measures this decode's compute memory, so it computes in a workspace of its own.
+        const mg::encodec_workspace_lease workspace =
+            debug_ ? mg::fresh_encodec_workspace(*model_) : mg::acquire_encodec_workspace(*model_);
+        audio_ = mg::encodec_decode(*model_, *workspace, codes_.data(), n_q_, frames_, debug_ ? &taps_ : nullptr);
+        compute_bytes_ = workspace->runner.compute_buffer_bytes();
     }
 
     Napi::Value result(Napi::Env env) override {

@@ -1,9 +1,11 @@
-// decodeCodesStreaming(model, codes, codebooks, frames, chunkFrames[, pushAfterFinish]) -> Promise of
-// { chunks, lookaheadFrames, computeBytes }: diagnostics for the streaming EnCodec decoder (codec/stream.h). On a
+// decodeCodesStreaming(model, codes, codebooks, frames, chunkFrames[, pushAfterFinish[, reuseWorkspace]]) -> Promise
+// of { chunks, lookaheadFrames, computeBytes }: diagnostics for the streaming EnCodec decoder (codec/stream.h). On a
 // worker thread it pushes the mono code matrix chunkFrames frames at a time, then finishes; `chunks` holds what
 // each push and finally finish() returned, computeBytes the compute memory the stream's graph runner allocated
 // (its largest stage window; a test compares it with the facade's memory estimate). With pushAfterFinish it
-// pushes the first chunk once more after finish() (which must be refused).
+// pushes the first chunk once more after finish() (which must be refused). The stream computes in a workspace of
+// its own, so that computeBytes is this stream's, unless reuseWorkspace asks for one of the model's idle ones (as
+// generation's streams do; for timing).
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -12,6 +14,7 @@
 
 #include "addon.h"
 #include "codec/stream.h"
+#include "codec/workspace.h"
 #include "js-args.h"
 #include "model/model.h"
 #include "promise-worker.h"
@@ -23,7 +26,7 @@ namespace mg_addon {
 class decode_stream_worker : public Napi::AsyncWorker {
   public:
     decode_stream_worker(Napi::Env env, std::shared_ptr<mg::model> model, std::vector<int32_t> codes, int32_t n_q,
-                         int32_t frames, int32_t chunk, bool push_after_finish)
+                         int32_t frames, int32_t chunk, bool push_after_finish, bool reuse_workspace)
         : Napi::AsyncWorker(env, "musicgen:decodeCodesStreaming"),
           deferred_(Napi::Promise::Deferred::New(env)),
           model_(std::move(model)),
@@ -31,7 +34,8 @@ class decode_stream_worker : public Napi::AsyncWorker {
           n_q_(n_q),
           frames_(frames),
           chunk_(chunk),
-          push_after_finish_(push_after_finish) {}
+          push_after_finish_(push_after_finish),
+          reuse_workspace_(reuse_workspace) {}
 
     Napi::Promise promise() const { return deferred_.Promise(); }
 
@@ -40,7 +44,9 @@ class decode_stream_worker : public Napi::AsyncWorker {
         const mg::openmp_threads_release release;
         try {
             lookahead_ = mg::encodec_stream::lookahead_frames(*model_);
-            mg::encodec_stream stream(*model_, n_q_);
+            const mg::encodec_workspace_lease workspace =
+                reuse_workspace_ ? mg::acquire_encodec_workspace(*model_) : mg::fresh_encodec_workspace(*model_);
+            mg::encodec_stream stream(*model_, n_q_, *workspace);
             std::vector<int32_t> part;
             for (int32_t t0 = 0; t0 < frames_; t0 += chunk_) chunks_.push_back(push(stream, t0, part));
             chunks_.push_back(stream.finish());
@@ -90,6 +96,7 @@ class decode_stream_worker : public Napi::AsyncWorker {
     int32_t frames_;
     int32_t chunk_;
     bool push_after_finish_;
+    bool reuse_workspace_;
     int32_t lookahead_ = 0;
     size_t compute_bytes_ = 0;
     std::vector<std::vector<float>> chunks_;
@@ -101,7 +108,7 @@ static Napi::Value decode_codes_streaming(const Napi::CallbackInfo& info) {
     if (info.Length() < 5 || !is_typed_array<int32_t>(info[1])) {
         throw_error(env, "ERR_INVALID_ARG_TYPE",
                     "decodeCodesStreaming(model, codes: Int32Array, codebooks: number, frames: number, "
-                    "chunkFrames: number, pushAfterFinish?: boolean)");
+                    "chunkFrames: number, pushAfterFinish?: boolean, reuseWorkspace?: boolean)");
     }
     std::shared_ptr<mg::model> model = model_from_js(info[0]);
     Napi::Int32Array codes = info[1].As<Napi::Int32Array>();
@@ -117,9 +124,10 @@ static Napi::Value decode_codes_streaming(const Napi::CallbackInfo& info) {
                         std::to_string(static_cast<int64_t>(n_q) * frames));
     }
     const bool push_after_finish = info.Length() > 5 && info[5].ToBoolean().Value();
+    const bool reuse_workspace = info.Length() > 6 && info[6].ToBoolean().Value();
     std::vector<int32_t> copy(codes.Data(), codes.Data() + codes.ElementLength());
-    auto* worker =
-        new decode_stream_worker(env, std::move(model), std::move(copy), n_q, frames, chunk, push_after_finish);
+    auto* worker = new decode_stream_worker(env, std::move(model), std::move(copy), n_q, frames, chunk,
+                                            push_after_finish, reuse_workspace);
     Napi::Promise promise = worker->promise();
     worker->Queue();  // the worker deletes itself when done
     return promise;

@@ -8,6 +8,7 @@
 #include "codec/decoder-conv.h"
 #include "codec/lstm.h"
 #include "codec/stream.h"
+#include "codec/workspace.h"
 #include "runtime/error.h"
 
 namespace mg {
@@ -138,9 +139,9 @@ static void tap_activations(encodec_tap& tap, const encodec_activations& act) {
 
 // Pushes the codes through a streaming decoder encodec_whole_clip_chunk_frames at a time (codes[q * frames + t]
 // becomes each chunk's codes[q * n + t]).
-static std::vector<float> decode_in_chunks(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q,
-                                           int32_t frames) {
-    encodec_stream stream(m, n_q, runner);
+static std::vector<float> decode_in_chunks(const model& m, encodec_workspace& workspace, const int32_t* codes,
+                                           int32_t n_q, int32_t frames) {
+    encodec_stream stream(m, n_q, workspace);
     std::vector<float> audio;
     audio.reserve(static_cast<size_t>(frames) * m.hparams.codec.hop_length());
     std::vector<int32_t> chunk;
@@ -158,13 +159,13 @@ static std::vector<float> decode_in_chunks(const model& m, graph_runner& runner,
     return audio;
 }
 
-std::vector<float> encodec_decode(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q,
+std::vector<float> encodec_decode(const model& m, encodec_workspace& workspace, const int32_t* codes, int32_t n_q,
                                   int32_t frames, std::vector<encodec_tap>* taps) {
     const std::vector<encodec_stage>& stages = m.codec.decoder;
     check_request(m.hparams.codec, stages, codes, n_q, frames, taps);
     const int64_t expected = int64_t{frames} * static_cast<int64_t>(m.hparams.codec.hop_length());
     if ((!taps || taps->empty()) && encodec_decoder_on_cpu(m)) {
-        std::vector<float> audio = decode_in_chunks(m, runner, codes, n_q, frames);
+        std::vector<float> audio = decode_in_chunks(m, workspace, codes, n_q, frames);
         if (static_cast<int64_t>(audio.size()) != expected) {
             throw error(error_code::model_invalid, "the codec decoder produced " + std::to_string(audio.size()) +
                                                        " samples instead of " + std::to_string(expected));
@@ -174,6 +175,7 @@ std::vector<float> encodec_decode(const model& m, graph_runner& runner, const in
 
     // Convolution stages run as one graph each stretch between LSTMs; the first graph also decodes the RVQ
     // (even if it had no convolution stage to run).
+    graph_runner& runner = workspace.runner;
     encodec_activations act;
     size_t next = 0;
     bool first = true;
@@ -181,7 +183,8 @@ std::vector<float> encodec_decode(const model& m, graph_runner& runner, const in
         if (!first && stages[next].kind == encodec_stage_kind::lstm) {
             const encodec_lstm& lstm = stages[next].lstm;
             encodec_lstm_state state = encodec_lstm_initial_state(lstm, act.channels);
-            encodec_lstm_forward(runner, lstm, act.channels, act.data, state, encodec_decoder_on_cpu(m));
+            encodec_lstm_forward(runner, lstm, act.channels, act.data.data(), act.length, state,
+                                 encodec_decoder_on_cpu(m));
             if (encodec_tap* tap = find_tap(taps, static_cast<int>(next))) tap_activations(*tap, act);
             ++next;
             continue;

@@ -12,6 +12,8 @@
 
 namespace mg {
 
+struct encodec_workspace;  // codec/workspace.h
+
 // Graph size (nodes) a runner for encodec_decode should be created with: the convolution graphs need a few
 // hundred nodes, the LSTM fills the rest with as many unrolled time steps per graph as fit.
 constexpr size_t encodec_graph_nodes = 8192;
@@ -57,9 +59,10 @@ constexpr int32_t encodec_whole_clip_chunk_frames = 25;
 // frames * hop_length samples: on the CPU through the streaming decoder in chunks of
 // encodec_whole_clip_chunk_frames (the same samples as one graph over the whole clip). `taps`, when non-empty, names
 // the stages to capture (stage set by the caller, the rest filled in): the clip then runs as one graph per stretch of
-// convolution stages between LSTMs, the reference the streaming decoder is checked against. Throws
-// mg::error(invalid_argument) for bad codes/sizes, mg::error(backend) when ggml fails.
-std::vector<float> encodec_decode(const model& m, graph_runner& runner, const int32_t* codes, int32_t n_q,
+// convolution stages between LSTMs, the reference the streaming decoder is checked against. Computes in
+// `workspace` (codec/workspace.h). Throws mg::error(invalid_argument) for bad codes/sizes, mg::error(backend) when ggml
+// fails.
+std::vector<float> encodec_decode(const model& m, encodec_workspace& workspace, const int32_t* codes, int32_t n_q,
                                   int32_t frames, std::vector<encodec_tap>* taps = nullptr);
 
 }  // namespace mg

@@ -113,7 +113,8 @@ encodec_encoding encodec_encode(const model& m, graph_runner& runner, const floa
         if (stages[next].kind == encodec_stage_kind::lstm) {
             const encodec_lstm& lstm = stages[next].lstm;
             encodec_lstm_state state = encodec_lstm_initial_state(lstm, act.channels);
-            encodec_lstm_forward(runner, lstm, act.channels, act.data, state, encodec_encoder_on_cpu(m));
+            encodec_lstm_forward(runner, lstm, act.channels, act.data.data(), act.length, state,
+                                 encodec_encoder_on_cpu(m));
             ++next;
             continue;
         }

@@ -100,10 +100,9 @@ static ggml_tensor* lstm_layer(ggml_context* ctx, const encodec_lstm_layer& w, g
     return stack_columns(ctx, outputs, 0, outputs.size());
 }
 
-void encodec_lstm_forward(graph_runner& runner, const encodec_lstm& lstm, int64_t channels, std::vector<float>& x,
+void encodec_lstm_forward(graph_runner& runner, const encodec_lstm& lstm, int64_t channels, float* x, int64_t frames,
                           encodec_lstm_state& state, bool cpu) {
     const size_t n_layers = lstm.layers.size();
-    const int64_t frames = static_cast<int64_t>(x.size()) / channels;
     if (runner.max_nodes() < nodes_per_chunk + nodes_per_step * n_layers) {
         throw error(error_code::backend,
                     "graph runner of " + std::to_string(runner.max_nodes()) + " nodes is too small for one LSTM step");
@@ -113,7 +112,7 @@ void encodec_lstm_forward(graph_runner& runner, const encodec_lstm& lstm, int64_
 
     for (int64_t t0 = 0; t0 < frames; t0 += steps) {
         const int64_t n = std::min(steps, frames - t0);
-        float* chunk = x.data() + t0 * channels;
+        float* chunk = x + t0 * channels;
         const size_t chunk_bytes = static_cast<size_t>(n) * state_bytes;
         ggml_tensor* input = nullptr;
         ggml_tensor* output = nullptr;

@@ -27,7 +27,7 @@ encodec_lstm_state encodec_lstm_initial_state(const encodec_lstm& lstm, int64_t 
 // Replaces x ([frames][channels], channel fastest) by LSTM(x) + x, continuing from `state` and leaving the
 // state after the last frame in it. `cpu`: the runner computes on the CPU alone (the cell update is then one
 // custom op per step).
-void encodec_lstm_forward(graph_runner& runner, const encodec_lstm& lstm, int64_t channels, std::vector<float>& x,
+void encodec_lstm_forward(graph_runner& runner, const encodec_lstm& lstm, int64_t channels, float* x, int64_t frames,
                           encodec_lstm_state& state, bool cpu);
 
 }  // namespace mg

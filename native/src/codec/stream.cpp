@@ -8,7 +8,6 @@
 #include "codec/lstm.h"
 #include "codec/padding.h"
 #include "runtime/error.h"
-#include "runtime/graph-runner.h"
 
 namespace mg {
 
@@ -91,9 +90,12 @@ int64_t first_needed_input(const stage_shape& s, int64_t n_out) {
     return std::max<int64_t>(0, n_out - s.left);
 }
 
-// One stage's stream state: the inputs still needed ([held_start, n_in), channel fastest) and the LSTM's h/c.
+// One stage's stream state: the inputs a later window still reads ([held_start, n_in), channel fastest) and the
+// LSTM's h/c. An ELU and the convolution stage after it are one step: stages [index, index + count) of the decoder,
+// shaped as the last.
 struct stage_state {
     size_t index = 0;  // into model.codec.decoder
+    size_t count = 1;
     stage_shape shape;
     std::vector<float> held;
     int64_t channels = 0;
@@ -104,90 +106,101 @@ struct stage_state {
     bool lstm_started = false;
 };
 
+// New frames of a stage's input: the previous stage's new outputs, inside one of the workspace's windows.
+struct new_frames {
+    float* data = nullptr;
+    int64_t channels = 0;
+    int64_t length = 0;
+};
+
 }  // namespace
 
 struct encodec_stream::impl {
-    impl(const model& m, int32_t n_q, graph_runner* shared)
-        : m(m),
-          n_q(n_q),
-          own(shared ? nullptr : std::make_unique<graph_runner>(new_decoder_runner(m))),
-          runner(shared ? *shared : *own) {}
+    impl(const model& m, int32_t n_q, encodec_workspace& ws) : m(m), n_q(n_q), ws(ws) {}
 
-    // Feeds `act` (new inputs of stage i, possibly none) through stages i.. and returns the final waveform samples.
-    std::vector<float> run_from(size_t first, encodec_activations act, bool final) {
-        for (size_t i = first; i < stages.size(); ++i) {
-            act = step(stages[i], std::move(act), final);
-            if (act.length == 0 && !final) return {};
+    // Feeds the new inputs of the first stage (possibly none) through every stage and returns the final waveform
+    // samples. `in` lies in window `1 - spare`; each convolution stage writes its window into `spare`, and the two
+    // swap roles.
+    std::vector<float> run(new_frames in, int spare, bool final) {
+        for (stage_state& st : stages) {
+            if (st.shape.kind == encodec_stage_kind::lstm) {
+                lstm_step(st, in);
+                continue;
+            }
+            in = conv_step(st, in, final, ws.windows[spare]);
+            spare = 1 - spare;
+            if (in.length == 0 && !final) return {};
         }
-        return std::move(act.data);
+        return std::vector<float>(in.data, in.data + in.length * in.channels);
     }
 
-    encodec_activations step(stage_state& st, encodec_activations in, bool final) {
-        const stage_shape& s = st.shape;
-        if (s.kind == encodec_stage_kind::lstm) {
-            // Causal: every input becomes an output now; h/c continue from the previous push.
-            if (in.length == 0) return in;
-            if (!st.lstm_started) {
-                st.lstm = encodec_lstm_initial_state(m.codec.decoder[st.index].lstm, in.channels);
-                st.lstm_started = true;
-            }
-            encodec_lstm_forward(runner, m.codec.decoder[st.index].lstm, in.channels, in.data, st.lstm,
-                                 encodec_decoder_on_cpu(m));
-            return in;
+    // Causal: every input becomes an output now, in place; h/c continue from the previous push.
+    void lstm_step(stage_state& st, new_frames in) {
+        if (in.length == 0) return;
+        const encodec_lstm& lstm = m.codec.decoder[st.index].lstm;
+        if (!st.lstm_started) {
+            st.lstm = encodec_lstm_initial_state(lstm, in.channels);
+            st.lstm_started = true;
         }
+        encodec_lstm_forward(ws.runner, lstm, in.channels, in.data, in.length, st.lstm, encodec_decoder_on_cpu(m));
+    }
+
+    new_frames conv_step(stage_state& st, new_frames in, bool final, encodec_activations& window) {
+        const stage_shape& s = st.shape;
         if (in.length > 0) {
             st.channels = in.channels;
-            st.held.insert(st.held.end(), in.data.begin(), in.data.end());
             st.n_in += in.length;
         }
         const int64_t end = final ? (s.transposed ? st.n_in * s.stride : st.n_in) : ready_outputs(s, st.n_in);
-        encodec_activations out;
-        if (end <= st.n_out) return out;
+        if (end <= st.n_out) {
+            st.held.insert(st.held.end(), in.data, in.data + in.length * in.channels);
+            return {};
+        }
 
         // Run the stage's one-shot graph on a window that starts early enough for its outputs from n_out on to
         // be exact and ends at the last input: outputs near a window edge that is not a true end of the signal
         // see the window's reflect padding (or a missing overlap) and are cut off; at the true start and end the
         // window's padding and trimming are exactly the one-shot decoder's.
         const int64_t start = first_needed_input(s, st.n_out);
-        encodec_activations window;
         window.channels = st.channels;
         window.length = st.n_in - start;
         window.data.assign(st.held.begin() + (start - st.held_start) * st.channels, st.held.end());
-        encodec_run_conv_stages(m, runner, nullptr, 0, 0, st.index, st.index + 1, window, nullptr);
+        window.data.insert(window.data.end(), in.data, in.data + in.length * in.channels);
+        // What later windows read: the inputs from the first one the outputs after this window need.
+        const int64_t keep_from = first_needed_input(s, end);
+        st.held.assign(window.data.begin() + (keep_from - start) * st.channels, window.data.end());
+        st.held_start = keep_from;
 
+        encodec_run_conv_stages(m, ws.runner, nullptr, 0, 0, st.index, st.index + st.count, window, nullptr);
         const int64_t window_out_start = s.transposed ? start * s.stride : start;
+        new_frames out;
         out.channels = window.channels;
         out.length = end - st.n_out;
-        const auto from = window.data.begin() + (st.n_out - window_out_start) * window.channels;
-        out.data.assign(from, from + out.length * window.channels);
+        out.data = window.data.data() + (st.n_out - window_out_start) * window.channels;
         st.n_out = end;
-
-        const int64_t keep_from = first_needed_input(s, st.n_out);
-        st.held.erase(st.held.begin(), st.held.begin() + (keep_from - st.held_start) * st.channels);
-        st.held_start = keep_from;
         return out;
     }
 
     const model& m;
     int32_t n_q;
-    std::unique_ptr<graph_runner> own;  // when the stream was not given a runner
-    graph_runner& runner;
+    encodec_workspace& ws;
     std::vector<stage_state> stages;
     bool finished = false;
     bool pushed = false;
 };
 
-encodec_stream::encodec_stream(const model& m, int32_t n_q) : encodec_stream(m, n_q, nullptr) {}
-
-encodec_stream::encodec_stream(const model& m, int32_t n_q, graph_runner& runner) : encodec_stream(m, n_q, &runner) {}
-
-encodec_stream::encodec_stream(const model& m, int32_t n_q, graph_runner* runner)
-    : impl_(std::make_unique<impl>(m, n_q, runner)) {
+encodec_stream::encodec_stream(const model& m, int32_t n_q, encodec_workspace& workspace)
+    : impl_(std::make_unique<impl>(m, n_q, workspace)) {
     encodec_check_codes(m.hparams.codec, nullptr, n_q, 0);  // no codes yet: checks the codebook count
-    for (size_t i = 0; i < m.codec.decoder.size(); ++i) {
+    const std::vector<encodec_stage>& decoder = m.codec.decoder;
+    for (size_t i = 0; i < decoder.size(); i += impl_->stages.back().count) {
         stage_state st;
         st.index = i;
-        st.shape = shape_of(m.codec.decoder[i], i);
+        // An ELU needs no context, so it runs in the graph of the convolution after it, on that one's window.
+        const bool elu_first = decoder[i].kind == encodec_stage_kind::elu && i + 1 < decoder.size() &&
+                               decoder[i + 1].kind != encodec_stage_kind::lstm;
+        st.count = elu_first ? 2 : 1;
+        st.shape = shape_of(decoder[i + st.count - 1], i + st.count - 1);
         impl_->stages.push_back(std::move(st));
     }
 }
@@ -200,20 +213,20 @@ std::vector<float> encodec_stream::push(const int32_t* codes, int32_t n) {
     if (n == 0) return {};
     encodec_check_codes(impl_->m.hparams.codec, codes, impl_->n_q, n);
     // The RVQ decode is per frame, so it streams without context.
-    encodec_activations act;
-    encodec_run_conv_stages(impl_->m, impl_->runner, codes, impl_->n_q, n, 0, 0, act, nullptr);
+    encodec_activations& act = impl_->ws.windows[1];
+    encodec_run_conv_stages(impl_->m, impl_->ws.runner, codes, impl_->n_q, n, 0, 0, act, nullptr);
     impl_->pushed = true;
-    return impl_->run_from(0, std::move(act), false);
+    return impl_->run({act.data.data(), act.channels, act.length}, 0, false);
 }
 
 std::vector<float> encodec_stream::finish() {
     if (impl_->finished) throw error(error_code::invalid_argument, "finish() called twice on an EnCodec stream");
     impl_->finished = true;
     if (!impl_->pushed) return {};
-    return impl_->run_from(0, encodec_activations{}, true);
+    return impl_->run(new_frames{}, 0, true);
 }
 
-size_t encodec_stream::compute_buffer_bytes() const { return impl_->runner.compute_buffer_bytes(); }
+size_t encodec_stream::compute_buffer_bytes() const { return impl_->ws.runner.compute_buffer_bytes(); }
 
 int32_t encodec_stream::lookahead_frames(const model& m) {
     std::vector<stage_shape> shapes;

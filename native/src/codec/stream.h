@@ -7,17 +7,16 @@
 #include <memory>
 #include <vector>
 
+#include "codec/workspace.h"
 #include "model/model.h"
-#include "runtime/graph-runner.h"
 
 namespace mg {
 
 class encodec_stream {
   public:
-    // A mono decoder for codes of n_q quantizers (n_q <= the codec's quantizer count), with its own graph runner.
-    encodec_stream(const model& m, int32_t n_q);
-    // The same decoder running its graphs on `runner` (a decoder runner, new_decoder_runner), which must outlive it.
-    encodec_stream(const model& m, int32_t n_q, graph_runner& runner);
+    // A mono decoder for codes of n_q quantizers (n_q <= the codec's quantizer count) computing in `workspace`,
+    // which must outlive it. Streams that push one after the other (never from two threads at once) may share one.
+    encodec_stream(const model& m, int32_t n_q, encodec_workspace& workspace);
     ~encodec_stream();
     encodec_stream(const encodec_stream&) = delete;
     encodec_stream& operator=(const encodec_stream&) = delete;
@@ -29,15 +28,14 @@ class encodec_stream {
     // The stream ends: returns every remaining sample (the right edge uses the reference's end padding).
     std::vector<float> finish();
 
-    // Compute memory this stream's graph runner holds (graph_runner::compute_buffer_bytes): the largest stage
-    // window so far, kept until the stream is destroyed. For diagnostics.
+    // Compute memory the workspace's graph runner holds (graph_runner::compute_buffer_bytes): the largest stage
+    // window it computed so far. For diagnostics.
     size_t compute_buffer_bytes() const;
 
     // How many frames beyond frame j must have been pushed before all of frame j's samples are final.
     static int32_t lookahead_frames(const model& m);
 
   private:
-    encodec_stream(const model& m, int32_t n_q, graph_runner* runner);
     struct impl;
     std::unique_ptr<impl> impl_;
 };

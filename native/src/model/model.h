@@ -6,6 +6,7 @@
 #include <ggml.h>
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "model/hparams.h"
@@ -120,6 +121,8 @@ struct encodec {
 
 // Keeps the model file mapped while the CPU backend reads weights straight from it.
 class mapped_file;
+// Idle EnCodec decoder workspaces (codec/workspace.h).
+class encodec_workspace_pool;
 
 struct model {
     model();
@@ -143,6 +146,11 @@ struct model {
 
     // Element type of the LM's self-attention K/V cache (load_params::kv_cache): F32 or F16.
     ggml_type lm_cache_type = GGML_TYPE_F32;
+
+    // Idle EnCodec decoder workspaces, made by the first decode that asks for one (codec/workspace.h). Declared
+    // last: they hold graph runners on this model's backends, and go first.
+    mutable std::once_flag codec_workspaces_made;
+    mutable std::shared_ptr<encodec_workspace_pool> codec_workspaces;
 };
 
 }  // namespace mg

@@ -7,6 +7,7 @@
 
 #include "codec/decoder.h"
 #include "codec/stream.h"
+#include "codec/workspace.h"
 #include "runtime/error.h"
 #include "runtime/graph-runner.h"
 #include "text/text-conditioning.h"
@@ -48,7 +49,10 @@ class chunker {
           want_audio_(request.want_audio),
           events_(events) {
         if (want_audio_ && chunk_frames_ > 0) {
-            for (int32_t i = 0; i < B_ * C_; ++i) decoders_.push_back(std::make_unique<encodec_stream>(m, K_ / C_));
+            workspace_ = std::make_unique<encodec_workspace_lease>(acquire_encodec_workspace(m));
+            for (int32_t i = 0; i < B_ * C_; ++i) {
+                decoders_.push_back(std::make_unique<encodec_stream>(m, K_ / C_, **workspace_));
+            }
         }
     }
 
@@ -150,6 +154,7 @@ class chunker {
     bool pushed_first_ = false;
     const bool want_codes_, want_audio_;
     const pipeline_events& events_;
+    std::unique_ptr<encodec_workspace_lease> workspace_;     // shared by the decoders, which push in turn
     std::vector<std::unique_ptr<encodec_stream>> decoders_;  // [b * C + c]
     std::vector<int32_t> history_;                           // every output frame's codes, [frame][b][k]
     std::vector<int32_t> rows_;                              // one decoder's [q][t]
@@ -162,14 +167,14 @@ class chunker {
 std::vector<std::vector<float>> decode_channels(const model& m, const int32_t* codes, int32_t frames) {
     const auto K = static_cast<int32_t>(m.hparams.lm.n_codebooks);
     const auto C = static_cast<int32_t>(m.hparams.lm.audio_channels);
-    graph_runner runner = new_decoder_runner(m);
+    const encodec_workspace_lease workspace = acquire_encodec_workspace(m);
     std::vector<std::vector<float>> audio;
     std::vector<int32_t> rows;
     // One channel after the other: decodes of one model share its compute backend.
     for (int32_t c = 0; c < C; ++c) {
         channel_rows(
             K, C, c, frames, [&](int32_t k, int32_t t) { return codes[static_cast<size_t>(k) * frames + t]; }, rows);
-        audio.push_back(encodec_decode(m, runner, rows.data(), K / C, frames));
+        audio.push_back(encodec_decode(m, *workspace, rows.data(), K / C, frames));
     }
     return audio;
 }
