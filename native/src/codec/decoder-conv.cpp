@@ -1,4 +1,5 @@
-// The decoder's graph builders (see decoder-conv.h): RVQ decode, gathered Conv1d, ConvTranspose1d by shifted views.
+// The decoder's graph builders (see decoder-conv.h): RVQ decode, gathered Conv1d, ConvTranspose1d by shifted views,
+// the residual block; on the CPU through the fused ops of decoder-cpu-ops.h.
 #include "codec/decoder-conv.h"
 
 #include <ggml-backend.h>
@@ -6,9 +7,9 @@
 #include <algorithm>
 #include <string>
 
+#include "codec/decoder-cpu-ops.h"
 #include "codec/elu.h"
 #include "codec/padding.h"
-#include "codec/residual-block.h"
 #include "model/codec-matrices.h"
 #include "runtime/error.h"
 
@@ -48,8 +49,10 @@ static int32_t reflected(int64_t p, int64_t length, int64_t max_pad) {
     return static_cast<int32_t>(std::min(p, length));
 }
 
-ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x,
-                                    encodec_decoder_graph& graph) {
+// The product of a non-causal Conv1d's matrix with its columns (the bias not yet added): [in, T] ->
+// [out, ceil(T / stride)], of the input's ELU when `elu_x`.
+static ggml_tensor* conv1d_product(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, bool elu_x,
+                                   encodec_decoder_graph& graph) {
     const int64_t in = x->ne[0];
     const int64_t length = x->ne[1];
     const int64_t stride = conv.stride;
@@ -58,24 +61,46 @@ ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv,
     const int64_t right = pad.right;
     const int64_t out_length = pad.out_length;
 
-    ggml_tensor* columns = x;
-    if (conv.kernel != 1 || stride != 1 || left != 0 || right != 0) {
-        const int64_t max_pad = std::max(left, right);
-        std::vector<int32_t> rows(static_cast<size_t>(out_length * conv.kernel));
-        for (int64_t t = 0; t < out_length; ++t) {
-            for (int64_t k = 0; k < conv.kernel; ++k) {
-                rows[t * conv.kernel + k] = reflected(t * stride + k * conv.dilation - left, length, max_pad);
-            }
+    if (conv.kernel == 1 && stride == 1 && left == 0 && right == 0) {
+        return ggml_mul_mat(ctx, conv.matrix, elu_x ? encodec_elu(ctx, x, graph.cpu()) : x);
+    }
+    const int64_t max_pad = std::max(left, right);
+    std::vector<int32_t> rows(static_cast<size_t>(out_length * conv.kernel));
+    for (int64_t t = 0; t < out_length; ++t) {
+        for (int64_t k = 0; k < conv.kernel; ++k) {
+            rows[t * conv.kernel + k] = reflected(t * stride + k * conv.dilation - left, length, max_pad);
         }
+    }
+    ggml_tensor* columns;
+    if (graph.cpu()) {
+        columns = encodec_cpu_columns(ctx, x, graph.rows(ctx, std::move(rows)), conv.kernel, elu_x);
+    } else {
         const bool reads_zero = std::find(rows.begin(), rows.end(), length) != rows.end();
-        ggml_tensor* source = reads_zero ? ggml_pad(ctx, x, 0, 1, 0, 0) : x;  // the zero frame at index `length`
+        ggml_tensor* source = elu_x ? encodec_elu(ctx, x, false) : x;
+        if (reads_zero) source = ggml_pad(ctx, source, 0, 1, 0, 0);  // the zero frame at index `length`
         columns = ggml_reshape_2d(ctx, ggml_get_rows(ctx, source, graph.rows(ctx, std::move(rows))), in * conv.kernel,
                                   out_length);
     }
-    return ggml_add(ctx, ggml_mul_mat(ctx, conv.matrix, columns), conv.bias);  // [out, T']
+    return ggml_mul_mat(ctx, conv.matrix, columns);
 }
 
-ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x) {
+// product + bias, then through the ELU (`elu`) or added to `residual` (when not null).
+static ggml_tensor* add_bias(ggml_context* ctx, ggml_tensor* product, ggml_tensor* bias, bool elu,
+                             ggml_tensor* residual, const encodec_decoder_graph& graph) {
+    if (graph.cpu()) return encodec_cpu_bias(ctx, product, bias, elu, residual);
+    ggml_tensor* y = ggml_add(ctx, product, bias);
+    if (elu) y = encodec_elu(ctx, y, false);
+    return residual ? ggml_add(ctx, residual, y) : y;
+}
+
+ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, bool elu_x,
+                                    encodec_decoder_graph& graph) {
+    return add_bias(ctx, conv1d_product(ctx, conv, x, elu_x, graph), conv.bias, false, nullptr, graph);
+}
+
+ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x,
+                                              const encodec_decoder_graph& graph) {
+    if (graph.cpu()) return encodec_cpu_overlap_add(ctx, conv, ggml_mul_mat(ctx, conv.matrix, x));
     const int64_t length = x->ne[1];
     const int64_t stride = conv.stride;
     const int64_t taps = encodec_transposed_taps(conv);
@@ -103,21 +128,27 @@ ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_c
     return ggml_add(ctx, trimmed, conv.bias);
 }
 
+// HF's EncodecResnetBlock with the identity shortcut (use_conv_shortcut = false): x + conv2(ELU(conv1(ELU(x)))),
+// conv1 the dilated residual-kernel convolution to dim / compress channels, conv2 the kernel-1 one back to dim
+// (docs/reference-notes.md §10.2). On the CPU the ELUs, biases and the shortcut ride along with the gather and the
+// products' epilogues (decoder-cpu-ops.h).
+static ggml_tensor* residual_block(ggml_context* ctx, const encodec_resblock& block, ggml_tensor* x,
+                                   encodec_decoder_graph& graph) {
+    ggml_tensor* hidden =
+        add_bias(ctx, conv1d_product(ctx, block.conv1, x, true, graph), block.conv1.bias, true, nullptr, graph);
+    return add_bias(ctx, conv1d_product(ctx, block.conv2, hidden, false, graph), block.conv2.bias, false, x, graph);
+}
+
 ggml_tensor* encodec_decoder_stage(ggml_context* ctx, const encodec_stage& stage, ggml_tensor* x,
                                    encodec_decoder_graph& graph) {
     switch (stage.kind) {
         case encodec_stage_kind::conv:
-            return stage.conv.transposed ? encodec_decoder_conv_transpose1d(ctx, stage.conv, x)
-                                         : encodec_decoder_conv1d(ctx, stage.conv, x, graph);
+            return stage.conv.transposed ? encodec_decoder_conv_transpose1d(ctx, stage.conv, x, graph)
+                                         : encodec_decoder_conv1d(ctx, stage.conv, x, false, graph);
         case encodec_stage_kind::elu:
             return encodec_elu(ctx, x, graph.cpu());
         case encodec_stage_kind::resblock:
-            return encodec_residual_block(
-                ctx, stage.res, x,
-                [ctx, &graph](const encodec_conv& conv, ggml_tensor* in) {
-                    return encodec_decoder_conv1d(ctx, conv, in, graph);
-                },
-                [ctx, &graph](ggml_tensor* in) { return encodec_elu(ctx, in, graph.cpu()); });
+            return residual_block(ctx, stage.res, x, graph);
         case encodec_stage_kind::lstm:
             break;
     }

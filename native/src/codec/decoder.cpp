@@ -98,7 +98,16 @@ void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t
             };
             if (codes) tap(encodec_tap_quantized, x);
             for (size_t s = begin; s < end; ++s) {
-                x = encodec_decoder_stage(ctx, stages[s], x, stage_graph);
+                // An ELU stage right before a Conv1d: on the CPU the convolution's gather applies it (no tap wants
+                // the ELU's own output).
+                if (stage_graph.cpu() && stages[s].kind == encodec_stage_kind::elu && s + 1 < end &&
+                    stages[s + 1].kind == encodec_stage_kind::conv && !stages[s + 1].conv.transposed &&
+                    !find_tap(taps, static_cast<int>(s))) {
+                    ++s;
+                    x = encodec_decoder_conv1d(ctx, stages[s].conv, x, true, stage_graph);
+                } else {
+                    x = encodec_decoder_stage(ctx, stages[s], x, stage_graph);
+                }
                 tap(static_cast<int>(s), x);
             }
             output = x;

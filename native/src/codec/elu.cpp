@@ -52,18 +52,20 @@ static inline __m128 elu_sse2(__m128 v) {
 }
 #endif
 
+void encodec_elu_values(const float* src, float* dst, int64_t n) {
+    int64_t i = 0;
+#ifdef MG_ELU_SSE2
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(dst + i, elu_sse2(_mm_loadu_ps(src + i)));
+#endif
+    for (; i < n; ++i) dst[i] = elu_scalar(src[i]);
+}
+
 static void elu_rows(ggml_tensor* dst, const ggml_tensor* a, int ith, int nth, void*) {
     const int64_t n = ggml_nelements(dst);
     const int64_t per_thread = (n + nth - 1) / nth;
     const int64_t begin = std::min(n, per_thread * ith);
     const int64_t end = std::min(n, begin + per_thread);
-    const float* src = static_cast<const float*>(a->data);
-    float* out = static_cast<float*>(dst->data);
-    int64_t i = begin;
-#ifdef MG_ELU_SSE2
-    for (; i + 4 <= end; i += 4) _mm_storeu_ps(out + i, elu_sse2(_mm_loadu_ps(src + i)));
-#endif
-    for (; i < end; ++i) out[i] = elu_scalar(src[i]);
+    encodec_elu_values(static_cast<const float*>(a->data) + begin, static_cast<float*>(dst->data) + begin, end - begin);
 }
 
 ggml_tensor* encodec_elu(ggml_context* ctx, ggml_tensor* x, bool cpu) {

@@ -5,9 +5,15 @@
 #pragma once
 #include <ggml.h>
 
+#include <cstdint>
+
 namespace mg {
 
 // ELU(x) = x for x > 0, expm1(x) otherwise. `cpu`: every backend the graph runs on is the CPU.
 ggml_tensor* encodec_elu(ggml_context* ctx, ggml_tensor* x, bool cpu);
+
+// The CPU op's ELU of n values (dst may be src), for the decoder's fused CPU ops (decoder-cpu-ops.h): the same
+// value for every element as encodec_elu's.
+void encodec_elu_values(const float* src, float* dst, int64_t n);
 
 }  // namespace mg

@@ -5,7 +5,6 @@
 #include <string>
 
 #include "codec/padding.h"
-#include "codec/residual-block.h"
 #include "runtime/error.h"
 
 namespace mg {
@@ -47,11 +46,12 @@ ggml_tensor* encodec_encoder_stage(ggml_context* ctx, const encodec_stage& stage
             return encodec_encoder_conv1d(ctx, stage.conv, x);
         case encodec_stage_kind::elu:
             return ggml_elu(ctx, x);
-        case encodec_stage_kind::resblock:
-            return encodec_residual_block(
-                ctx, stage.res, x,
-                [ctx](const encodec_conv& conv, ggml_tensor* in) { return encodec_encoder_conv1d(ctx, conv, in); },
-                [ctx](ggml_tensor* in) { return ggml_elu(ctx, in); });
+        case encodec_stage_kind::resblock: {
+            // HF's EncodecResnetBlock, identity shortcut: x + conv2(ELU(conv1(ELU(x)))) (docs/reference-notes.md
+            // §10.2).
+            ggml_tensor* hidden = encodec_encoder_conv1d(ctx, stage.res.conv1, ggml_elu(ctx, x));
+            return ggml_add(ctx, x, encodec_encoder_conv1d(ctx, stage.res.conv2, ggml_elu(ctx, hidden)));
+        }
         case encodec_stage_kind::lstm:
             break;
     }

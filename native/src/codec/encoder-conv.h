@@ -1,7 +1,7 @@
 // Graph builders for the EnCodec encoder's convolutional stages (docs/reference-notes.md §10.2, §10.3). Encoder
 // activations are [T, C] in ggml order (time fastest), i.e. PyTorch's [C, T], which is what ggml's im2col and
 // pad_reflect_1d expect; the kernels stay in the file's type. The decoder's convolutions, over channel-fastest
-// activations with F32 matrices, are in decoder-conv.h; both share codec/padding.h and codec/residual-block.h.
+// activations with F32 matrices, are in decoder-conv.h; both share codec/padding.h.
 #pragma once
 #include <ggml.h>
 

@@ -1,0 +1,150 @@
+// The decoder's fused CPU ops (see decoder-cpu-ops.h).
+#include "codec/decoder-cpu-ops.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "codec/elu.h"
+#include "codec/padding.h"
+#include "model/codec-matrices.h"
+
+namespace mg {
+
+namespace {
+
+// [begin, end) of n items for thread ith of nth.
+void thread_range(int64_t n, int ith, int nth, int64_t& begin, int64_t& end) {
+    const int64_t per_thread = (n + nth - 1) / nth;
+    begin = std::min(n, per_thread * ith);
+    end = std::min(n, begin + per_thread);
+}
+
+const bool elu_on = true;
+const bool elu_off = false;
+
+// Output frames per tile of the columns op: the ELU of the frames a tile reads is computed once per tile into a
+// small buffer (for a kernel of k, a tile reads tile + k - 1 frames away from the edges).
+constexpr int64_t columns_tile = 32;
+
+void columns_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
+    const bool elu = *static_cast<const bool*>(userdata);
+    const ggml_tensor* x = dst->src[0];
+    const int32_t* rows = static_cast<const int32_t*>(dst->src[1]->data);
+    const int64_t C = x->ne[0];
+    const int64_t L = x->ne[1];
+    const int64_t kernel = dst->ne[0] / C;
+    const float* in = static_cast<const float*>(x->data);
+    float* out = static_cast<float*>(dst->data);
+    int64_t t_begin, t_end;
+    thread_range(dst->ne[1], ith, nth, t_begin, t_end);
+    thread_local std::vector<float> scratch;
+    for (int64_t t0 = t_begin; t0 < t_end; t0 += columns_tile) {
+        const int64_t t1 = std::min(t_end, t0 + columns_tile);
+        const int32_t* tile_rows = rows + t0 * kernel;
+        const int64_t n_rows = (t1 - t0) * kernel;
+        if (!elu) {
+            for (int64_t j = 0; j < n_rows; ++j) {
+                float* to = out + (t0 * kernel + j) * C;
+                if (tile_rows[j] < L) {
+                    std::memcpy(to, in + tile_rows[j] * C, static_cast<size_t>(C) * sizeof(float));
+                } else {
+                    std::memset(to, 0, static_cast<size_t>(C) * sizeof(float));
+                }
+            }
+            continue;
+        }
+        const auto [lo, hi] = std::minmax_element(tile_rows, tile_rows + n_rows);
+        const int64_t first = *lo;
+        const int64_t last = std::min<int64_t>(*hi, L - 1);  // frame L is zeros
+        scratch.resize(static_cast<size_t>(std::max<int64_t>(0, last - first + 1) * C));
+        if (last >= first) encodec_elu_values(in + first * C, scratch.data(), (last - first + 1) * C);
+        for (int64_t j = 0; j < n_rows; ++j) {
+            float* to = out + (t0 * kernel + j) * C;
+            if (tile_rows[j] < L) {
+                std::memcpy(to, scratch.data() + (tile_rows[j] - first) * C, static_cast<size_t>(C) * sizeof(float));
+            } else {
+                std::memset(to, 0, static_cast<size_t>(C) * sizeof(float));
+            }
+        }
+    }
+}
+
+void overlap_add_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
+    const encodec_conv& conv = *static_cast<const encodec_conv*>(userdata);
+    const ggml_tensor* products = dst->src[0];
+    const float* bias = static_cast<const float*>(dst->src[1]->data);
+    const int64_t out = dst->ne[0];
+    const int64_t stride = conv.stride;
+    const int64_t taps = products->ne[0] / out;
+    const int64_t shifts = taps / stride;
+    const int64_t length = products->ne[1];
+    const int64_t trim_left = encodec_conv_transpose1d_trim(conv).left;
+    const size_t column = products->nb[1] / sizeof(float);
+    const float* p = static_cast<const float*>(products->data);
+    float* y = static_cast<float*>(dst->data);
+    int64_t n_begin, n_end;
+    thread_range(dst->ne[1], ith, nth, n_begin, n_end);
+    for (int64_t n = n_begin; n < n_end; ++n) {
+        // Untrimmed sample m = u * stride + r sums tap h * stride + r of input frame u - h over h ascending (the
+        // unfused graph's shifted views, whose out-of-range frames are zeros), then the bias.
+        const int64_t m = n + trim_left;
+        const int64_t u = m / stride;
+        const int64_t r = m % stride;
+        const int64_t h_first = std::max<int64_t>(0, u - length + 1);
+        const int64_t h_last = std::min<int64_t>(shifts - 1, u);
+        float* to = y + n * out;
+        const float* from = p + (u - h_first) * column + (h_first * stride + r) * out;
+        for (int64_t o = 0; o < out; ++o) to[o] = from[o];
+        for (int64_t h = h_first + 1; h <= h_last; ++h) {
+            from = p + (u - h) * column + (h * stride + r) * out;
+            for (int64_t o = 0; o < out; ++o) to[o] += from[o];
+        }
+        for (int64_t o = 0; o < out; ++o) to[o] += bias[o];
+    }
+}
+
+void bias_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
+    const bool elu = *static_cast<const bool*>(userdata);
+    const ggml_tensor* product = dst->src[0];
+    const float* bias = static_cast<const float*>(dst->src[1]->data);
+    const ggml_tensor* residual = dst->src[2];
+    const int64_t C = dst->ne[0];
+    int64_t t_begin, t_end;
+    thread_range(dst->ne[1], ith, nth, t_begin, t_end);
+    for (int64_t t = t_begin; t < t_end; ++t) {
+        const float* p = static_cast<const float*>(product->data) + t * (product->nb[1] / sizeof(float));
+        float* y = static_cast<float*>(dst->data) + t * C;
+        for (int64_t c = 0; c < C; ++c) y[c] = p[c] + bias[c];
+        if (elu) encodec_elu_values(y, y, C);
+        if (residual) {
+            const float* x = static_cast<const float*>(residual->data) + t * (residual->nb[1] / sizeof(float));
+            for (int64_t c = 0; c < C; ++c) y[c] = x[c] + y[c];
+        }
+    }
+}
+
+}  // namespace
+
+ggml_tensor* encodec_cpu_columns(ggml_context* ctx, ggml_tensor* x, ggml_tensor* rows, int64_t kernel, bool elu) {
+    ggml_tensor* args[] = {ggml_is_contiguous(x) ? x : ggml_cont(ctx, x), rows};
+    return ggml_custom_4d(ctx, GGML_TYPE_F32, x->ne[0] * kernel, rows->ne[0] / kernel, 1, 1, args, 2, columns_op,
+                          GGML_N_TASKS_MAX, const_cast<bool*>(elu ? &elu_on : &elu_off));
+}
+
+ggml_tensor* encodec_cpu_overlap_add(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* products) {
+    const int64_t taps = encodec_transposed_taps(conv);
+    const int64_t out = products->ne[0] / taps;
+    ggml_tensor* args[] = {products, conv.bias};
+    return ggml_custom_4d(ctx, GGML_TYPE_F32, out, products->ne[1] * conv.stride, 1, 1, args, 2, overlap_add_op,
+                          GGML_N_TASKS_MAX, const_cast<encodec_conv*>(&conv));
+}
+
+ggml_tensor* encodec_cpu_bias(ggml_context* ctx, ggml_tensor* product, ggml_tensor* bias, bool elu,
+                              ggml_tensor* residual) {
+    ggml_tensor* args[] = {product, bias, residual};
+    return ggml_custom_4d(ctx, GGML_TYPE_F32, product->ne[0], product->ne[1], 1, 1, args, residual ? 3 : 2, bias_op,
+                          GGML_N_TASKS_MAX, const_cast<bool*>(elu ? &elu_on : &elu_off));
+}
+
+}  // namespace mg
