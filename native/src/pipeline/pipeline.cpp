@@ -9,7 +9,6 @@
 #include "codec/stream.h"
 #include "codec/workspace.h"
 #include "runtime/error.h"
-#include "runtime/graph-runner.h"
 #include "text/text-conditioning.h"
 
 namespace mg {
