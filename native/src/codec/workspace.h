@@ -6,7 +6,8 @@
 // freed memory is handed back to the kernel): ~8 000-14 000 faults of ~9 µs per 5 s decode on the development VM,
 // and the short decodes of a benchmark ran at half the speed of warm ones. The model keeps a few idle workspaces
 // (CPU decoders only: a GPU decoder's whole-clip graph needs compute memory that grows with the clip) and hands
-// them out per decode; one workspace serves any number of streams that push one after the other.
+// them out per whole-clip decode; a stream() computes in one of its own for its whole length (pipeline.cpp says
+// why), shared by its decoders (one per prompt and channel), which push one after the other.
 #pragma once
 #include <cstddef>
 #include <memory>

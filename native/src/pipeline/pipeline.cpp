@@ -48,7 +48,11 @@ class chunker {
           want_audio_(request.want_audio),
           events_(events) {
         if (want_audio_ && chunk_frames_ > 0) {
-            workspace_ = std::make_unique<encodec_workspace_lease>(acquire_encodec_workspace(m));
+            // A workspace of this stream's own, not one of the model's idle ones: a stream's job runs on a thread of
+            // its own, and pooled buffers that move from thread to thread and grow there left freed blocks in every
+            // thread's malloc arena (npm run soak: RSS +70-122 MB over 200 streams against +32-37 MB so). Within the
+            // stream the workspace is reused push after push.
+            workspace_ = std::make_unique<encodec_workspace_lease>(fresh_encodec_workspace(m));
             for (int32_t i = 0; i < B_ * C_; ++i) {
                 decoders_.push_back(std::make_unique<encodec_stream>(m, K_ / C_, **workspace_));
             }
