@@ -27,6 +27,25 @@ const bool elu_off = false;
 // small buffer (for a kernel of k, a tile reads tile + k - 1 frames away from the edges).
 constexpr int64_t columns_tile = 32;
 
+// The frames rows[0, n) name (of x [C, L]; frame L: zeros), ELU'd when `elu`, as scratch frames from the returned
+// first one on.
+int64_t tile_frames(const float* x, int64_t C, int64_t L, const int32_t* rows, int64_t n, bool elu,
+                    std::vector<float>& scratch) {
+    const auto [lo, hi] = std::minmax_element(rows, rows + n);
+    const int64_t first = *lo;
+    const int64_t last = std::min<int64_t>(*hi, L - 1);
+    scratch.resize(static_cast<size_t>((*hi - first + 1) * C));
+    if (last >= first) {
+        if (elu) {
+            encodec_elu_values(x + first * C, scratch.data(), (last - first + 1) * C);
+        } else {
+            std::memcpy(scratch.data(), x + first * C, static_cast<size_t>((last - first + 1) * C) * sizeof(float));
+        }
+    }
+    if (*hi == L) std::fill(scratch.end() - C, scratch.end(), 0.0f);
+    return first;
+}
+
 void columns_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
     const bool elu = *static_cast<const bool*>(userdata);
     const ggml_tensor* x = dst->src[0];
@@ -43,29 +62,10 @@ void columns_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
         const int64_t t1 = std::min(t_end, t0 + columns_tile);
         const int32_t* tile_rows = rows + t0 * kernel;
         const int64_t n_rows = (t1 - t0) * kernel;
-        if (!elu) {
-            for (int64_t j = 0; j < n_rows; ++j) {
-                float* to = out + (t0 * kernel + j) * C;
-                if (tile_rows[j] < L) {
-                    std::memcpy(to, in + tile_rows[j] * C, static_cast<size_t>(C) * sizeof(float));
-                } else {
-                    std::memset(to, 0, static_cast<size_t>(C) * sizeof(float));
-                }
-            }
-            continue;
-        }
-        const auto [lo, hi] = std::minmax_element(tile_rows, tile_rows + n_rows);
-        const int64_t first = *lo;
-        const int64_t last = std::min<int64_t>(*hi, L - 1);  // frame L is zeros
-        scratch.resize(static_cast<size_t>(std::max<int64_t>(0, last - first + 1) * C));
-        if (last >= first) encodec_elu_values(in + first * C, scratch.data(), (last - first + 1) * C);
+        const int64_t first = tile_frames(in, C, L, tile_rows, n_rows, elu, scratch);
         for (int64_t j = 0; j < n_rows; ++j) {
-            float* to = out + (t0 * kernel + j) * C;
-            if (tile_rows[j] < L) {
-                std::memcpy(to, scratch.data() + (tile_rows[j] - first) * C, static_cast<size_t>(C) * sizeof(float));
-            } else {
-                std::memset(to, 0, static_cast<size_t>(C) * sizeof(float));
-            }
+            std::memcpy(out + (t0 * kernel + j) * C, scratch.data() + (tile_rows[j] - first) * C,
+                        static_cast<size_t>(C) * sizeof(float));
         }
     }
 }
