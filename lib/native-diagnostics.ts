@@ -169,7 +169,15 @@ export interface NativeDiagnostics {
     nCols: number,
     kernels: 'scalar' | 'avx2' | 'avx512',
     seed: number,
-  ): { maxAbsDiff: number; maxAbsRef: number; maxAbsExact: number; weightedSumExact: number; weightedSumRef: number };
+  ): {
+    maxAbsDiff: number;
+    maxAbsRef: number;
+    maxAbsExact: number;
+    weightedSumExact: number;
+    weightedSumRef: number;
+    /** q8_0: bytes of the set's quantised columns that differ from the scalar set's (0 otherwise). */
+    quantizedMismatches: number;
+  };
 }
 
 /** The loaded addon (native(): same object, same errors) seen through its diagnostics entry points. */

@@ -95,6 +95,29 @@ matvec_check check_cpu_matvec(ggml_type type, int64_t n_in, int64_t n_out, int32
             check.weighted_sum_ref = std::max(check.weighted_sum_ref, std::fabs(exact));
         }
     }
+    if (type == GGML_TYPE_Q8_0) {
+        std::vector<float> cols(x);
+        for (int64_t k = 0; k < n_in; ++k) {
+            const int64_t block = k / 32, i = k % 32;
+            const float tie = i == 0 ? 127.0f : static_cast<float>(i) - 16.0f + 0.5f;  // amax 127: x * 1
+            cols.push_back(block % 3 == 0 ? tie : block % 3 == 1 ? 0.0f : uniform(gen) * 1e-30f);
+        }
+        const int64_t n_blocks = n_in / 32;
+        const auto quantised = [&](const matvec::kernel_set& set, int64_t c) {
+            std::vector<uint8_t> out(static_cast<size_t>(3 * n_in + n_blocks * 4));
+            uint8_t* scales = out.data() + n_in;
+            set.q8_0_column(cols.data() + c * n_in, n_in, reinterpret_cast<int8_t*>(out.data()),
+                            reinterpret_cast<float*>(scales), reinterpret_cast<int32_t*>(scales + n_blocks * 4),
+                            reinterpret_cast<float*>(scales + n_blocks * 4 + n_in));
+            return out;
+        };
+        const matvec::kernel_set& set = *matvec::kernel_set_of(kernels);
+        const matvec::kernel_set& scalar = *matvec::kernel_set_of(matvec_kernels::scalar);
+        for (int64_t c = 0; c <= n_cols; ++c) {
+            const std::vector<uint8_t> ours_q = quantised(set, c), scalar_q = quantised(scalar, c);
+            for (size_t i = 0; i < ours_q.size(); ++i) check.quantized_mismatches += ours_q[i] != scalar_q[i];
+        }
+    }
     return check;
 }
 

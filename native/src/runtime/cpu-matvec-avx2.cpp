@@ -189,6 +189,35 @@ void weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, floa
     }
 }
 
+void q8_0_column(const float* x, int64_t n_in, int8_t* q, float* scales, int32_t* corr, float* lanes) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n_in / 32; ++b) {
+        __m256 v[4];
+        for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(x + 32 * b + 8 * j);
+        const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                                       _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        const float d = _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i i32[4];
+        for (int j = 0; j < 4; ++j) i32[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], idv));
+        // packs interleaves the 128-bit lanes; the permutation puts the 32 values back in order.
+        const __m256i packed =
+            _mm256_packs_epi16(_mm256_packs_epi32(i32[0], i32[1]), _mm256_packs_epi32(i32[2], i32[3]));
+        const __m256i values = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * b), values);
+        const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), values), _mm256_set1_epi16(1));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(corr + 8 * b),
+                            _mm256_mullo_epi32(sums, _mm256_set1_epi32(-128)));
+        _mm256_storeu_ps(lanes + 8 * b, _mm256_set1_ps(d));
+        scales[b] = d;
+    }
+}
+
 // exp(x) for x <= 0 (cpu-matvec-kernels.h: exp_poly), 2^n built in the exponent bits.
 inline __m256 exp_nonpositive(__m256 x) {
     const __m256 normal = _mm256_cmp_ps(x, _mm256_set1_ps(exp_min), _CMP_GE_OQ);
@@ -244,6 +273,7 @@ kernel_set avx2_kernels() {
             MG_MATVEC_BY_COLUMNS(q4_k_rows),
             weighted_sum<false>,
             weighted_sum<true>,
+            q8_0_column,
             softmax};
 }
 

@@ -230,6 +230,26 @@ void weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, floa
     }
 }
 
+void q8_0_column(const float* x, int64_t n_in, int8_t* q, float* scales, int32_t* corr, float* lanes) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int64_t b = 0; b < n_in / 32; ++b) {
+        const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        const float d = _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m256i values = _mm256_set_m128i(_mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, idv))),
+                                                _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, idv))));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * b), values);
+        const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, values);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(corr + 8 * b),
+                            _mm256_mullo_epi32(sums, _mm256_set1_epi32(-128)));
+        _mm256_storeu_ps(lanes + 8 * b, _mm256_set1_ps(d));
+        scales[b] = d;
+    }
+}
+
 // exp(x) for x <= 0 (cpu-matvec-kernels.h: exp_poly).
 inline __m512 exp_nonpositive(__m512 x) {
     const __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(exp_min), _CMP_GE_OQ);
@@ -273,6 +293,7 @@ kernel_set avx512_kernels() {
             MG_MATVEC_BY_COLUMNS(q4_k_rows),
             weighted_sum<false>,
             weighted_sum<true>,
+            q8_0_column,
             softmax};
 }
 

@@ -110,6 +110,10 @@ struct kernel_set {
     // position (cpu-attention.h).
     void (*f32_weighted_sum)(const weights&, const float* p, int64_t r0, int64_t r1, float* y);
     void (*f16_weighted_sum)(const weights&, const float* p, int64_t r0, int64_t r1, float* y);
+    // One column quantised for q8_0 weights (the layout of `columns` above): n_in / 32 blocks of values, their
+    // scales, the corrections and the scales per lane. Every set gives the same bytes: amax / 127 rounded to f16, the
+    // values x * (127 / amax) rounded to nearest even.
+    void (*q8_0_column)(const float* x, int64_t n_in, int8_t* q, float* scales, int32_t* corr, float* lanes);
     // Attention's softmax, unnormalised: x[j] = exp(x[j] * scale + mask[j] - m) for j < n, m the largest of the
     // x[j] * scale + mask[j]; returns the sum of the new x[j] (exp of -inf is 0).
     float (*softmax)(float* x, const float* mask, float scale, int64_t n);

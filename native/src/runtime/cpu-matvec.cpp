@@ -112,6 +112,21 @@ void scalar_q4_k(const weights& w, const columns& x, const output& out, int64_t 
     }
 }
 
+void scalar_q8_0_column(const float* x, int64_t n_in, int8_t* q, float* scales, int32_t* corr, float* lanes) {
+    for (int64_t b = 0; b < n_in / q8_block; ++b) {
+        const float* v = x + b * q8_block;
+        float amax = 0.0f;
+        for (int64_t i = 0; i < q8_block; ++i) amax = std::max(amax, std::fabs(v[i]));
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        scales[b] = ggml_fp16_to_fp32(ggml_fp32_to_fp16(amax / 127.0f));
+        for (int64_t i = 0; i < q8_block; ++i) q[b * q8_block + i] = static_cast<int8_t>(std::nearbyint(v[i] * id));
+    }
+    for (int64_t g = 0; g < n_in / 4; ++g) {
+        corr[g] = -128 * (q[4 * g] + q[4 * g + 1] + q[4 * g + 2] + q[4 * g + 3]);
+        lanes[g] = scales[g / 8];
+    }
+}
+
 template <bool half_rows>
 void scalar_weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, float* y) {
     for (int64_t i = 0; i < w.n_in; ++i) y[i] = 0.0f;
@@ -138,7 +153,13 @@ float scalar_softmax(float* x, const float* mask, float scale, int64_t n) {
 }
 
 kernel_set scalar_kernels() {
-    return {scalar_f32,    scalar_f16, scalar_q8_0, scalar_q4_k, scalar_weighted_sum<false>, scalar_weighted_sum<true>,
+    return {scalar_f32,
+            scalar_f16,
+            scalar_q8_0,
+            scalar_q4_k,
+            scalar_weighted_sum<false>,
+            scalar_weighted_sum<true>,
+            scalar_q8_0_column,
             scalar_softmax};
 }
 
@@ -195,32 +216,11 @@ uint8_t* column_buffer(std::vector<uint8_t>& buffer, size_t col_bytes, int32_t n
 
 // Quantises `n` columns of x (n_in floats each, `stride` floats apart) into `buffer` as ggml quantises an
 // activation for q8_0 weights (its AVX2 quantize_row_q8_0: round to nearest even), plus the corrections.
-columns quantize_q8_0(const float* x, int64_t n_in, size_t stride, int32_t n, std::vector<uint8_t>& buffer) {
+columns quantize_q8_0(const kernel_set& kernels, const float* x, int64_t n_in, size_t stride, int32_t n,
+                      std::vector<uint8_t>& buffer) {
     const int64_t n_blocks = n_in / q8_block;
     const size_t col_bytes = (static_cast<size_t>(n_in) * 3 + static_cast<size_t>(n_blocks) * 4 + 63) / 64 * 64;
     uint8_t* base = column_buffer(buffer, col_bytes, n);
-    for (int32_t c = 0; c < n; ++c) {
-        const float* col = x + c * stride;
-        uint8_t* dst = base + c * col_bytes;
-        int8_t* q = reinterpret_cast<int8_t*>(dst);
-        float* scale = reinterpret_cast<float*>(dst + n_in);
-        int32_t* corr = reinterpret_cast<int32_t*>(dst + n_in + n_blocks * 4);
-        float* lanes = reinterpret_cast<float*>(dst + 2 * n_in + n_blocks * 4);
-        for (int64_t b = 0; b < n_blocks; ++b) {
-            const float* v = col + b * q8_block;
-            float amax = 0.0f;
-            for (int64_t i = 0; i < q8_block; ++i) amax = std::max(amax, std::fabs(v[i]));
-            const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-            scale[b] = ggml_fp16_to_fp32(ggml_fp32_to_fp16(amax / 127.0f));
-            for (int64_t i = 0; i < q8_block; ++i) {
-                q[b * q8_block + i] = static_cast<int8_t>(std::nearbyint(v[i] * id));
-            }
-        }
-        for (int64_t g = 0; g < n_in / 4; ++g) {
-            corr[g] = -128 * (q[4 * g] + q[4 * g + 1] + q[4 * g + 2] + q[4 * g + 3]);
-            lanes[g] = scale[g / 8];
-        }
-    }
     columns cols{};
     cols.n = n;
     cols.data = base;
@@ -228,6 +228,12 @@ columns quantize_q8_0(const float* x, int64_t n_in, size_t stride, int32_t n, st
     cols.scales_at = static_cast<size_t>(n_in);
     cols.corr_at = static_cast<size_t>(n_in + n_blocks * 4);
     cols.lanes_at = static_cast<size_t>(2 * n_in + n_blocks * 4);
+    for (int32_t c = 0; c < n; ++c) {
+        uint8_t* dst = base + c * col_bytes;
+        kernels.q8_0_column(
+            x + c * stride, n_in, reinterpret_cast<int8_t*>(dst), reinterpret_cast<float*>(dst + cols.scales_at),
+            reinterpret_cast<int32_t*>(dst + cols.corr_at), reinterpret_cast<float*>(dst + cols.lanes_at));
+    }
     return cols;
 }
 
@@ -359,7 +365,7 @@ void matvec_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
     thread_local std::vector<uint8_t> scratch;
     columns cols{};
     if (w0->type == GGML_TYPE_Q8_0) {
-        cols = quantize_q8_0(xf, n_in, static_cast<size_t>(n_in), n_cols, scratch);
+        cols = quantize_q8_0(kernels, xf, n_in, static_cast<size_t>(n_in), n_cols, scratch);
     } else if (w0->type == GGML_TYPE_Q4_K) {
         cols = quantize_q8_k(xf, n_in, static_cast<size_t>(n_in), n_cols, scratch);
     } else {
