@@ -175,7 +175,7 @@ export interface NativeDiagnostics {
     maxAbsExact: number;
     weightedSumExact: number;
     weightedSumRef: number;
-    /** q8_0: bytes of the set's quantised columns that differ from the scalar set's (0 otherwise). */
+    /** q8_0, q4_K: bytes of the set's quantised columns that differ from the scalar set's (0 otherwise). */
     quantizedMismatches: number;
   };
 }

@@ -57,10 +57,8 @@ for (const kernels of kernelSets) {
           // Both quantise the columns the same way (q8_0 / q8_K blocks, values rounded to nearest even) and sum
           // exact integer block products: only the float summation order differs.
           t.ok(check.maxAbsDiff <= 1e-5 * check.maxAbsRef, `${what}: ${check.maxAbsDiff} from ggml's`);
-          if (type === 'q8_0') {
-            // Each set quantises the columns with its own instructions: byte for byte the scalar set's.
-            t.equal(check.quantizedMismatches, 0, `${what}: columns quantised as the scalar set does`);
-          }
+          // Each set quantises the columns with its own instructions: byte for byte the scalar set's.
+          t.equal(check.quantizedMismatches, 0, `${what}: columns quantised as the scalar set does`);
         } else {
           // Ours multiplies the f32 columns as they are (ggml rounds them to f16 for f16 weights): within float
           // summation error of the exact product of the stored weights.

@@ -95,20 +95,28 @@ matvec_check check_cpu_matvec(ggml_type type, int64_t n_in, int64_t n_out, int32
             check.weighted_sum_ref = std::max(check.weighted_sum_ref, std::fabs(exact));
         }
     }
-    if (type == GGML_TYPE_Q8_0) {
+    if (type == GGML_TYPE_Q8_0 || type == GGML_TYPE_Q4_K) {
+        // The random columns, then one of ties (each block's first value -127: x * 1 when it sets the scale), zero
+        // blocks and tiny values.
+        const int64_t block = type == GGML_TYPE_Q8_0 ? 32 : 256, n_blocks = n_in / block;
         std::vector<float> cols(x);
         for (int64_t k = 0; k < n_in; ++k) {
-            const int64_t block = k / 32, i = k % 32;
-            const float tie = i == 0 ? 127.0f : static_cast<float>(i) - 16.0f + 0.5f;  // amax 127: x * 1
-            cols.push_back(block % 3 == 0 ? tie : block % 3 == 1 ? 0.0f : uniform(gen) * 1e-30f);
+            const int64_t i = k % block;
+            const float tie = i == 0 ? -127.0f : static_cast<float>(i % 64) - 32.0f + 0.5f;
+            cols.push_back(k / block % 3 == 0 ? tie : k / block % 3 == 1 ? 0.0f : uniform(gen) * 1e-30f);
         }
-        const int64_t n_blocks = n_in / 32;
         const auto quantised = [&](const matvec::kernel_set& set, int64_t c) {
-            std::vector<uint8_t> out(static_cast<size_t>(3 * n_in + n_blocks * 4));
-            uint8_t* scales = out.data() + n_in;
-            set.q8_0_column(cols.data() + c * n_in, n_in, reinterpret_cast<int8_t*>(out.data()),
-                            reinterpret_cast<float*>(scales), reinterpret_cast<int32_t*>(scales + n_blocks * 4),
-                            reinterpret_cast<float*>(scales + n_blocks * 4 + n_in));
+            std::vector<uint8_t> out(static_cast<size_t>(3 * n_in + n_blocks * 20));
+            uint8_t* after = out.data() + n_in;  // the values, then the scales, then the rest
+            int8_t* values = reinterpret_cast<int8_t*>(out.data());
+            if (type == GGML_TYPE_Q8_0) {
+                set.q8_0_column(cols.data() + c * n_in, n_in, values, reinterpret_cast<float*>(after),
+                                reinterpret_cast<int32_t*>(after + n_blocks * 4),
+                                reinterpret_cast<float*>(after + n_blocks * 4 + n_in));
+            } else {
+                set.q8_k_column(cols.data() + c * n_in, n_in, values, reinterpret_cast<float*>(after),
+                                reinterpret_cast<int16_t*>(after + n_blocks * 4));
+            }
             return out;
         };
         const matvec::kernel_set& set = *matvec::kernel_set_of(kernels);

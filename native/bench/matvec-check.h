@@ -17,9 +17,9 @@ struct matvec_check {
     // times probabilities), against the exact sum: the largest difference and the largest exact value.
     double weighted_sum_exact = 0;
     double weighted_sum_ref = 0;
-    // q8_0 only: bytes in which the kernel set's quantised columns (values, scales, corrections, lane scales) differ
-    // from the scalar set's, over the random columns and one of ties (x * 127 / amax exactly halfway between two
-    // integers), zero blocks and tiny values.
+    // q8_0 and q4_K: bytes in which the kernel set's quantised columns (values, scales, then the corrections and lane
+    // scales or the sub-block sums) differ from the scalar set's, over the random columns and one of ties (x times the
+    // scale's inverse exactly halfway between two integers), zero blocks and tiny values.
     int64_t quantized_mismatches = 0;
 };
 

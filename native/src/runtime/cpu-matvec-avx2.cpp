@@ -218,6 +218,49 @@ void q8_0_column(const float* x, int64_t n_in, int8_t* q, float* scales, int32_t
     }
 }
 
+void q8_k_column(const float* x, int64_t n_in, int8_t* q, float* scales, int16_t* sums) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n_in / 256; ++b) {
+        const float* v = x + b * 256;
+        __m256 amax8 = _mm256_setzero_ps();
+        for (int k = 0; k < 32; ++k) amax8 = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(v + 8 * k)), amax8);
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax8), _mm256_extractf128_ps(amax8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        float max = 0.0f;  // the first value of magnitude amax
+        for (int k = 0; amax != 0.0f && k < 32; ++k) {
+            const int at = _mm256_movemask_ps(
+                _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(v + 8 * k)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+            if (at) {
+                max = v[8 * k + __builtin_ctz(static_cast<unsigned>(at))];
+                break;
+            }
+        }
+        const float iscale = amax != 0.0f ? -127.0f / max : 0.0f;
+        scales[b] = amax != 0.0f ? 1.0f / iscale : 0.0f;
+        const __m256 iscale8 = _mm256_set1_ps(iscale);
+        for (int j = 0; j < 8; ++j) {
+            __m256i i32[4];
+            for (int k = 0; k < 4; ++k) {
+                i32[k] =
+                    _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(iscale8, _mm256_loadu_ps(v + 32 * j + 8 * k))),
+                                     _mm256_set1_epi32(127));
+            }
+            // packs interleaves the 128-bit lanes; the permutation puts the 32 values back in order.
+            const __m256i packed =
+                _mm256_packs_epi16(_mm256_packs_epi32(i32[0], i32[1]), _mm256_packs_epi32(i32[2], i32[3]));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * 256 + 32 * k8_slot[j]),
+                                _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+            const __m256i sum8 = _mm256_add_epi32(_mm256_add_epi32(i32[0], i32[1]), _mm256_add_epi32(i32[2], i32[3]));
+            __m128i sum4 = _mm_add_epi32(_mm256_castsi256_si128(sum8), _mm256_extracti128_si256(sum8, 1));
+            sum4 = _mm_add_epi32(sum4, _mm_unpackhi_epi64(sum4, sum4));
+            sum4 = _mm_add_epi32(sum4, _mm_shuffle_epi32(sum4, 1));
+            sums[b * 8 + j] = static_cast<int16_t>(_mm_cvtsi128_si32(sum4));
+        }
+    }
+}
+
 // exp(x) for x <= 0 (cpu-matvec-kernels.h: exp_poly), 2^n built in the exponent bits.
 inline __m256 exp_nonpositive(__m256 x) {
     const __m256 normal = _mm256_cmp_ps(x, _mm256_set1_ps(exp_min), _CMP_GE_OQ);
@@ -274,6 +317,7 @@ kernel_set avx2_kernels() {
             weighted_sum<false>,
             weighted_sum<true>,
             q8_0_column,
+            q8_k_column,
             softmax};
 }
 

@@ -250,6 +250,38 @@ void q8_0_column(const float* x, int64_t n_in, int8_t* q, float* scales, int32_t
     }
 }
 
+void q8_k_column(const float* x, int64_t n_in, int8_t* q, float* scales, int16_t* sums) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n_in / 256; ++b) {
+        const float* v = x + b * 256;
+        __m512 amax16 = _mm512_setzero_ps();
+        for (int k = 0; k < 16; ++k)
+            amax16 = _mm512_max_ps(_mm512_andnot_ps(sign, _mm512_loadu_ps(v + 16 * k)), amax16);
+        const float amax = _mm512_reduce_max_ps(amax16);
+        float max = 0.0f;  // the first value of magnitude amax
+        for (int k = 0; amax != 0.0f && k < 16; ++k) {
+            const __mmask16 at = _mm512_cmp_ps_mask(_mm512_andnot_ps(sign, _mm512_loadu_ps(v + 16 * k)),
+                                                    _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            if (at) {
+                max = v[16 * k + __builtin_ctz(at)];
+                break;
+            }
+        }
+        const float iscale = amax != 0.0f ? -127.0f / max : 0.0f;
+        scales[b] = amax != 0.0f ? 1.0f / iscale : 0.0f;
+        const __m512 iscale16 = _mm512_set1_ps(iscale);
+        for (int j = 0; j < 8; ++j) {
+            const __m512i lo = _mm512_min_epi32(
+                _mm512_cvtps_epi32(_mm512_mul_ps(iscale16, _mm512_loadu_ps(v + 32 * j))), _mm512_set1_epi32(127));
+            const __m512i hi = _mm512_min_epi32(
+                _mm512_cvtps_epi32(_mm512_mul_ps(iscale16, _mm512_loadu_ps(v + 32 * j + 16))), _mm512_set1_epi32(127));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * 256 + 32 * k8_slot[j]),
+                                _mm256_set_m128i(_mm512_cvtepi32_epi8(hi), _mm512_cvtepi32_epi8(lo)));
+            sums[b * 8 + j] = static_cast<int16_t>(_mm512_reduce_add_epi32(_mm512_add_epi32(lo, hi)));
+        }
+    }
+}
+
 // exp(x) for x <= 0 (cpu-matvec-kernels.h: exp_poly).
 inline __m512 exp_nonpositive(__m512 x) {
     const __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(exp_min), _CMP_GE_OQ);
@@ -294,6 +326,7 @@ kernel_set avx512_kernels() {
             weighted_sum<false>,
             weighted_sum<true>,
             q8_0_column,
+            q8_k_column,
             softmax};
 }
 

@@ -114,6 +114,10 @@ struct kernel_set {
     // scales, the corrections and the scales per lane. Every set gives the same bytes: amax / 127 rounded to f16, the
     // values x * (127 / amax) rounded to nearest even.
     void (*q8_0_column)(const float* x, int64_t n_in, int8_t* q, float* scales, int32_t* corr, float* lanes);
+    // One column quantised for q4_K weights (the layout of `columns` above): n_in / 256 blocks of values in
+    // k8_slot order, their scales and their sub-blocks' sums. Every set gives the same bytes: the scale -max / 127 of
+    // the first value of largest magnitude, the values x * (-127 / max) rounded to nearest even, capped at 127.
+    void (*q8_k_column)(const float* x, int64_t n_in, int8_t* q, float* scales, int16_t* sums);
     // Attention's softmax, unnormalised: x[j] = exp(x[j] * scale + mask[j] - m) for j < n, m the largest of the
     // x[j] * scale + mask[j]; returns the sum of the new x[j] (exp of -inf is 0).
     float (*softmax)(float* x, const float* mask, float scale, int64_t n);

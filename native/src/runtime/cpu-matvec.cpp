@@ -127,6 +127,32 @@ void scalar_q8_0_column(const float* x, int64_t n_in, int8_t* q, float* scales, 
     }
 }
 
+void scalar_q8_k_column(const float* x, int64_t n_in, int8_t* q, float* scales, int16_t* sums) {
+    for (int64_t b = 0; b < n_in / 256; ++b) {
+        const float* v = x + b * 256;
+        float max = 0.0f, amax = 0.0f;
+        for (int i = 0; i < 256; ++i) {
+            if (std::fabs(v[i]) > amax) {
+                amax = std::fabs(v[i]);
+                max = v[i];
+            }
+        }
+        const float iscale = amax != 0.0f ? -127.0f / max : 0.0f;
+        scales[b] = amax != 0.0f ? 1.0f / iscale : 0.0f;
+        for (int j = 0; j < 8; ++j) {
+            int8_t* dst_j = q + b * 256 + 32 * k8_slot[j];
+            int32_t sum = 0;
+            for (int i = 0; i < 32; ++i) {
+                // ggml's nearest_int: round to nearest even through the float's mantissa.
+                const int32_t value = std::min(127, static_cast<int32_t>(std::nearbyint(iscale * v[32 * j + i])));
+                dst_j[i] = static_cast<int8_t>(value);
+                sum += value;
+            }
+            sums[b * 8 + j] = static_cast<int16_t>(sum);
+        }
+    }
+}
+
 template <bool half_rows>
 void scalar_weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, float* y) {
     for (int64_t i = 0; i < w.n_in; ++i) y[i] = 0.0f;
@@ -160,6 +186,7 @@ kernel_set scalar_kernels() {
             scalar_weighted_sum<false>,
             scalar_weighted_sum<true>,
             scalar_q8_0_column,
+            scalar_q8_k_column,
             scalar_softmax};
 }
 
@@ -239,46 +266,23 @@ columns quantize_q8_0(const kernel_set& kernels, const float* x, int64_t n_in, s
 
 // Quantises columns as ggml quantises an activation for q4_K weights (quantize_row_q8_K_ref), sub-blocks stored in
 // k8_slot order, with each sub-block's sum.
-columns quantize_q8_k(const float* x, int64_t n_in, size_t stride, int32_t n, std::vector<uint8_t>& buffer) {
+columns quantize_q8_k(const kernel_set& kernels, const float* x, int64_t n_in, size_t stride, int32_t n,
+                      std::vector<uint8_t>& buffer) {
     const int64_t n_blocks = n_in / 256;
     const size_t col_bytes = (static_cast<size_t>(n_in) + static_cast<size_t>(n_blocks) * (4 + 16) + 63) / 64 * 64;
     uint8_t* base = column_buffer(buffer, col_bytes, n);
-    for (int32_t c = 0; c < n; ++c) {
-        const float* col = x + c * stride;
-        uint8_t* dst = base + c * col_bytes;
-        int8_t* q = reinterpret_cast<int8_t*>(dst);
-        float* scale = reinterpret_cast<float*>(dst + n_in);
-        int16_t* sums = reinterpret_cast<int16_t*>(dst + n_in + n_blocks * 4);
-        for (int64_t b = 0; b < n_blocks; ++b) {
-            const float* v = col + b * 256;
-            float max = 0.0f, amax = 0.0f;
-            for (int i = 0; i < 256; ++i) {
-                if (std::fabs(v[i]) > amax) {
-                    amax = std::fabs(v[i]);
-                    max = v[i];
-                }
-            }
-            const float iscale = amax != 0.0f ? -127.0f / max : 0.0f;
-            scale[b] = amax != 0.0f ? 1.0f / iscale : 0.0f;
-            for (int j = 0; j < 8; ++j) {
-                int8_t* dst_j = q + b * 256 + 32 * k8_slot[j];
-                int32_t sum = 0;
-                for (int i = 0; i < 32; ++i) {
-                    // ggml's nearest_int: round to nearest even through the float's mantissa.
-                    const int32_t value = std::min(127, static_cast<int32_t>(std::nearbyint(iscale * v[32 * j + i])));
-                    dst_j[i] = static_cast<int8_t>(value);
-                    sum += value;
-                }
-                sums[b * 8 + j] = static_cast<int16_t>(sum);
-            }
-        }
-    }
     columns cols{};
     cols.n = n;
     cols.data = base;
     cols.col_bytes = col_bytes;
     cols.scales_at = static_cast<size_t>(n_in);
     cols.sums_at = static_cast<size_t>(n_in + n_blocks * 4);
+    for (int32_t c = 0; c < n; ++c) {
+        uint8_t* dst = base + c * col_bytes;
+        kernels.q8_k_column(x + c * stride, n_in, reinterpret_cast<int8_t*>(dst),
+                            reinterpret_cast<float*>(dst + cols.scales_at),
+                            reinterpret_cast<int16_t*>(dst + cols.sums_at));
+    }
     return cols;
 }
 
@@ -367,7 +371,7 @@ void matvec_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
     if (w0->type == GGML_TYPE_Q8_0) {
         cols = quantize_q8_0(kernels, xf, n_in, static_cast<size_t>(n_in), n_cols, scratch);
     } else if (w0->type == GGML_TYPE_Q4_K) {
-        cols = quantize_q8_k(xf, n_in, static_cast<size_t>(n_in), n_cols, scratch);
+        cols = quantize_q8_k(kernels, xf, n_in, static_cast<size_t>(n_in), n_cols, scratch);
     } else {
         cols.n = n_cols;
         cols.data = reinterpret_cast<const uint8_t*>(xf);
