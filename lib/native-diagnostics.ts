@@ -177,6 +177,8 @@ export interface NativeDiagnostics {
     weightedSumRef: number;
     /** q8_0, q4_K: bytes of the set's quantised columns that differ from the scalar set's (0 otherwise). */
     quantizedMismatches: number;
+    /** The set's GELU against the scalar set's (C library erf): largest difference over |input|, inputs in [-8, 8]. */
+    geluDiff: number;
   };
 }
 

@@ -173,6 +173,7 @@ static Napi::Value check_cpu_matvec(const Napi::CallbackInfo& info) {
         out.Set("weightedSumExact", check.weighted_sum_exact);
         out.Set("weightedSumRef", check.weighted_sum_ref);
         out.Set("quantizedMismatches", static_cast<double>(check.quantized_mismatches));
+        out.Set("geluDiff", check.gelu_diff);
         return out;
     } catch (const mg::error& e) {
         throw_error(env, "ERR_INVALID_ARG_VALUE", e.what());

@@ -95,6 +95,18 @@ matvec_check check_cpu_matvec(ggml_type type, int64_t n_in, int64_t n_out, int32
             check.weighted_sum_ref = std::max(check.weighted_sum_ref, std::fabs(exact));
         }
     }
+    {
+        std::vector<float> inputs(static_cast<size_t>(n_in + 1));
+        for (float& v : inputs) v = 8.0f * uniform(gen);
+        inputs.back() = 0.0f;
+        std::vector<float> ours_g(inputs), scalar_g(inputs);
+        matvec::kernel_set_of(kernels)->gelu_erf(ours_g.data(), n_in + 1);
+        matvec::kernel_set_of(matvec_kernels::scalar)->gelu_erf(scalar_g.data(), n_in + 1);
+        for (size_t i = 0; i < inputs.size(); ++i) {
+            const double diff = std::fabs(double(ours_g[i]) - scalar_g[i]);
+            if (diff > 0) check.gelu_diff = std::max(check.gelu_diff, diff / std::fabs(double(inputs[i])));
+        }
+    }
     if (type == GGML_TYPE_Q8_0 || type == GGML_TYPE_Q4_K) {
         // The random columns, then one of ties (each block's first value -127: x * 1 when it sets the scale), zero
         // blocks and tiny values.

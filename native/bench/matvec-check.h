@@ -21,6 +21,9 @@ struct matvec_check {
     // scales or the sub-block sums) differ from the scalar set's, over the random columns and one of ties (x times the
     // scale's inverse exactly halfway between two integers), zero blocks and tiny values.
     int64_t quantized_mismatches = 0;
+    // The kernel set's GELU against the scalar set's (the C library's erf) over values in [-8, 8] and 0: the largest
+    // difference relative to the input's magnitude.
+    double gelu_diff = 0;
 };
 
 // Weights [n_in, n_out] of `type` (f32, f16, q8_0, q4_K) quantised from uniform values in [-1, 1), columns [n_in,

@@ -276,6 +276,24 @@ inline __m256 exp_nonpositive(__m256 x) {
     return _mm256_and_ps(normal, _mm256_mul_ps(p, _mm256_castsi256_ps(pow2n)));
 }
 
+void gelu_erf(float* y, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+    const int64_t n8 = n / 8 * 8;
+    for (int64_t i = 0; i < n8; i += 8) {
+        const __m256 v = _mm256_loadu_ps(y + i);
+        const __m256 x = _mm256_mul_ps(v, _mm256_set1_ps(gelu_sqrt_2_inv));
+        const __m256 a = _mm256_andnot_ps(sign, x);
+        const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(erf_p), a, one));
+        __m256 poly = _mm256_set1_ps(erf_poly[4]);
+        for (int k = 3; k >= 0; --k) poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(erf_poly[k]));
+        const __m256 tail = _mm256_mul_ps(_mm256_mul_ps(poly, t),
+                                          exp_nonpositive(_mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), a), a)));
+        const __m256 erf = _mm256_or_ps(_mm256_sub_ps(one, tail), _mm256_and_ps(sign, x));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(one, erf)));
+    }
+    for (int64_t i = n8; i < n; ++i) y[i] = 0.5f * y[i] * (1.0f + std::erf(y[i] * gelu_sqrt_2_inv));
+}
+
 float softmax(float* x, const float* mask, float scale, int64_t n) {
     const int64_t n8 = n / 8 * 8;
     const __m256 scale8 = _mm256_set1_ps(scale);
@@ -318,6 +336,7 @@ kernel_set avx2_kernels() {
             weighted_sum<true>,
             q8_0_column,
             q8_k_column,
+            gelu_erf,
             softmax};
 }
 

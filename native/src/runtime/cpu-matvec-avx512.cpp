@@ -296,6 +296,23 @@ inline __m512 exp_nonpositive(__m512 x) {
     return _mm512_maskz_mov_ps(normal, _mm512_scalef_ps(p, n));
 }
 
+void gelu_erf(float* y, int64_t n) {
+    const __m512 sign = _mm512_set1_ps(-0.0f), one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(m, y + i);
+        const __m512 x = _mm512_mul_ps(v, _mm512_set1_ps(gelu_sqrt_2_inv));
+        const __m512 a = _mm512_andnot_ps(sign, x);
+        const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(erf_p), a, one));
+        __m512 poly = _mm512_set1_ps(erf_poly[4]);
+        for (int k = 3; k >= 0; --k) poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(erf_poly[k]));
+        const __m512 tail = _mm512_mul_ps(_mm512_mul_ps(poly, t),
+                                          exp_nonpositive(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), a), a)));
+        const __m512 erf = _mm512_or_ps(_mm512_sub_ps(one, tail), _mm512_and_ps(sign, x));
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), _mm512_add_ps(one, erf)));
+    }
+}
+
 float softmax(float* x, const float* mask, float scale, int64_t n) {
     const __m512 scale16 = _mm512_set1_ps(scale);
     __m512 max16 = _mm512_set1_ps(-INFINITY);
@@ -327,6 +344,7 @@ kernel_set avx512_kernels() {
             weighted_sum<true>,
             q8_0_column,
             q8_k_column,
+            gelu_erf,
             softmax};
 }
 

@@ -93,6 +93,13 @@ constexpr float exp_ln2_hi = 0.693359375f, exp_ln2_lo = -2.12194440e-4f;
 constexpr float exp_poly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
                                4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
 
+// erf in the vector GELU, for a = |x|: 1 - t (c1 + t (c2 + t (c3 + t (c4 + t c5)))) exp(-a^2), t = 1 / (1 + p a)
+// (Abramowitz and Stegun 7.1.26, absolute error at most 1.5e-7, the size of a float's rounding of 1 + erf), the sign
+// of x put back after.
+constexpr float erf_p = 0.3275911f;
+constexpr float erf_poly[5] = {0.254829592f, -0.284496736f, 1.421413741f, -1.453152027f, 1.061405429f};
+constexpr float gelu_sqrt_2_inv = 0.70710678118654752440084436210484f;
+
 // y[c * y_col + r] = row r of the weights . column c, for rows [r0, r1).
 struct output {
     float* y;
@@ -118,6 +125,9 @@ struct kernel_set {
     // k8_slot order, their scales and their sub-blocks' sums. Every set gives the same bytes: the scale -max / 127 of
     // the first value of largest magnitude, the values x * (-127 / max) rounded to nearest even, capped at 127.
     void (*q8_k_column)(const float* x, int64_t n_in, int8_t* q, float* scales, int16_t* sums);
+    // GELU in place, y = 0.5 y (1 + erf(y / sqrt 2)) as ggml_gelu_erf: the scalar set with the C library's erf, the
+    // vector sets with erf_poly below.
+    void (*gelu_erf)(float* y, int64_t n);
     // Attention's softmax, unnormalised: x[j] = exp(x[j] * scale + mask[j] - m) for j < n, m the largest of the
     // x[j] * scale + mask[j]; returns the sum of the new x[j] (exp of -inf is 0).
     float (*softmax)(float* x, const float* mask, float scale, int64_t n);

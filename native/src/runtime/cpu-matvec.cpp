@@ -153,6 +153,11 @@ void scalar_q8_k_column(const float* x, int64_t n_in, int8_t* q, float* scales, 
     }
 }
 
+// ggml_gelu_erf's formula (ggml_vec_gelu_erf_f32), element for element.
+void scalar_gelu_erf(float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * y[i] * (1.0f + std::erf(y[i] * gelu_sqrt_2_inv));
+}
+
 template <bool half_rows>
 void scalar_weighted_sum(const weights& w, const float* p, int64_t r0, int64_t r1, float* y) {
     for (int64_t i = 0; i < w.n_in; ++i) y[i] = 0.0f;
@@ -187,6 +192,7 @@ kernel_set scalar_kernels() {
             scalar_weighted_sum<true>,
             scalar_q8_0_column,
             scalar_q8_k_column,
+            scalar_gelu_erf,
             scalar_softmax};
 }
 
@@ -395,14 +401,7 @@ void matvec_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
     }
     float* y = static_cast<float*>(dst->data);
     if (config.gelu) {
-        // ggml_gelu_erf's formula (ggml_vec_gelu_erf_f32), element for element.
-        constexpr float sqrt_2_inv = 0.70710678118654752440084436210484f;
-        for (int64_t i = 0; i < config.n_weights * int64_t{n_cols}; ++i) {
-            for (int64_t r = r0; r < r1; ++r) {
-                const float v = y[i * n_out + r];
-                y[i * n_out + r] = 0.5f * v * (1.0f + std::erf(v * sqrt_2_inv));
-            }
-        }
+        for (int64_t i = 0; i < config.n_weights * int64_t{n_cols}; ++i) kernels.gelu_erf(y + i * n_out + r0, r1 - r0);
     }
     if (config.residual) {
         // The residual stream plus the product (ggml_add(residual, product)); columns without a product (the
