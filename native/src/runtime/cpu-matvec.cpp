@@ -346,9 +346,54 @@ void layer_norm_columns(const float* x, int64_t n_in, int32_t n_cols, const floa
     }
 }
 
-// The custom op: every thread takes an equal share of each weight matrix's rows (whole groups of 4) and prepares
-// the columns itself (layer norm, quantisation), so no thread waits for another; each thread then finishes its own
-// rows (GELU, residual).
+// How the threads of one product op share its rows. Each thread owns an equal share of every matrix's rows, cut
+// into parts_per_share parts, and works through its own parts in order (one continuous stream of weights); a thread
+// done with its share takes the parts left at the far end of another's. On this 2-vCPU VM one thread of an op often
+// finished 5-9 us of its ~50 us before the other (the virtual CPUs run at uneven speeds); letting it help evens that
+// out without cutting the weight streams short (parts handed out one by one from a shared counter cost more than they
+// saved: every part starts a new stream from memory).
+//
+// Each share's state is one int32 in the op's node: parts taken from the front (by the owner) in the low 16 bits,
+// from the back (by others) in the high 16. The states sit in the node's op_params past the custom op's own
+// parameters (a function and a data pointer and an int: at most 24 of the 64 bytes), so each node, and each graph
+// running at the same time, has its own; the last thread to finish sets them back to zero for the next run.
+constexpr int parts_per_share = 16;
+constexpr int share_state_at = 8;  // int32 index in op_params: states [8, 8 + nth), the finished count at 15
+constexpr int finished_at = 15;
+constexpr int max_sharing_threads = finished_at - share_state_at;
+static_assert(3 * sizeof(void*) <= share_state_at * sizeof(int32_t) && finished_at < GGML_MAX_OP_PARAMS / 4,
+              "the share states must lie past the custom op's parameters, inside op_params");
+
+// Runs `part(share, k)` for every part k of every share, thread `ith` of `nth` starting with its own share.
+template <typename Part>
+void share_parts(ggml_tensor* dst, int ith, int nth, int64_t parts, const Part& part) {
+    if (nth > max_sharing_threads) {  // more threads than states: each thread does its own share
+        for (int64_t k = 0; k < parts; ++k) part(ith, k);
+        return;
+    }
+    int32_t* state = &dst->op_params[share_state_at];
+    for (int o = 0; o < nth; ++o) {
+        const int share = (ith + o) % nth;
+        const bool own = o == 0;
+        for (;;) {
+            int32_t s = __atomic_load_n(&state[share], __ATOMIC_RELAXED);
+            const int64_t front = s & 0xFFFF, back = s >> 16;
+            if (front + back >= parts) break;
+            if (__atomic_compare_exchange_n(&state[share], &s, s + (own ? 1 : 0x10000), false, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED)) {
+                part(share, own ? front : parts - 1 - back);
+            }
+        }
+    }
+    int32_t* finished = &dst->op_params[finished_at];
+    if (__atomic_add_fetch(finished, 1, __ATOMIC_ACQ_REL) == nth) {
+        for (int share = 0; share < nth; ++share) __atomic_store_n(&state[share], 0, __ATOMIC_RELAXED);
+        __atomic_store_n(finished, 0, __ATOMIC_RELEASE);
+    }
+}
+
+// The custom op: every thread prepares the columns itself (layer norm, quantisation), so no thread waits for
+// another, then computes parts of the rows (share_parts), each part finished at once (GELU, residual).
 //   sources: the n_weights matrices [n_in, n_out], x [n_in, n_cols], then norm w and b [n_in] when `norm`, then the
 //   residual [n_out, R >= n_cols] when `residual`;
 //   dst: [n_out, n_cols] per matrix, one after another, or [n_out, R] with the residual (its columns past n_cols are
@@ -359,9 +404,6 @@ void matvec_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
     const ggml_tensor* x = dst->src[config.n_weights];
     const int64_t n_in = w0->ne[0], n_out = w0->ne[1];
     const int32_t n_cols = static_cast<int32_t>(ggml_nelements(x) / n_in);
-    const int64_t groups = (n_out + 3) / 4;
-    const int64_t r0 = std::min(n_out, groups * ith / nth * 4), r1 = std::min(n_out, groups * (ith + 1) / nth * 4);
-    if (r0 >= r1) return;
 
     const kernel_set& kernels = *config.kernels;
     const float* xf = static_cast<const float*>(x->data);
@@ -387,7 +429,11 @@ void matvec_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
                      : w0->type == GGML_TYPE_F16  ? kernels.f16
                      : w0->type == GGML_TYPE_Q8_0 ? kernels.q8_0
                                                   : kernels.q4_k;
-    for (int i = 0; i < config.n_weights; ++i) {
+    const ggml_tensor* res = config.residual ? dst->src[config.n_weights + (config.norm ? 3 : 1)] : nullptr;
+
+    // Rows [r0, r1) of matrix i: the products, then the GELU or the residual added.
+    const auto rows = [&](int i, int64_t r0, int64_t r1) {
+        if (r0 >= r1) return;
         const ggml_tensor* w = dst->src[i];
         const weights wt{static_cast<const uint8_t*>(w->data), w->nb[1], n_in};
         float* y = static_cast<float*>(dst->data) + int64_t{i} * n_out * n_cols;
@@ -398,23 +444,28 @@ void matvec_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
             pass.data = cols.data + c0 * cols.col_bytes;
             run(wt, pass, output{y + c0 * n_out, static_cast<size_t>(n_out)}, r0, r1);
         }
-    }
-    float* y = static_cast<float*>(dst->data);
-    if (config.gelu) {
-        for (int64_t i = 0; i < config.n_weights * int64_t{n_cols}; ++i) kernels.gelu_erf(y + i * n_out + r0, r1 - r0);
-    }
-    if (config.residual) {
-        // The residual stream plus the product (ggml_add(residual, product)); columns without a product (the
-        // unconditional rows of cross-attention) keep the residual.
-        const ggml_tensor* res = dst->src[config.n_weights + (config.norm ? 3 : 1)];
-        const float* rf = static_cast<const float*>(res->data);
-        const int64_t res_cols = ggml_nelements(res) / n_out;
-        for (int64_t c = 0; c < res_cols; ++c) {
-            for (int64_t r = r0; r < r1; ++r) {
-                y[c * n_out + r] = c < n_cols ? rf[c * n_out + r] + y[c * n_out + r] : rf[c * n_out + r];
+        if (config.gelu) {
+            for (int64_t c = 0; c < n_cols; ++c) kernels.gelu_erf(y + c * n_out + r0, r1 - r0);
+        }
+        if (res) {
+            // The residual stream plus the product (ggml_add(residual, product)); columns without a product (the
+            // unconditional rows of cross-attention) keep the residual.
+            const float* rf = static_cast<const float*>(res->data);
+            const int64_t res_cols = ggml_nelements(res) / n_out;
+            for (int64_t c = 0; c < res_cols; ++c) {
+                for (int64_t r = r0; r < r1; ++r) {
+                    y[c * n_out + r] = c < n_cols ? rf[c * n_out + r] + y[c * n_out + r] : rf[c * n_out + r];
+                }
             }
         }
-    }
+    };
+    // Share `share` of every matrix: its rows in whole groups of 4, cut into parts_per_share parts.
+    const int64_t groups = (n_out + 3) / 4;
+    share_parts(dst, ith, nth, int64_t{config.n_weights} * parts_per_share, [&](int share, int64_t k) {
+        const int64_t g0 = groups * share / nth, g1 = groups * (share + 1) / nth, p = k % parts_per_share;
+        rows(static_cast<int>(k / parts_per_share), std::min(n_out, (g0 + (g1 - g0) * p / parts_per_share) * 4),
+             std::min(n_out, (g0 + (g1 - g0) * (p + 1) / parts_per_share) * 4));
+    });
 }
 
 }  // namespace
