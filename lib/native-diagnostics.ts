@@ -179,6 +179,8 @@ export interface NativeDiagnostics {
     quantizedMismatches: number;
     /** The set's GELU against the scalar set's (C library erf): largest difference over |input|, inputs in [-8, 8]. */
     geluDiff: number;
+    /** The decoder's ELU through the set against the scalar set's: elements whose bits differ. */
+    eluMismatches: number;
   };
 }
 

@@ -1,8 +1,8 @@
-// The CPU matrix-vector kernels (native/src/runtime/cpu-matvec.h) on every instruction set this CPU runs: random
-// products against ggml_mul_mat and the exact product, and the rows weighted and summed against the exact sum (odd
-// block counts, tails, more columns than one pass holds), then the LM parity and stream == one-shot tests again with
-// each kernel set forced through MUSICGEN_CPU_KERNELS (the tests themselves run with the best set), and a bad
-// MUSICGEN_CPU_KERNELS refused at load.
+// The CPU kernel sets (native/src/runtime/cpu-matvec.h) on every instruction set this CPU runs: random products
+// against ggml_mul_mat and the exact product, and the rows weighted and summed against the exact sum (odd block
+// counts, tails, more columns than one pass holds), the quantised columns, GELU and the decoder's ELU against the
+// scalar set's, then the LM and EnCodec parity and stream == one-shot tests again with each kernel set forced through
+// MUSICGEN_CPU_KERNELS (the tests themselves run with the best set), and a bad MUSICGEN_CPU_KERNELS refused at load.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import t from 'tap';
@@ -57,6 +57,8 @@ for (const kernels of kernelSets) {
         // the C library's erf (0.75e-7 of |x| in the GELU), plus the roundings of 1 + erf (up to 2.4e-7 / 2) and of
         // the products: a few float roundings of |x|.
         t.ok(check.geluDiff <= 4e-7, `GELU of ${nIn + 1} values: ${check.geluDiff} of |x| from the scalar set's`);
+        // The EnCodec decoder's ELU: every element the same bits in every set and lane (stream == one-shot rests on it).
+        t.equal(check.eluMismatches, 0, `ELU of ${nIn + 5} values: bit for bit the scalar set's`);
         if (type === 'q8_0' || type === 'q4_K') {
           // Both quantise the columns the same way (q8_0 / q8_K blocks, values rounded to nearest even) and sum
           // exact integer block products: only the float summation order differs.
@@ -86,6 +88,9 @@ const root = path.resolve(__dirname, '..', '..');
 const parityFiles: Array<[string, string]> = [
   ['lm.test.js', ''],
   ['generate.test.js', ''],
+  // The decoder's ELU comes from the kernel set too: its HF parity and stream == one-shot under each.
+  ['encodec.test.js', ''],
+  ['encodec-stream.test.js', ''],
   [
     'stream.test.js',
     '^(chunks concatenate|the first chunk is short|a batch yields|concurrent streams|stereo|an f16 KV cache)',

@@ -174,6 +174,7 @@ static Napi::Value check_cpu_matvec(const Napi::CallbackInfo& info) {
         out.Set("weightedSumRef", check.weighted_sum_ref);
         out.Set("quantizedMismatches", static_cast<double>(check.quantized_mismatches));
         out.Set("geluDiff", check.gelu_diff);
+        out.Set("eluMismatches", static_cast<double>(check.elu_mismatches));
         return out;
     } catch (const mg::error& e) {
         throw_error(env, "ERR_INVALID_ARG_VALUE", e.what());

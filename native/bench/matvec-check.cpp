@@ -107,6 +107,21 @@ matvec_check check_cpu_matvec(ggml_type type, int64_t n_in, int64_t n_out, int32
             if (diff > 0) check.gelu_diff = std::max(check.gelu_diff, diff / std::fabs(double(inputs[i])));
         }
     }
+    {
+        std::vector<float> inputs(static_cast<size_t>(n_in + 5));
+        for (float& v : inputs) v = 25.0f * uniform(gen) - 15.0f;
+        const float special[] = {0.0f, -0.0f, -30.0f, -30.5f, std::nanf("")};
+        std::copy(std::begin(special), std::end(special), inputs.end() - 5);
+        std::vector<float> ours_e(inputs.size()), scalar_e(inputs.size());
+        for (size_t offset = 0; offset < 16 && offset < inputs.size(); ++offset) {  // the lanes cut at every place
+            const int64_t n = static_cast<int64_t>(inputs.size() - offset);
+            matvec::kernel_set_of(kernels)->elu(inputs.data() + offset, ours_e.data(), n);
+            matvec::kernel_set_of(matvec_kernels::scalar)->elu(inputs.data() + offset, scalar_e.data(), n);
+            for (int64_t i = 0; i < n; ++i) {
+                check.elu_mismatches += std::memcmp(&ours_e[i], &scalar_e[i], sizeof(float)) != 0;
+            }
+        }
+    }
     if (type == GGML_TYPE_Q8_0 || type == GGML_TYPE_Q4_K) {
         // The random columns, then one of ties (each block's first value -127: x * 1 when it sets the scale), zero
         // blocks and tiny values.

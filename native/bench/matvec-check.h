@@ -24,6 +24,9 @@ struct matvec_check {
     // The kernel set's GELU against the scalar set's (the C library's erf) over values in [-8, 8] and 0: the largest
     // difference relative to the input's magnitude.
     double gelu_diff = 0;
+    // The EnCodec decoder's ELU (cpu_elu) through the kernel set against the scalar set's over values in [-40, 10],
+    // zeros of both signs, -30 and NaN, at every offset of the vector lanes: elements whose bits differ.
+    int64_t elu_mismatches = 0;
 };
 
 // Weights [n_in, n_out] of `type` (f32, f16, q8_0, q4_K) quantised from uniform values in [-1, 1), columns [n_in,

@@ -1,7 +1,8 @@
 // ELU (alpha 1) for the EnCodec decoder. ggml's CPU ELU calls libm's expm1f once per element, which measured a
 // quarter of the whole decode on a 2-core x86 machine (~9.5 M elements per second of 32 kHz audio). On the CPU
 // backend this builds a custom op instead: a branch-free expm1 (range reduction + degree-7 polynomial, within
-// a few ulp of expm1f), four lanes at a time with SSE2 on x86-64. Other backends keep ggml_elu.
+// a few ulp of expm1f) from the CPU kernel sets (runtime/cpu-matvec.h: cpu_elu; 16 lanes with AVX-512, 8 with AVX2,
+// 4 with SSE2, every element the same value in each). Other backends keep ggml_elu.
 #pragma once
 #include <ggml.h>
 

@@ -294,6 +294,26 @@ void gelu_erf(float* y, int64_t n) {
     for (int64_t i = n8; i < n; ++i) y[i] = 0.5f * y[i] * (1.0f + std::erf(y[i] * gelu_sqrt_2_inv));
 }
 
+void elu(const float* src, float* dst, int64_t n) {
+    const __m256 zero = _mm256_setzero_ps(), magic = _mm256_set1_ps(elu_round_magic);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(src + i);
+        const __m256 x = _mm256_max_ps(_mm256_min_ps(v, zero), _mm256_set1_ps(elu_min_x));
+        const __m256 k = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(elu_log2e)), magic), magic);
+        const __m256 r = _mm256_sub_ps(_mm256_sub_ps(x, _mm256_mul_ps(k, _mm256_set1_ps(elu_ln2_hi))),
+                                       _mm256_mul_ps(k, _mm256_set1_ps(elu_ln2_lo)));
+        __m256 p = _mm256_set1_ps(elu_taylor[0]);
+        for (int j = 1; j < 6; ++j) p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(elu_taylor[j]));
+        p = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), r);
+        const __m256 scale = _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(k), _mm256_set1_epi32(127)), 23));
+        const __m256 neg = _mm256_add_ps(_mm256_mul_ps(scale, p), _mm256_sub_ps(scale, _mm256_set1_ps(1.0f)));
+        _mm256_storeu_ps(dst + i, _mm256_blendv_ps(neg, v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ)));
+    }
+    for (; i < n; ++i) dst[i] = elu_scalar(src[i]);
+}
+
 float softmax(float* x, const float* mask, float scale, int64_t n) {
     const int64_t n8 = n / 8 * 8;
     const __m256 scale8 = _mm256_set1_ps(scale);
@@ -337,6 +357,7 @@ kernel_set avx2_kernels() {
             q8_0_column,
             q8_k_column,
             gelu_erf,
+            elu,
             softmax};
 }
 

@@ -313,6 +313,26 @@ void gelu_erf(float* y, int64_t n) {
     }
 }
 
+void elu(const float* src, float* dst, int64_t n) {
+    const __m512 zero = _mm512_setzero_ps(), magic = _mm512_set1_ps(elu_round_magic);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(src + i);
+        const __m512 x = _mm512_max_ps(_mm512_min_ps(v, zero), _mm512_set1_ps(elu_min_x));
+        const __m512 k = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(elu_log2e)), magic), magic);
+        const __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, _mm512_mul_ps(k, _mm512_set1_ps(elu_ln2_hi))),
+                                       _mm512_mul_ps(k, _mm512_set1_ps(elu_ln2_lo)));
+        __m512 p = _mm512_set1_ps(elu_taylor[0]);
+        for (int j = 1; j < 6; ++j) p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(elu_taylor[j]));
+        p = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), r);
+        const __m512 scale = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(k), _mm512_set1_epi32(127)), 23));
+        const __m512 neg = _mm512_add_ps(_mm512_mul_ps(scale, p), _mm512_sub_ps(scale, _mm512_set1_ps(1.0f)));
+        _mm512_storeu_ps(dst + i, _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), neg, v));
+    }
+    for (; i < n; ++i) dst[i] = elu_scalar(src[i]);
+}
+
 float softmax(float* x, const float* mask, float scale, int64_t n) {
     const __m512 scale16 = _mm512_set1_ps(scale);
     __m512 max16 = _mm512_set1_ps(-INFINITY);
@@ -345,6 +365,7 @@ kernel_set avx512_kernels() {
             q8_0_column,
             q8_k_column,
             gelu_erf,
+            elu,
             softmax};
 }
 

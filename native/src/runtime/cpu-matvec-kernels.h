@@ -100,6 +100,32 @@ constexpr float erf_p = 0.3275911f;
 constexpr float erf_poly[5] = {0.254829592f, -0.284496736f, 1.421413741f, -1.453152027f, 1.061405429f};
 constexpr float gelu_sqrt_2_inv = 0.70710678118654752440084436210484f;
 
+// The EnCodec decoder's ELU (alpha 1) through expm1 for x <= 0: x = n ln2 + r with |r| <= ln2 / 2, expm1(x) =
+// 2^n expm1(r) + (2^n - 1), expm1(r) by its Taylor series to degree 7 (truncation below 2e-8 relative for |r| <=
+// 0.347). Below -30 the result rounds to -1 in float anyway, which also keeps 2^n a normal number. Every set does
+// the same operations in the same order (no contraction into FMAs: the kernel files are compiled with
+// -ffp-contract=off), so every element gets the same value whichever set and lane computes it: a stream's pushes
+// cut the activations at other places than a whole-clip decode does.
+constexpr float elu_min_x = -30.0f;
+constexpr float elu_log2e = 1.44269504f;
+constexpr float elu_round_magic = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to an integer
+constexpr float elu_ln2_hi = 0.693145752f;      // few mantissa bits: n * ln2_hi is exact
+constexpr float elu_ln2_lo = 1.42860677e-6f;
+constexpr float elu_taylor[] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f};
+
+static inline float elu_scalar(float v) {
+    const float x = v < 0.0f ? (v > elu_min_x ? v : elu_min_x) : 0.0f;
+    const float n = (x * elu_log2e + elu_round_magic) - elu_round_magic;
+    const float r = (x - n * elu_ln2_hi) - n * elu_ln2_lo;
+    float p = elu_taylor[0];
+    for (int i = 1; i < 6; ++i) p = p * r + elu_taylor[i];
+    p = p * r * r + r;
+    const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+    float scale;
+    __builtin_memcpy(&scale, &bits, sizeof scale);
+    return v > 0.0f ? v : scale * p + (scale - 1.0f);
+}
+
 // y[c * y_col + r] = row r of the weights . column c, for rows [r0, r1).
 struct output {
     float* y;
@@ -128,6 +154,8 @@ struct kernel_set {
     // GELU in place, y = 0.5 y (1 + erf(y / sqrt 2)) as ggml_gelu_erf: the scalar set with the C library's erf, the
     // vector sets with erf_poly below.
     void (*gelu_erf)(float* y, int64_t n);
+    // The decoder's ELU of n values (dst may be src), as elu_scalar for every element.
+    void (*elu)(const float* src, float* dst, int64_t n);
     // Attention's softmax, unnormalised: x[j] = exp(x[j] * scale + mask[j] - m) for j < n, m the largest of the
     // x[j] * scale + mask[j]; returns the sum of the new x[j] (exp of -inf is 0).
     float (*softmax)(float* x, const float* mask, float scale, int64_t n);

@@ -13,6 +13,10 @@
 #include "runtime/cpu-matvec-kernels.h"
 #include "runtime/error.h"
 
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+#endif
+
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define MG_MATVEC_X86 1
 #endif
@@ -153,6 +157,32 @@ void scalar_q8_k_column(const float* x, int64_t n_in, int8_t* q, float* scales, 
     }
 }
 
+#if defined(__SSE2__) || defined(_M_X64)
+// The scalar set's ELU four lanes at a time with SSE2, which every x86-64 CPU has (elu_scalar's operations).
+inline __m128 elu_sse2(__m128 v) {
+    const __m128 x = _mm_max_ps(_mm_min_ps(v, _mm_setzero_ps()), _mm_set1_ps(elu_min_x));
+    const __m128 magic = _mm_set1_ps(elu_round_magic);
+    const __m128 n = _mm_sub_ps(_mm_add_ps(_mm_mul_ps(x, _mm_set1_ps(elu_log2e)), magic), magic);
+    const __m128 r =
+        _mm_sub_ps(_mm_sub_ps(x, _mm_mul_ps(n, _mm_set1_ps(elu_ln2_hi))), _mm_mul_ps(n, _mm_set1_ps(elu_ln2_lo)));
+    __m128 p = _mm_set1_ps(elu_taylor[0]);
+    for (int i = 1; i < 6; ++i) p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(elu_taylor[i]));
+    p = _mm_add_ps(_mm_mul_ps(_mm_mul_ps(p, r), r), r);
+    const __m128 scale = _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(_mm_cvttps_epi32(n), _mm_set1_epi32(127)), 23));
+    const __m128 neg = _mm_add_ps(_mm_mul_ps(scale, p), _mm_sub_ps(scale, _mm_set1_ps(1.0f)));
+    const __m128 positive = _mm_cmpgt_ps(v, _mm_setzero_ps());
+    return _mm_or_ps(_mm_and_ps(positive, v), _mm_andnot_ps(positive, neg));
+}
+#endif
+
+void scalar_elu(const float* src, float* dst, int64_t n) {
+    int64_t i = 0;
+#if defined(__SSE2__) || defined(_M_X64)
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(dst + i, elu_sse2(_mm_loadu_ps(src + i)));
+#endif
+    for (; i < n; ++i) dst[i] = elu_scalar(src[i]);
+}
+
 // ggml_gelu_erf's formula (ggml_vec_gelu_erf_f32), element for element.
 void scalar_gelu_erf(float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * y[i] * (1.0f + std::erf(y[i] * gelu_sqrt_2_inv));
@@ -193,6 +223,7 @@ kernel_set scalar_kernels() {
             scalar_q8_0_column,
             scalar_q8_k_column,
             scalar_gelu_erf,
+            scalar_elu,
             scalar_softmax};
 }
 
@@ -592,6 +623,12 @@ ggml_tensor* cpu_matvec_fused(ggml_context* ctx, const std::vector<ggml_tensor*>
     }
     return ggml_custom_4d(ctx, GGML_TYPE_F32, ws[0]->ne[1], n_cols, static_cast<int64_t>(ws.size()), 1, args.data(),
                           static_cast<int>(args.size()), matvec_op, GGML_N_TASKS_MAX, userdata);
+}
+
+void cpu_elu(const float* src, float* dst, int64_t n) {
+    static const matvec::kernel_set* set = matvec::kernel_set_of(
+        cpu_matvec_kernels() == matvec_kernels::ggml ? matvec_kernels::scalar : cpu_matvec_kernels());
+    set->elu(src, dst, n);
 }
 
 ggml_tensor* project(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, bool cpu) {

@@ -56,6 +56,10 @@ bool cpu_matvec_fuses(bool cpu, const std::vector<ggml_tensor*>& ws, const ggml_
 ggml_tensor* cpu_matvec_fused(ggml_context* ctx, const std::vector<ggml_tensor*>& ws, ggml_tensor* x,
                               const matvec_fusion& fusion);
 
+// The EnCodec decoder's ELU of n values on the CPU (dst may be src) with this process's kernel set (the scalar one
+// when the products are ggml's): every set gives every element the same value (cpu-matvec-kernels.h, elu_scalar).
+void cpu_elu(const float* src, float* dst, int64_t n);
+
 // cpu_matvec when the graph runs on the CPU, the kernels are not ggml's and it takes the product; else
 // ggml_mul_mat.
 ggml_tensor* project(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, bool cpu);
