@@ -84,6 +84,20 @@ function lastConvBytesPerSample(codec: Codec): number {
   return (codec.numFilters * (codec.lastKernelSize + 2) + codec.lastKernelSize + 1) * F32;
 }
 
+// The same when the stride-1 convolutions run directly from their input frames (NativeModelInfo.codecConvolutions
+// 'direct', native/src/codec/decoder-cpu-ops.h): no columns, so the largest step is the last upsampling, whose
+// ConvTranspose1d products (numFilters x 2 ratio taps per input frame: 2 numFilters per output sample) and
+// overlap-added output (numFilters) live together, or while the product runs the products and the ELU of its input
+// (2 numFilters channels at 1 / ratio of the rate); or the full-rate residual block (its input, hidden and output
+// frames and the int32 gather indices); or the last convolution (input, indices, output).
+function directStepBytesPerSample(codec: Codec): number {
+  const filters = codec.numFilters;
+  const ratio = codec.upsamplingRatios[codec.upsamplingRatios.length - 1] ?? 1;
+  const upsampling = Math.max(3 * filters, 2 * filters + (4 * filters) / ratio);
+  const residual = filters * (2 + 1 / codec.compress) + 1;
+  return Math.max(upsampling, residual, filters + 2) * F32;
+}
+
 // On a GPU the one-shot decoder runs every stage after the last LSTM as one graph, whose inputs ggml allocates up
 // front: that graph also holds the int32 gather indices of every residual convolution (residualKernelSize per output
 // sample of its upsampling stage).
@@ -120,8 +134,8 @@ function decoderDelaySamples(codec: Codec): number {
  * clip through a streaming decoder WHOLE_CLIP_CHUNK_FRAMES at a time; on a GPU (`onCpu` false) its largest graph
  * holds the whole clip's last stages.
  */
-export function wholeDecodeBytes(codec: Codec, frames: number, onCpu = true): number {
-  if (onCpu) return streamDecodeBytes(codec, frames, WHOLE_CLIP_CHUNK_FRAMES);
+export function wholeDecodeBytes(codec: Codec, frames: number, onCpu = true, direct = false): number {
+  if (onCpu) return streamDecodeBytes(codec, frames, WHOLE_CLIP_CHUNK_FRAMES, direct);
   const samples = frames * codec.hopLength;
   return Math.ceil(samples * (lastConvBytesPerSample(codec) + residualIndexBytesPerSample(codec)) * ALLOCATOR_SLACK);
 }
@@ -132,18 +146,19 @@ export function wholeDecodeBytes(codec: Codec, frames: number, onCpu = true): nu
  * first chunk minus the decoder's delay when it is the only one), or what finish() decodes at the end (the delay),
  * plus that convolution's context.
  */
-export function streamDecodeBytes(codec: Codec, frames: number, chunkFrames: number): number {
+export function streamDecodeBytes(codec: Codec, frames: number, chunkFrames: number, direct = false): number {
   const samples = frames * codec.hopLength;
   const delay = decoderDelaySamples(codec);
   const pushed = chunkFrames >= frames ? samples - delay : chunkFrames * codec.hopLength;
   const window = Math.max(pushed, Math.min(delay, samples)) + codec.lastKernelSize - 1;
-  return Math.ceil(window * lastConvBytesPerSample(codec) * ALLOCATOR_SLACK);
+  const perSample = direct ? directStepBytesPerSample(codec) : lastConvBytesPerSample(codec);
+  return Math.ceil(window * perSample * ALLOCATOR_SLACK);
 }
 
 /** The memory estimate of a request on a model described by `info`. */
 export function estimateMemory(
   info: Pick<NativeModelInfo, 'variant' | 'channels' | 'codebooks' | 'hparams'> &
-    Partial<Pick<NativeModelInfo, 'kvCache' | 'backend'>>,
+    Partial<Pick<NativeModelInfo, 'kvCache' | 'backend' | 'codecConvolutions'>>,
   request: MemoryRequest,
 ): MemoryEstimate {
   const { lm, t5, codec, melody } = info.hparams;
@@ -162,6 +177,7 @@ export function estimateMemory(
   const codes = delayed + result;
   const hop = codec.hopLength;
   const lmPhase = kvCache + crossAttention + textEncoder + codes;
+  const direct = info.codecConvolutions === 'direct';
   let audio: number;
   let decode: number;
   if (request.decode === 'stream') {
@@ -169,11 +185,11 @@ export function estimateMemory(
     audio = STREAM_BUFFERED_CHUNKS * request.prompts * info.channels * chunkFrames * hop * F32;
     // One streaming decoder per prompt and channel, all alive until the stream ends, computing in turn in one
     // workspace (native/src/pipeline, native/src/codec/workspace.h).
-    decode = streamDecodeBytes(codec, request.outputFrames, chunkFrames);
+    decode = streamDecodeBytes(codec, request.outputFrames, chunkFrames, direct);
   } else {
     audio = request.prompts * info.channels * request.outputFrames * hop * F32;
     // One channel of one clip at a time, in one workspace.
-    decode = wholeDecodeBytes(codec, request.outputFrames, (info.backend ?? 'CPU') === 'CPU');
+    decode = wholeDecodeBytes(codec, request.outputFrames, (info.backend ?? 'CPU') === 'CPU', direct);
   }
   // The decoders run inside the LM's frame loop (native/src/pipeline): the KV cache is still held.
   const total = lmPhase + decode + audio;

@@ -30,6 +30,12 @@ export interface NativeModelInfo {
   threads: number;
   /** Element type of the LM's self-attention K/V cache ('f32' or 'f16'; LoadOptions.kvCache). */
   kvCache: 'f32' | 'f16';
+  /**
+   * How the EnCodec decoder computes its stride-1 convolutions: 'direct' from the input frames (a CPU decoder with
+   * the AVX2 / AVX-512 kernel sets) or 'columns', gathered columns times ggml's matrix product (the memory estimate
+   * differs).
+   */
+  codecConvolutions: 'direct' | 'columns';
   hparams: NativeHparams;
 }
 

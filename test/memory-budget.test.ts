@@ -18,6 +18,7 @@ import {
 } from '../lib/memory-budget';
 import { native } from '../lib/native';
 import { nativeDiagnostics } from '../lib/native-diagnostics';
+import { runtimeInfo } from '../lib/runtime';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'musicgen-budget-'));
@@ -63,8 +64,9 @@ function tinyRequest(over: Partial<MemoryRequest> = {}): MemoryRequest {
 
 t.test('the estimate matches a hand-computed figure (tiny model)', async (t) => {
   // musicgen-tiny: LM hidden 48, 2 layers, 4 codebooks (mono: 4 delay groups), T5 4 heads, hop 640, EnCodec
-  // numFilters 2, lastKernelSize 7, f32 file.
-  const info = gen.info;
+  // numFilters 2, lastKernelSize 7, f32 file; the decoder's convolutions as gathered columns times ggml's products
+  // (the scalar kernel set's and ggml's; the direct ones' figure follows).
+  const info = { ...gen.info, codecConvolutions: 'columns' as const };
   t.equal(info.hparams.lm.embeddingLength, 48);
   t.equal(info.hparams.lm.blockCount, 2);
   t.equal(info.hparams.codec.numFilters, 2);
@@ -104,10 +106,17 @@ t.test('the estimate matches a hand-computed figure (tiny model)', async (t) => 
   t.equal(streamed.decode, Math.ceil((25 * 640 + 6) * 26 * 4 * 1.01), 'streams decode chunk by chunk');
   t.equal(streamed.audio, 2 * 2 * 1 * 25 * 640 * 4, 'two buffered chunks per prompt');
   t.equal(streamed.total, 316416 + 7680 + 1600 + 6528 + streamed.decode + streamed.audio);
+
+  // Direct convolutions (AVX2 / AVX-512): no columns; the largest step holds 6 values per sample, the last
+  // upsampling's products (2 filters * 8 taps per input frame / ratio 4 =) 4 and output 2, as does the full-rate
+  // residual block (input 2, hidden 1, output 2, int32 indices 1).
+  const direct = estimateMemory({ ...info, codecConvolutions: 'direct' }, tinyRequest());
+  t.equal(direct.decode, Math.ceil((25 * 640 + 6) * 6 * 4 * 1.01));
+  t.equal(direct.decode, 387986);
 });
 
 t.test('the estimate at real size: musicgen-small, 30 s, f16 (hand-computed)', async (t) => {
-  const small = structuredClone(gen.info) as ModelInfo;
+  const small = { ...(structuredClone(gen.info) as ModelInfo), codecConvolutions: 'columns' as const };
   Object.assign(small.hparams.lm, { embeddingLength: 1024, blockCount: 24 });
   Object.assign(small.hparams.t5, { headCount: 12 });
   Object.assign(small.hparams.codec, { numFilters: 64, lastKernelSize: 7, hopLength: 640 });
@@ -131,6 +140,11 @@ t.test('the estimate at real size: musicgen-small, 30 s, f16 (hand-computed)', a
   const f32 = { ...small, fileType: 0 };
   t.equal(estimateMemory(f32, request).decode, e.decode, 'f32 and f16 files decode alike');
   t.equal(formatBytes(e.total), '605.6 MiB');
+  // Direct convolutions: the last upsampling's products (64 filters * 8 taps / ratio 4 = 128 per sample) and its
+  // output (64), 192 values per sample (the full-rate residual block: 64 + 32 + 64 + 1 = 161).
+  const direct = estimateMemory({ ...f16, codecConvolutions: 'direct' }, request);
+  t.equal(direct.decode, Math.ceil((25 * 640 + 6) * 192 * 4 * 1.01));
+  t.equal(formatBytes(direct.decode), '11.8 MiB');
 });
 
 t.test('generate() over a tiny budget is refused before any native call', async (t) => {
@@ -142,7 +156,9 @@ t.test('generate() over a tiny budget is refused before any native call', async 
   });
   t.type(error, MemoryBudgetError);
   t.equal((error as MusicGenError).code, 'ERR_MUSICGEN_MEMORY_BUDGET');
-  t.match((error as Error).message, /^This generate\(\) request needs about 2\.0 MiB \(KV cache/);
+  // The decoder's share depends on how it convolves (the estimate above): 791.1 KiB in all with direct convolutions.
+  const needs = gen.info.codecConvolutions === 'direct' ? '791\\.1 KiB' : '2\\.0 MiB';
+  t.match((error as Error).message, new RegExp(`^This generate\\(\\) request needs about ${needs} \\(KV cache`));
   t.match((error as Error).message, /over the memory budget of 97\.7 KiB\. Ask for a shorter duration/);
   t.equal((error as MemoryBudgetError).budget, 100_000);
   t.ok((error as MemoryBudgetError).needed > 100_000);
@@ -292,6 +308,10 @@ t.test('the decode estimate matches the compute memory the decoders allocate', a
     const info = model.info();
     const codec = info.hparams.codec;
     const codebooks = info.codebooks / info.channels; // one channel's decoder
+    // Direct convolutions with the AVX2 / AVX-512 kernel sets, gathered columns with the scalar ones and ggml's
+    // (cpu-kernels.test.ts runs this file under each).
+    const direct = info.codecConvolutions === 'direct';
+    t.equal(direct, ['avx2', 'avx512'].includes(runtimeInfo().cpuKernels), `convolutions: ${info.codecConvolutions}`);
     for (const frames of [10, 50, 150]) {
       let state = frames;
       const codes = Int32Array.from({ length: codebooks * frames }, () => {
@@ -300,12 +320,12 @@ t.test('the decode estimate matches the compute memory the decoders allocate', a
       });
       const label = `${fixture} ${type}, ${frames} frames`;
       const whole = await diagnostics.decodeCodes(model, codes, codebooks, frames, []);
-      within(t, wholeDecodeBytes(codec, frames), whole.computeBytes, `${label}, one-shot decode`);
+      within(t, wholeDecodeBytes(codec, frames, true, direct), whole.computeBytes, `${label}, one-shot decode`);
       for (const chunkFrames of [frames, 25, 1]) {
         const streamed = await diagnostics.decodeCodesStreaming(model, codes, codebooks, frames, chunkFrames);
         within(
           t,
-          streamDecodeBytes(codec, frames, chunkFrames),
+          streamDecodeBytes(codec, frames, chunkFrames, direct),
           streamed.computeBytes,
           `${label}, chunks of ${chunkFrames}`,
         );
@@ -313,10 +333,13 @@ t.test('the decode estimate matches the compute memory the decoders allocate', a
       // The request-level figures: one one-shot decoder at a time for generate(), one workspace shared by the
       // streaming decoders (one per prompt and channel) for stream().
       const request = { prompts: 2, textTokens: 5, guided: true, windowFrames: frames, outputFrames: frames };
-      t.equal(estimateMemory(info, { ...request, decode: 'whole' }).decode, wholeDecodeBytes(codec, frames));
+      t.equal(
+        estimateMemory(info, { ...request, decode: 'whole' }).decode,
+        wholeDecodeBytes(codec, frames, true, direct),
+      );
       t.equal(
         estimateMemory(info, { ...request, decode: 'stream', chunkFrames: 25 }).decode,
-        streamDecodeBytes(codec, frames, 25),
+        streamDecodeBytes(codec, frames, 25, direct),
       );
     }
   }

@@ -9,6 +9,7 @@
 
 #include "addon.h"
 #include "js-args.h"
+#include "model/codec-matrices.h"
 #include "model/loader.h"
 #include "promise-worker.h"
 #include "runtime/error.h"
@@ -249,6 +250,7 @@ class model_object : public Napi::ObjectWrap<model_object> {
         out.Set("backend", m.backends.name());
         out.Set("threads", m.backends.n_threads);
         out.Set("kvCache", ggml_type_name(m.lm_cache_type));
+        out.Set("codecConvolutions", mg::encodec_decoder_convolves_directly(m) ? "direct" : "columns");
         out.Set("hparams", hparams_object(env, hp));
         return out;
     }

@@ -93,9 +93,33 @@ static ggml_tensor* add_bias(ggml_context* ctx, ggml_tensor* product, ggml_tenso
     return residual ? ggml_add(ctx, residual, y) : y;
 }
 
+// conv(x, or x's ELU when `elu_x`) + bias, then through the ELU (`elu_y`) or added to `residual` (when not null):
+// directly from the input frames when the convolution has a frames_matrix (CPU), else a product of columns.
+static ggml_tensor* conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, bool elu_x, bool elu_y,
+                           ggml_tensor* residual, encodec_decoder_graph& graph) {
+    if (!graph.cpu() || !conv.frames_matrix) {
+        return add_bias(ctx, conv1d_product(ctx, conv, x, elu_x, graph), conv.bias, elu_y, residual, graph);
+    }
+    if (conv.frames_matrix->ne[1] != x->ne[0] * conv.kernel) {
+        throw error(error_code::backend, "a decoder convolution of " + std::to_string(conv.frames_matrix->ne[1]) +
+                                             " inputs per frame received " + std::to_string(x->ne[0]) + " channels");
+    }
+    const int64_t length = x->ne[1];
+    const encodec_padding pad = encodec_conv1d_padding(conv, length);
+    ggml_tensor* frames = nullptr;
+    if (pad.left != 0 || pad.right != 0 || conv.kernel != 1) {
+        // Padded position j (output t reads positions t .. t + kernel - 1) is input frame j - left, reflected.
+        const int64_t max_pad = std::max(pad.left, pad.right);
+        std::vector<int32_t> rows(static_cast<size_t>(pad.out_length + conv.kernel - 1));
+        for (size_t j = 0; j < rows.size(); ++j) rows[j] = reflected(static_cast<int64_t>(j) - pad.left, length, max_pad);
+        frames = graph.rows(ctx, std::move(rows));
+    }
+    return encodec_cpu_conv1d(ctx, conv, x, frames, elu_x, elu_y, residual);
+}
+
 ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, bool elu_x,
                                     encodec_decoder_graph& graph) {
-    return add_bias(ctx, conv1d_product(ctx, conv, x, elu_x, graph), conv.bias, false, nullptr, graph);
+    return conv1d(ctx, conv, x, elu_x, false, nullptr, graph);
 }
 
 ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x,
@@ -134,9 +158,8 @@ ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_c
 // products' epilogues (decoder-cpu-ops.h).
 static ggml_tensor* residual_block(ggml_context* ctx, const encodec_resblock& block, ggml_tensor* x,
                                    encodec_decoder_graph& graph) {
-    ggml_tensor* hidden =
-        add_bias(ctx, conv1d_product(ctx, block.conv1, x, true, graph), block.conv1.bias, true, nullptr, graph);
-    return add_bias(ctx, conv1d_product(ctx, block.conv2, hidden, false, graph), block.conv2.bias, false, x, graph);
+    ggml_tensor* hidden = conv1d(ctx, block.conv1, x, true, true, nullptr, graph);
+    return conv1d(ctx, block.conv2, hidden, false, false, x, graph);
 }
 
 ggml_tensor* encodec_decoder_stage(ggml_context* ctx, const encodec_stage& stage, ggml_tensor* x,

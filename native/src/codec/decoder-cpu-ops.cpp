@@ -8,6 +8,7 @@
 #include "codec/elu.h"
 #include "codec/padding.h"
 #include "model/codec-matrices.h"
+#include "runtime/cpu-matvec.h"
 
 namespace mg {
 
@@ -124,7 +125,103 @@ void bias_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
     }
 }
 
+// encodec_cpu_conv1d's options, in the node's op_params after ggml's own custom op parameters (3 pointers).
+enum conv_flags : int32_t { conv_elu_x = 1, conv_elu_y = 2, conv_gather = 4, conv_residual = 8 };
+constexpr int conv_flags_param = 6;
+static_assert(3 * sizeof(void*) <= conv_flags_param * sizeof(int32_t), "ggml's custom op parameters overlap the flags");
+
+// Output frames per tile of the direct convolution: the padded input frames of a tile stay in L1 / L2 while the
+// kernel streams its matrix across them.
+constexpr int64_t conv_tile = 64;
+
+void conv1d_op(ggml_tensor* dst, int ith, int nth, void*) {
+    const int32_t flags = reinterpret_cast<const int32_t*>(dst->op_params)[conv_flags_param];
+    const ggml_tensor* x = dst->src[0];
+    const ggml_tensor* w = dst->src[1];
+    const float* bias = static_cast<const float*>(dst->src[2]->data);
+    const int32_t* frames = flags & conv_gather ? static_cast<const int32_t*>(dst->src[3]->data) : nullptr;
+    const ggml_tensor* residual = flags & conv_residual ? dst->src[flags & conv_gather ? 4 : 3] : nullptr;
+    const int64_t C = x->ne[0], L = x->ne[1], out = dst->ne[0], T = dst->ne[1], n_k = w->ne[1];
+    const int64_t kernel = n_k / C;
+    const float* in = static_cast<const float*>(x->data);
+    float* y = static_cast<float*>(dst->data);
+    const conv_frames_kernel conv_frames = cpu_conv_frames();
+
+    // Work items: tiles of frames, each split into parts of the output channels (multiples of 64) when there are too
+    // few tiles to keep every thread busy.
+    const int64_t n_tiles = (T + conv_tile - 1) / conv_tile;
+    int64_t parts = 1;
+    while (n_tiles * parts < 4 * nth && out >= 128 * parts) parts *= 2;
+    const int64_t part_size = ((out + parts - 1) / parts + 63) & ~int64_t{63};
+    int64_t begin, end;
+    thread_range(n_tiles * parts, ith, nth, begin, end);
+    thread_local std::vector<float> scratch;
+    int64_t padded_tile = -1;
+    for (int64_t item = begin; item < end; ++item) {
+        const int64_t tile = item / parts;
+        const int64_t o0 = std::min(out, item % parts * part_size), o1 = std::min(out, o0 + part_size);
+        const int64_t t0 = tile * conv_tile, t1 = std::min(T, t0 + conv_tile);
+        if (o0 == o1) continue;
+        const float* source = in + t0 * C;  // frame t0's column: n_k values from here on, C apart frame by frame
+        if (frames || flags & conv_elu_x) {
+            const int64_t n = t1 - t0 + kernel - 1;
+            if (tile != padded_tile) {
+                scratch.resize(static_cast<size_t>(n * C));
+                for (int64_t j = 0; j < n; ++j) {
+                    const int64_t frame = frames ? frames[t0 + j] : t0 + j;
+                    float* to = scratch.data() + j * C;
+                    if (frame == L) {
+                        std::fill(to, to + C, 0.0f);
+                    } else if (flags & conv_elu_x) {
+                        encodec_elu_values(in + frame * C, to, C);
+                    } else {
+                        std::memcpy(to, in + frame * C, static_cast<size_t>(C) * sizeof(float));
+                    }
+                }
+                padded_tile = tile;
+            }
+            source = scratch.data();
+        }
+        float* to = y + t0 * out + o0;
+        conv_frames(static_cast<const float*>(w->data) + o0, out, bias + o0, o1 - o0, n_k, source, C, to, out,
+                    t1 - t0);
+        for (int64_t t = 0; t < t1 - t0; ++t) {
+            float* row = to + t * out;
+            if (flags & conv_elu_y) encodec_elu_values(row, row, o1 - o0);
+            if (residual) {
+                const float* r =
+                    static_cast<const float*>(residual->data) + (t0 + t) * (residual->nb[1] / sizeof(float)) + o0;
+                for (int64_t o = 0; o < o1 - o0; ++o) row[o] = r[o] + row[o];
+            }
+        }
+    }
+}
+
 }  // namespace
+
+ggml_tensor* encodec_cpu_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, ggml_tensor* frames,
+                                bool elu_x, bool elu_y, ggml_tensor* residual) {
+    const int64_t out = conv.frames_matrix->ne[0];
+    const int64_t length = frames ? frames->ne[0] - conv.kernel + 1 : x->ne[1];
+    ggml_tensor* args[] = {ggml_is_contiguous(x) ? x : ggml_cont(ctx, x), conv.frames_matrix, conv.bias, frames,
+                           residual};
+    int n_args = 3;
+    int32_t flags = (elu_x ? conv_elu_x : 0) | (elu_y ? conv_elu_y : 0);
+    if (frames) {
+        flags |= conv_gather;
+        ++n_args;
+    } else {
+        args[3] = residual;
+    }
+    if (residual) {
+        flags |= conv_residual;
+        ++n_args;
+    }
+    ggml_tensor* y =
+        ggml_custom_4d(ctx, GGML_TYPE_F32, out, length, 1, 1, args, n_args, conv1d_op, GGML_N_TASKS_MAX, nullptr);
+    reinterpret_cast<int32_t*>(y->op_params)[conv_flags_param] = flags;
+    return y;
+}
 
 ggml_tensor* encodec_cpu_columns(ggml_context* ctx, ggml_tensor* x, ggml_tensor* rows, int64_t kernel, bool elu) {
     ggml_tensor* args[] = {ggml_is_contiguous(x) ? x : ggml_cont(ctx, x), rows};

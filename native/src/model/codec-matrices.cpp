@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/cpu-matvec.h"
 #include "runtime/error.h"
 
 namespace mg {
@@ -53,6 +54,27 @@ static std::vector<float> matrix_values(const encodec_conv& conv) {
     return m;
 }
 
+bool encodec_direct_conv(const model& m, const encodec_conv& conv) {
+    return !m.backends.gpu && cpu_conv_frames() && !conv.transposed && conv.stride == 1 && conv.dilation == 1;
+}
+
+bool encodec_decoder_convolves_directly(const model& m) {
+    for (const encodec_stage& s : m.codec.decoder) {
+        if (s.kind == encodec_stage_kind::conv && s.conv.frames_matrix) return true;
+        if (s.kind == encodec_stage_kind::resblock && s.res.conv1.frames_matrix) return true;
+    }
+    return false;
+}
+
+// [in * kernel, out] -> [out, in * kernel].
+static std::vector<float> transposed(const std::vector<float>& matrix, int64_t rows, int64_t row_length) {
+    std::vector<float> t(matrix.size());
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t k = 0; k < row_length; ++k) t[k * rows + r] = matrix[r * row_length + k];
+    }
+    return t;
+}
+
 void encodec_prepare_decoder_matrices(model& m) {
     std::vector<encodec_conv*> convs;
     for (encodec_stage& s : m.codec.decoder) {
@@ -62,7 +84,7 @@ void encodec_prepare_decoder_matrices(model& m) {
             convs.push_back(&s.res.conv2);
         }
     }
-    ggml_init_params params{convs.size() * ggml_tensor_overhead(), nullptr, true};
+    ggml_init_params params{2 * convs.size() * ggml_tensor_overhead(), nullptr, true};
     m.codec.matrices_ctx.reset(ggml_init(params));
     if (!m.codec.matrices_ctx) throw error(error_code::backend, "failed to create the codec matrices' context");
     ggml_context* ctx = m.codec.matrices_ctx.get();
@@ -70,6 +92,7 @@ void encodec_prepare_decoder_matrices(model& m) {
         const int64_t* ne = c->weight->ne;
         c->matrix = c->transposed ? ggml_new_tensor_2d(ctx, GGML_TYPE_F32, ne[2], ne[1] * encodec_transposed_taps(*c))
                                   : ggml_new_tensor_2d(ctx, GGML_TYPE_F32, ne[1] * ne[0], ne[2]);
+        if (encodec_direct_conv(m, *c)) c->frames_matrix = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, ne[2], ne[1] * ne[0]);
     }
     if (convs.empty()) return;
     ggml_backend_buffer_type_t buft = ggml_backend_get_default_buffer_type(m.backends.main_backend());
@@ -82,6 +105,10 @@ void encodec_prepare_decoder_matrices(model& m) {
     for (encodec_conv* c : convs) {
         const std::vector<float> values = matrix_values(*c);
         ggml_backend_tensor_set(c->matrix, values.data(), 0, ggml_nbytes(c->matrix));
+        if (c->frames_matrix) {
+            const std::vector<float> frames = transposed(values, c->matrix->ne[1], c->matrix->ne[0]);
+            ggml_backend_tensor_set(c->frames_matrix, frames.data(), 0, ggml_nbytes(c->frames_matrix));
+        }
     }
 }
 

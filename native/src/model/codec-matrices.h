@@ -3,6 +3,9 @@
 //  * Conv1d [kernel, in, out] -> [in * kernel, out], input channel fastest: the rows of the gathered columns.
 //  * ConvTranspose1d [kernel, out, in] -> [in, out * kernel'], output channel fastest, kernel' the kernel rounded
 //    up to a multiple of the stride with zero taps, so that the overlap-add is a sum of kernel' / stride views.
+// A CPU decoder's stride-1, undilated Conv1d also gets `frames_matrix`, the same matrix transposed ([out, in *
+// kernel], output channel fastest) when the CPU kernel set convolves directly (runtime/cpu-matvec.h:
+// cpu_conv_frames; codec/decoder-cpu-ops.h).
 // F32 because ggml's F16 matrix product rounds the activations to F16 as well: upcasting F16 weights once keeps
 // the activations at full precision and runs ggml's faster F32 dot products (the weights are small: ~46 MiB at
 // musicgen-small's size). The LSTM keeps its stored weights: its mat-vecs are bound by reading them.
@@ -11,11 +14,17 @@
 
 namespace mg {
 
-// Fills `matrix` of every decoder convolution, in one buffer on the model's main backend.
+// Fills `matrix` (and `frames_matrix`) of every decoder convolution, in one buffer on the model's main backend.
 // Throws mg::error(backend) when that buffer cannot be allocated.
 void encodec_prepare_decoder_matrices(model& m);
 
 // Kernel taps of a ConvTranspose1d's matrix: the kernel rounded up to a multiple of the stride.
 int encodec_transposed_taps(const encodec_conv& conv);
+
+// Whether a CPU decoder convolves `conv` directly (then it has a frames_matrix).
+bool encodec_direct_conv(const model& m, const encodec_conv& conv);
+
+// Whether the model's decoder convolves any of its convolutions directly (the memory estimate's case).
+bool encodec_decoder_convolves_directly(const model& m);
 
 }  // namespace mg

@@ -76,6 +76,7 @@ struct encodec_conv {
     ggml_tensor* weight = nullptr;  // {encoder,decoder}.layers.{i}.conv (or block.{j}.conv) weight_g/weight_v
     ggml_tensor* bias = nullptr;    // ... .conv.bias, [out]
     ggml_tensor* matrix = nullptr;  // decoder only: `weight` as an F32 matrix product operand (model/codec-matrices.h)
+    ggml_tensor* frames_matrix = nullptr;  // CPU decoders' direct Conv1d only: `matrix` transposed (codec-matrices.h)
     int kernel = 0;
     int stride = 1;
     int dilation = 1;

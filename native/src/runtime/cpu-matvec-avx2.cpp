@@ -345,6 +345,90 @@ float softmax(float* x, const float* mask, float scale, int64_t n) {
     return sum;
 }
 
+// conv_frames for up to 6 frames (TB) and 2 vectors of 8 output channels (V), the last one's lanes from `last`
+// when `partial`.
+template <int TB, int V, bool partial>
+void conv_block(const float* w, int64_t w_step, const float* bias, int64_t n_k, const float* x, int64_t x_step,
+                float* y, int64_t y_step, __m256i last) {
+    const auto load = [&](const float* p, int v) {
+        return partial && v == V - 1 ? _mm256_maskload_ps(p, last) : _mm256_loadu_ps(p);
+    };
+    __m256 acc[TB][V];
+#pragma GCC unroll 6
+    for (int t = 0; t < TB; ++t) {
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) acc[t][v] = _mm256_setzero_ps();
+    }
+    for (int64_t k = 0; k < n_k; ++k) {
+        __m256 wv[V];
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) wv[v] = load(w + k * w_step + 8 * v, v);
+#pragma GCC unroll 6
+        for (int t = 0; t < TB; ++t) {
+            const __m256 xb = _mm256_broadcast_ss(x + t * x_step + k);
+#pragma GCC unroll 2
+            for (int v = 0; v < V; ++v) acc[t][v] = _mm256_fmadd_ps(wv[v], xb, acc[t][v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int t = 0; t < TB; ++t) {
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) {
+            const __m256 r = _mm256_add_ps(acc[t][v], load(bias + 8 * v, v));
+            if (partial && v == V - 1) {
+                _mm256_maskstore_ps(y + t * y_step + 8 * v, last, r);
+            } else {
+                _mm256_storeu_ps(y + t * y_step + 8 * v, r);
+            }
+        }
+    }
+}
+
+template <int V, bool partial>
+void conv_frames_v(const float* w, int64_t w_step, const float* bias, int64_t n_k, const float* x, int64_t x_step,
+                   float* y, int64_t y_step, int64_t n_t, __m256i last) {
+    int64_t t = 0;
+    for (; t + 6 <= n_t; t += 6) {
+        conv_block<6, V, partial>(w, w_step, bias, n_k, x + t * x_step, x_step, y + t * y_step, y_step, last);
+    }
+    const float* xt = x + t * x_step;
+    float* yt = y + t * y_step;
+    switch (n_t - t) {
+        case 5:
+            return conv_block<5, V, partial>(w, w_step, bias, n_k, xt, x_step, yt, y_step, last);
+        case 4:
+            return conv_block<4, V, partial>(w, w_step, bias, n_k, xt, x_step, yt, y_step, last);
+        case 3:
+            return conv_block<3, V, partial>(w, w_step, bias, n_k, xt, x_step, yt, y_step, last);
+        case 2:
+            return conv_block<2, V, partial>(w, w_step, bias, n_k, xt, x_step, yt, y_step, last);
+        case 1:
+            return conv_block<1, V, partial>(w, w_step, bias, n_k, xt, x_step, yt, y_step, last);
+        default:
+            return;
+    }
+}
+
+void conv_frames(const float* w, int64_t w_step, const float* bias, int64_t n_o, int64_t n_k, const float* x,
+                 int64_t x_step, float* y, int64_t y_step, int64_t n_t) {
+    for (int64_t o = 0; o < n_o; o += 16) {
+        const int64_t n = std::min<int64_t>(16, n_o - o);
+        const int tail = static_cast<int>(n % 8);
+        const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const float *wo = w + o, *bo = bias + o;
+        float* yo = y + o;
+        if (n == 16) {
+            conv_frames_v<2, false>(wo, w_step, bo, n_k, x, x_step, yo, y_step, n_t, last);
+        } else if (n == 8) {
+            conv_frames_v<1, false>(wo, w_step, bo, n_k, x, x_step, yo, y_step, n_t, last);
+        } else if (n > 8) {
+            conv_frames_v<2, true>(wo, w_step, bo, n_k, x, x_step, yo, y_step, n_t, last);
+        } else {
+            conv_frames_v<1, true>(wo, w_step, bo, n_k, x, x_step, yo, y_step, n_t, last);
+        }
+    }
+}
+
 }  // namespace
 
 kernel_set avx2_kernels() {
@@ -358,6 +442,7 @@ kernel_set avx2_kernels() {
             q8_k_column,
             gelu_erf,
             elu,
+            conv_frames,
             softmax};
 }
 

@@ -8,6 +8,7 @@
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace mg::matvec {
@@ -353,6 +354,86 @@ float softmax(float* x, const float* mask, float scale, int64_t n) {
     return _mm512_reduce_add_ps(sum16);
 }
 
+// conv_frames for up to 6 frames (TB) and 4 vectors of 16 output channels (V), the last one masked by `last`.
+template <int TB, int V>
+void conv_block(const float* w, int64_t w_step, const float* bias, int64_t n_k, const float* x, int64_t x_step,
+                float* y, int64_t y_step, __mmask16 last) {
+    __m512 acc[TB][V];
+#pragma GCC unroll 6
+    for (int t = 0; t < TB; ++t) {
+#pragma GCC unroll 4
+        for (int v = 0; v < V; ++v) acc[t][v] = _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < n_k; ++k) {
+        __m512 wv[V];
+#pragma GCC unroll 4
+        for (int v = 0; v < V; ++v) wv[v] = _mm512_maskz_loadu_ps(v == V - 1 ? last : 0xFFFF, w + k * w_step + 16 * v);
+#pragma GCC unroll 6
+        for (int t = 0; t < TB; ++t) {
+            const __m512 xb = _mm512_set1_ps(x[t * x_step + k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < V; ++v) acc[t][v] = _mm512_fmadd_ps(wv[v], xb, acc[t][v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int t = 0; t < TB; ++t) {
+#pragma GCC unroll 4
+        for (int v = 0; v < V; ++v) {
+            const __mmask16 m = v == V - 1 ? last : 0xFFFF;
+            _mm512_mask_storeu_ps(y + t * y_step + 16 * v, m,
+                                  _mm512_add_ps(acc[t][v], _mm512_maskz_loadu_ps(m, bias + 16 * v)));
+        }
+    }
+}
+
+template <int V>
+void conv_frames_v(const float* w, int64_t w_step, const float* bias, int64_t n_k, const float* x, int64_t x_step,
+                   float* y, int64_t y_step, int64_t n_t, __mmask16 last) {
+    int64_t t = 0;
+    for (; t + 6 <= n_t; t += 6) conv_block<6, V>(w, w_step, bias, n_k, x + t * x_step, x_step, y + t * y_step, y_step, last);
+    const float* xt = x + t * x_step;
+    float* yt = y + t * y_step;
+    switch (n_t - t) {
+        case 5:
+            return conv_block<5, V>(w, w_step, bias, n_k, xt, x_step, yt, y_step, last);
+        case 4:
+            return conv_block<4, V>(w, w_step, bias, n_k, xt, x_step, yt, y_step, last);
+        case 3:
+            return conv_block<3, V>(w, w_step, bias, n_k, xt, x_step, yt, y_step, last);
+        case 2:
+            return conv_block<2, V>(w, w_step, bias, n_k, xt, x_step, yt, y_step, last);
+        case 1:
+            return conv_block<1, V>(w, w_step, bias, n_k, xt, x_step, yt, y_step, last);
+        default:
+            return;
+    }
+}
+
+void conv_frames(const float* w, int64_t w_step, const float* bias, int64_t n_o, int64_t n_k, const float* x,
+                 int64_t x_step, float* y, int64_t y_step, int64_t n_t) {
+    for (int64_t o = 0; o < n_o; o += 64) {
+        const int64_t n = std::min<int64_t>(64, n_o - o);
+        const int v = static_cast<int>((n + 15) / 16);
+        const __mmask16 last = n % 16 == 0 ? __mmask16(0xFFFF) : __mmask16((1u << (n % 16)) - 1);
+        const float *wo = w + o, *bo = bias + o;
+        float* yo = y + o;
+        switch (v) {
+            case 4:
+                conv_frames_v<4>(wo, w_step, bo, n_k, x, x_step, yo, y_step, n_t, last);
+                break;
+            case 3:
+                conv_frames_v<3>(wo, w_step, bo, n_k, x, x_step, yo, y_step, n_t, last);
+                break;
+            case 2:
+                conv_frames_v<2>(wo, w_step, bo, n_k, x, x_step, yo, y_step, n_t, last);
+                break;
+            default:
+                conv_frames_v<1>(wo, w_step, bo, n_k, x, x_step, yo, y_step, n_t, last);
+                break;
+        }
+    }
+}
+
 }  // namespace
 
 kernel_set avx512_kernels() {
@@ -366,6 +447,7 @@ kernel_set avx512_kernels() {
             q8_k_column,
             gelu_erf,
             elu,
+            conv_frames,
             softmax};
 }
 

@@ -156,6 +156,14 @@ struct kernel_set {
     void (*gelu_erf)(float* y, int64_t n);
     // The decoder's ELU of n values (dst may be src), as elu_scalar for every element.
     void (*elu)(const float* src, float* dst, int64_t n);
+    // Frames of a stride-1 convolution from its input frames, the columns never formed (the EnCodec decoder's CPU
+    // convolutions, codec/decoder-cpu-ops.h): y[t * y_step + o] = (sum over k < n_k of w[k * w_step + o] *
+    // x[t * x_step + k]) + bias[o] for t < n_t, o < n_o, w the matrix with the output channel fastest and x the input
+    // frames x_step floats apart (frame t's column: the n_k values from x + t * x_step). Each sum is a chain of fused
+    // multiply-adds from 0 in k order, so every set gives every output the same bits wherever its frame and channel
+    // fall in the blocks. Null in the scalar set: there ggml's products of the gathered columns are faster.
+    void (*conv_frames)(const float* w, int64_t w_step, const float* bias, int64_t n_o, int64_t n_k, const float* x,
+                        int64_t x_step, float* y, int64_t y_step, int64_t n_t);
     // Attention's softmax, unnormalised: x[j] = exp(x[j] * scale + mask[j] - m) for j < n, m the largest of the
     // x[j] * scale + mask[j]; returns the sum of the new x[j] (exp of -inf is 0).
     float (*softmax)(float* x, const float* mask, float scale, int64_t n);

@@ -224,6 +224,7 @@ kernel_set scalar_kernels() {
             scalar_q8_k_column,
             scalar_gelu_erf,
             scalar_elu,
+            nullptr,
             scalar_softmax};
 }
 
@@ -629,6 +630,12 @@ void cpu_elu(const float* src, float* dst, int64_t n) {
     static const matvec::kernel_set* set = matvec::kernel_set_of(
         cpu_matvec_kernels() == matvec_kernels::ggml ? matvec_kernels::scalar : cpu_matvec_kernels());
     set->elu(src, dst, n);
+}
+
+conv_frames_kernel cpu_conv_frames() {
+    static const conv_frames_kernel kernel =
+        cpu_matvec_kernels() == matvec_kernels::ggml ? nullptr : matvec::kernel_set_of(cpu_matvec_kernels())->conv_frames;
+    return kernel;
 }
 
 ggml_tensor* project(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, bool cpu) {

@@ -60,6 +60,12 @@ ggml_tensor* cpu_matvec_fused(ggml_context* ctx, const std::vector<ggml_tensor*>
 // when the products are ggml's): every set gives every element the same value (cpu-matvec-kernels.h, elu_scalar).
 void cpu_elu(const float* src, float* dst, int64_t n);
 
+// The EnCodec decoder's direct convolution kernel (cpu-matvec-kernels.h: conv_frames) of this process's kernel set,
+// or null where the decoder's convolutions stay ggml's products of gathered columns (the ggml and scalar kinds).
+using conv_frames_kernel = void (*)(const float* w, int64_t w_step, const float* bias, int64_t n_o, int64_t n_k,
+                                    const float* x, int64_t x_step, float* y, int64_t y_step, int64_t n_t);
+conv_frames_kernel cpu_conv_frames();
+
 // cpu_matvec when the graph runs on the CPU, the kernels are not ggml's and it takes the product; else
 // ggml_mul_mat.
 ggml_tensor* project(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, bool cpu);
