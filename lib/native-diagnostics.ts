@@ -181,6 +181,10 @@ export interface NativeDiagnostics {
     geluDiff: number;
     /** The decoder's ELU through the set against the scalar set's: elements whose bits differ. */
     eluMismatches: number;
+    convChecked: boolean;
+    convMismatches: number;
+    convExact: number;
+    convRef: number;
   };
 }
 

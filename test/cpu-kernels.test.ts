@@ -59,6 +59,14 @@ for (const kernels of kernelSets) {
         t.ok(check.geluDiff <= 4e-7, `GELU of ${nIn + 1} values: ${check.geluDiff} of |x| from the scalar set's`);
         // The EnCodec decoder's ELU: every element the same bits in every set and lane (stream == one-shot rests on it).
         t.equal(check.eluMismatches, 0, `ELU of ${nIn + 5} values: bit for bit the scalar set's`);
+        // The decoder's direct convolution (AVX2 / AVX-512): every output a chain of multiply-adds in order, so the
+        // same bits in every set, block and channel range (stream == one-shot rests on it), within float summation
+        // error of the exact sum.
+        t.equal(check.convChecked, kernels !== 'scalar', `${kernels}: direct convolution checked`);
+        if (check.convChecked) {
+          t.equal(check.convMismatches, 0, `convolution of ${nIn} values per frame, ${nOut} channels: fma chains`);
+          t.ok(check.convExact <= 1e-5 * check.convRef, `convolution: ${check.convExact} from the exact sum`);
+        }
         if (type === 'q8_0' || type === 'q4_K') {
           // Both quantise the columns the same way (q8_0 / q8_K blocks, values rounded to nearest even) and sum
           // exact integer block products: only the float summation order differs.

@@ -175,6 +175,10 @@ static Napi::Value check_cpu_matvec(const Napi::CallbackInfo& info) {
         out.Set("quantizedMismatches", static_cast<double>(check.quantized_mismatches));
         out.Set("geluDiff", check.gelu_diff);
         out.Set("eluMismatches", static_cast<double>(check.elu_mismatches));
+        out.Set("convChecked", check.conv_checked);
+        out.Set("convMismatches", static_cast<double>(check.conv_mismatches));
+        out.Set("convExact", check.conv_exact);
+        out.Set("convRef", check.conv_ref);
         return out;
     } catch (const mg::error& e) {
         throw_error(env, "ERR_INVALID_ARG_VALUE", e.what());

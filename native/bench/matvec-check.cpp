@@ -122,6 +122,35 @@ matvec_check check_cpu_matvec(ggml_type type, int64_t n_in, int64_t n_out, int32
             }
         }
     }
+    if (const auto conv_frames = matvec::kernel_set_of(kernels)->conv_frames) {
+        check.conv_checked = true;
+        const int64_t step = std::max<int64_t>(1, n_in / 3), n_t = 13;
+        std::vector<float> frames(static_cast<size_t>((n_t - 1) * step + n_in)), bias(static_cast<size_t>(n_out));
+        for (float& v : frames) v = uniform(gen);
+        for (float& v : bias) v = uniform(gen);
+        // The random weights as a [n_in, n_out] matrix, the output channel fastest: weight (k, o) at w[k * n_out + o].
+        std::vector<float> y(static_cast<size_t>(n_t * n_out), NAN), part(y.size(), NAN);
+        conv_frames(w.data(), n_out, bias.data(), n_out, n_in, frames.data(), step, y.data(), n_out, n_t);
+        const int64_t o0 = std::min<int64_t>(16, n_out - 1);
+        conv_frames(w.data() + o0, n_out, bias.data() + o0, n_out - o0, n_in, frames.data(), step, part.data() + o0,
+                    n_out, n_t);
+        for (int64_t t = 0; t < n_t; ++t) {
+            for (int64_t o = 0; o < n_out; ++o) {
+                float chain = 0.0f;
+                double exact = bias[o];
+                for (int64_t k = 0; k < n_in; ++k) {
+                    chain = std::fma(w[k * n_out + o], frames[t * step + k], chain);
+                    exact += double(w[k * n_out + o]) * frames[t * step + k];
+                }
+                chain = chain + bias[o];
+                const size_t i = static_cast<size_t>(t * n_out + o);
+                check.conv_mismatches += std::memcmp(&chain, &y[i], sizeof(float)) != 0;
+                if (o >= o0) check.conv_mismatches += std::memcmp(&chain, &part[i], sizeof(float)) != 0;
+                check.conv_exact = std::max(check.conv_exact, std::fabs(double(y[i]) - exact));
+                check.conv_ref = std::max(check.conv_ref, std::fabs(exact));
+            }
+        }
+    }
     if (type == GGML_TYPE_Q8_0 || type == GGML_TYPE_Q4_K) {
         // The random columns, then one of ties (each block's first value -127: x * 1 when it sets the scale), zero
         // blocks and tiny values.

@@ -27,6 +27,15 @@ struct matvec_check {
     // The EnCodec decoder's ELU (cpu_elu) through the kernel set against the scalar set's over values in [-40, 10],
     // zeros of both signs, -30 and NaN, at every offset of the vector lanes: elements whose bits differ.
     int64_t elu_mismatches = 0;
+    // The EnCodec decoder's direct convolution (conv_frames; not in the scalar set: conv_checked false): n_in values
+    // per frame from frames a third of that apart (columns that overlap, as a kernel-3 convolution's do), n_out
+    // channels, frames at every count of the blocks' remainders, whole and as a channel range starting at 16. Outputs
+    // whose bits differ from a chain of std::fma in k order plus the bias, and the largest difference from the exact
+    // sum with the largest exact value.
+    bool conv_checked = false;
+    int64_t conv_mismatches = 0;
+    double conv_exact = 0;
+    double conv_ref = 0;
 };
 
 // Weights [n_in, n_out] of `type` (f32, f16, q8_0, q4_K) quantised from uniform values in [-1, 1), columns [n_in,
