@@ -84,18 +84,17 @@ function lastConvBytesPerSample(codec: Codec): number {
   return (codec.numFilters * (codec.lastKernelSize + 2) + codec.lastKernelSize + 1) * F32;
 }
 
-// The same when the stride-1 convolutions run directly from their input frames (NativeModelInfo.codecConvolutions
-// 'direct', native/src/codec/decoder-cpu-ops.h): no columns, so the largest step is the last upsampling, whose
-// ConvTranspose1d products (numFilters x 2 ratio taps per input frame: 2 numFilters per output sample) and
-// overlap-added output (numFilters) live together, or while the product runs the products and the ELU of its input
-// (2 numFilters channels at 1 / ratio of the rate); or the full-rate residual block (its input, hidden and output
-// frames and the int32 gather indices); or the last convolution (input, indices, output).
+// The same when the convolutions run directly from their input frames (NativeModelInfo.codecConvolutions 'direct',
+// native/src/codec/decoder-cpu-ops.h): no columns and no products to overlap-add, so the largest step is the
+// full-rate residual block (its input, hidden and output frames and the int32 gather indices), the last upsampling
+// (its input, 2 numFilters channels at 1 / ratio of the rate, its gather indices and output) or the last convolution
+// (input, indices, output).
 function directStepBytesPerSample(codec: Codec): number {
   const filters = codec.numFilters;
   const ratio = codec.upsamplingRatios[codec.upsamplingRatios.length - 1] ?? 1;
-  const upsampling = Math.max(3 * filters, 2 * filters + (4 * filters) / ratio);
   const residual = filters * (2 + 1 / codec.compress) + 1;
-  return Math.max(upsampling, residual, filters + 2) * F32;
+  const upsampling = filters * (1 + 2 / ratio) + 1 / ratio;
+  return Math.max(residual, upsampling, filters + 2) * F32;
 }
 
 // On a GPU the one-shot decoder runs every stage after the last LSTM as one graph, whose inputs ggml allocates up

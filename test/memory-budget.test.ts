@@ -107,9 +107,8 @@ t.test('the estimate matches a hand-computed figure (tiny model)', async (t) => 
   t.equal(streamed.audio, 2 * 2 * 1 * 25 * 640 * 4, 'two buffered chunks per prompt');
   t.equal(streamed.total, 316416 + 7680 + 1600 + 6528 + streamed.decode + streamed.audio);
 
-  // Direct convolutions (AVX2 / AVX-512): no columns; the largest step holds 6 values per sample, the last
-  // upsampling's products (2 filters * 8 taps per input frame / ratio 4 =) 4 and output 2, as does the full-rate
-  // residual block (input 2, hidden 1, output 2, int32 indices 1).
+  // Direct convolutions (AVX2 / AVX-512): no columns; the largest step is the full-rate residual block, 6 values per
+  // sample (input 2, hidden 1, output 2, int32 indices 1).
   const direct = estimateMemory({ ...info, codecConvolutions: 'direct' }, tinyRequest());
   t.equal(direct.decode, Math.ceil((25 * 640 + 6) * 6 * 4 * 1.01));
   t.equal(direct.decode, 387986);
@@ -140,11 +139,11 @@ t.test('the estimate at real size: musicgen-small, 30 s, f16 (hand-computed)', a
   const f32 = { ...small, fileType: 0 };
   t.equal(estimateMemory(f32, request).decode, e.decode, 'f32 and f16 files decode alike');
   t.equal(formatBytes(e.total), '605.6 MiB');
-  // Direct convolutions: the last upsampling's products (64 filters * 8 taps / ratio 4 = 128 per sample) and its
-  // output (64), 192 values per sample (the full-rate residual block: 64 + 32 + 64 + 1 = 161).
+  // Direct convolutions: the full-rate residual block's input 64, hidden 32, output 64 and int32 indices 1 = 161
+  // values per sample (the last upsampling's 64 + 128 / 4 + 1 / 4).
   const direct = estimateMemory({ ...f16, codecConvolutions: 'direct' }, request);
-  t.equal(direct.decode, Math.ceil((25 * 640 + 6) * 192 * 4 * 1.01));
-  t.equal(formatBytes(direct.decode), '11.8 MiB');
+  t.equal(direct.decode, Math.ceil((25 * 640 + 6) * 161 * 4 * 1.01));
+  t.equal(formatBytes(direct.decode), '9.9 MiB');
 });
 
 t.test('generate() over a tiny budget is refused before any native call', async (t) => {

@@ -93,6 +93,14 @@ static ggml_tensor* add_bias(ggml_context* ctx, ggml_tensor* product, ggml_tenso
     return residual ? ggml_add(ctx, residual, y) : y;
 }
 
+// A direct convolution's matrix reads `span` frames of x's channels per output frame.
+static void check_frames_matrix(const encodec_conv& conv, const ggml_tensor* x, int64_t span) {
+    if (conv.frames_matrix->ne[1] != x->ne[0] * span) {
+        throw error(error_code::backend, "a decoder convolution of " + std::to_string(conv.frames_matrix->ne[1]) +
+                                             " inputs per frame received " + std::to_string(x->ne[0]) + " channels");
+    }
+}
+
 // conv(x, or x's ELU when `elu_x`) + bias, then through the ELU (`elu_y`) or added to `residual` (when not null):
 // directly from the input frames when the convolution has a frames_matrix (CPU), else a product of columns.
 static ggml_tensor* conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, bool elu_x, bool elu_y,
@@ -100,10 +108,7 @@ static ggml_tensor* conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_ten
     if (!graph.cpu() || !conv.frames_matrix) {
         return add_bias(ctx, conv1d_product(ctx, conv, x, elu_x, graph), conv.bias, elu_y, residual, graph);
     }
-    if (conv.frames_matrix->ne[1] != x->ne[0] * conv.kernel) {
-        throw error(error_code::backend, "a decoder convolution of " + std::to_string(conv.frames_matrix->ne[1]) +
-                                             " inputs per frame received " + std::to_string(x->ne[0]) + " channels");
-    }
+    check_frames_matrix(conv, x, conv.kernel);
     const int64_t length = x->ne[1];
     const encodec_padding pad = encodec_conv1d_padding(conv, length);
     ggml_tensor* frames = nullptr;
@@ -111,10 +116,11 @@ static ggml_tensor* conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_ten
         // Padded position j (output t reads positions t .. t + kernel - 1) is input frame j - left, reflected.
         const int64_t max_pad = std::max(pad.left, pad.right);
         std::vector<int32_t> rows(static_cast<size_t>(pad.out_length + conv.kernel - 1));
-        for (size_t j = 0; j < rows.size(); ++j) rows[j] = reflected(static_cast<int64_t>(j) - pad.left, length, max_pad);
+        for (size_t j = 0; j < rows.size(); ++j)
+            rows[j] = reflected(static_cast<int64_t>(j) - pad.left, length, max_pad);
         frames = graph.rows(ctx, std::move(rows));
     }
-    return encodec_cpu_conv1d(ctx, conv, x, frames, elu_x, elu_y, residual);
+    return encodec_cpu_conv(ctx, conv, x, frames, elu_x, elu_y, residual);
 }
 
 ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, bool elu_x,
@@ -122,13 +128,29 @@ ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv,
     return conv1d(ctx, conv, x, elu_x, false, nullptr, graph);
 }
 
-ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x,
-                                              const encodec_decoder_graph& graph) {
-    if (graph.cpu()) return encodec_cpu_overlap_add(ctx, conv, ggml_mul_mat(ctx, conv.matrix, x));
+ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, bool elu_x,
+                                              encodec_decoder_graph& graph) {
     const int64_t length = x->ne[1];
     const int64_t stride = conv.stride;
     const int64_t taps = encodec_transposed_taps(conv);
     const int64_t shifts = taps / stride;  // input frames that overlap in one output frame block
+    const int64_t trim_left = encodec_conv_transpose1d_trim(conv).left;
+    if (graph.cpu() && conv.frames_matrix) {
+        // Polyphase: untrimmed output frame u (samples u * stride ..) from input frames u - shifts + 1 .. u, zeros
+        // beyond either end; its samples are consecutive rows of `out` channels, so the trim is a view.
+        check_frames_matrix(conv, x, shifts);
+        std::vector<int32_t> rows(static_cast<size_t>(length + 2 * (shifts - 1)));
+        for (size_t j = 0; j < rows.size(); ++j) {
+            const int64_t frame = static_cast<int64_t>(j) - (shifts - 1);
+            rows[j] = static_cast<int32_t>(frame >= 0 && frame < length ? frame : length);
+        }
+        ggml_tensor* y = encodec_cpu_conv(ctx, conv, x, graph.rows(ctx, std::move(rows)), elu_x, false, nullptr);
+        const int64_t out = y->ne[0] / stride;
+        return ggml_view_2d(ctx, y, out, length * stride, static_cast<size_t>(out) * sizeof(float),
+                            static_cast<size_t>(trim_left * out) * sizeof(float));
+    }
+    if (elu_x) x = encodec_elu(ctx, x, graph.cpu());
+    if (graph.cpu()) return encodec_cpu_overlap_add(ctx, conv, ggml_mul_mat(ctx, conv.matrix, x));
     const int64_t out = conv.matrix->ne[1] / taps;
 
     // Zero frames on both sides let every shift read a full-length view: products [out, taps, length + 2 shifts - 2].
@@ -147,7 +169,6 @@ ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_c
         full = full ? ggml_add(ctx, full, view) : view;
     }
     // The trimmed samples start at trim_left, and the view is contiguous (frames are rows of `out` channels).
-    const int64_t trim_left = encodec_conv_transpose1d_trim(conv).left;
     ggml_tensor* trimmed = ggml_view_2d(ctx, full, out, length * stride, row, static_cast<size_t>(trim_left) * row);
     return ggml_add(ctx, trimmed, conv.bias);
 }
@@ -166,7 +187,7 @@ ggml_tensor* encodec_decoder_stage(ggml_context* ctx, const encodec_stage& stage
                                    encodec_decoder_graph& graph) {
     switch (stage.kind) {
         case encodec_stage_kind::conv:
-            return stage.conv.transposed ? encodec_decoder_conv_transpose1d(ctx, stage.conv, x, graph)
+            return stage.conv.transposed ? encodec_decoder_conv_transpose1d(ctx, stage.conv, x, false, graph)
                                          : encodec_decoder_conv1d(ctx, stage.conv, x, false, graph);
         case encodec_stage_kind::elu:
             return encodec_elu(ctx, x, graph.cpu());

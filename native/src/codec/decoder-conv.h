@@ -44,9 +44,10 @@ ggml_tensor* encodec_rvq_decode(ggml_context* ctx, const std::vector<ggml_tensor
 ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, bool elu_x,
                                     encodec_decoder_graph& graph);
 
-// ConvTranspose1d trimmed like HF (kernel - stride, the odd sample on the left): [in, T] -> [out, T * stride].
-ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x,
-                                              const encodec_decoder_graph& graph);
+// ConvTranspose1d trimmed like HF (kernel - stride, the odd sample on the left): [in, T] -> [out, T * stride], of
+// x's ELU when `elu_x` (an ELU stage right before it).
+ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, bool elu_x,
+                                              encodec_decoder_graph& graph);
 
 // One convolution, ELU or residual-block stage of the decoder: [C, T] -> [C', T']. Throws mg::error(backend) for
 // an LSTM stage, which runs outside these graphs (lstm.h).

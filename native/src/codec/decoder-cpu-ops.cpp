@@ -125,9 +125,11 @@ void bias_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
     }
 }
 
-// encodec_cpu_conv1d's options, in the node's op_params after ggml's own custom op parameters (3 pointers).
+// encodec_cpu_conv's options and the stride its bias repeats with, in the node's op_params after ggml's own custom
+// op parameters (3 pointers).
 enum conv_flags : int32_t { conv_elu_x = 1, conv_elu_y = 2, conv_gather = 4, conv_residual = 8 };
 constexpr int conv_flags_param = 6;
+constexpr int conv_stride_param = 7;
 static_assert(3 * sizeof(void*) <= conv_flags_param * sizeof(int32_t), "ggml's custom op parameters overlap the flags");
 
 // Output frames per tile of the direct convolution: the padded input frames of a tile stay in L1 / L2 while the
@@ -136,13 +138,21 @@ constexpr int64_t conv_tile = 64;
 
 void conv1d_op(ggml_tensor* dst, int ith, int nth, void*) {
     const int32_t flags = reinterpret_cast<const int32_t*>(dst->op_params)[conv_flags_param];
+    const int32_t stride = reinterpret_cast<const int32_t*>(dst->op_params)[conv_stride_param];
     const ggml_tensor* x = dst->src[0];
     const ggml_tensor* w = dst->src[1];
     const float* bias = static_cast<const float*>(dst->src[2]->data);
+    thread_local std::vector<float> repeated_bias;  // a polyphase ConvTranspose1d's: the bias once per phase
+    if (stride > 1) {
+        const int64_t n = dst->ne[0] / stride;
+        repeated_bias.resize(static_cast<size_t>(dst->ne[0]));
+        for (int32_t r = 0; r < stride; ++r) std::copy(bias, bias + n, repeated_bias.begin() + r * n);
+        bias = repeated_bias.data();
+    }
     const int32_t* frames = flags & conv_gather ? static_cast<const int32_t*>(dst->src[3]->data) : nullptr;
     const ggml_tensor* residual = flags & conv_residual ? dst->src[flags & conv_gather ? 4 : 3] : nullptr;
     const int64_t C = x->ne[0], L = x->ne[1], out = dst->ne[0], T = dst->ne[1], n_k = w->ne[1];
-    const int64_t kernel = n_k / C;
+    const int64_t span = n_k / C;  // input frames per output frame
     const float* in = static_cast<const float*>(x->data);
     float* y = static_cast<float*>(dst->data);
     const conv_frames_kernel conv_frames = cpu_conv_frames();
@@ -164,7 +174,7 @@ void conv1d_op(ggml_tensor* dst, int ith, int nth, void*) {
         if (o0 == o1) continue;
         const float* source = in + t0 * C;  // frame t0's column: n_k values from here on, C apart frame by frame
         if (frames || flags & conv_elu_x) {
-            const int64_t n = t1 - t0 + kernel - 1;
+            const int64_t n = t1 - t0 + span - 1;
             if (tile != padded_tile) {
                 scratch.resize(static_cast<size_t>(n * C));
                 for (int64_t j = 0; j < n; ++j) {
@@ -183,8 +193,7 @@ void conv1d_op(ggml_tensor* dst, int ith, int nth, void*) {
             source = scratch.data();
         }
         float* to = y + t0 * out + o0;
-        conv_frames(static_cast<const float*>(w->data) + o0, out, bias + o0, o1 - o0, n_k, source, C, to, out,
-                    t1 - t0);
+        conv_frames(static_cast<const float*>(w->data) + o0, out, bias + o0, o1 - o0, n_k, source, C, to, out, t1 - t0);
         for (int64_t t = 0; t < t1 - t0; ++t) {
             float* row = to + t * out;
             if (flags & conv_elu_y) encodec_elu_values(row, row, o1 - o0);
@@ -199,10 +208,11 @@ void conv1d_op(ggml_tensor* dst, int ith, int nth, void*) {
 
 }  // namespace
 
-ggml_tensor* encodec_cpu_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, ggml_tensor* frames,
-                                bool elu_x, bool elu_y, ggml_tensor* residual) {
+ggml_tensor* encodec_cpu_conv(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, ggml_tensor* frames,
+                              bool elu_x, bool elu_y, ggml_tensor* residual) {
     const int64_t out = conv.frames_matrix->ne[0];
-    const int64_t length = frames ? frames->ne[0] - conv.kernel + 1 : x->ne[1];
+    const int64_t span = conv.frames_matrix->ne[1] / x->ne[0];
+    const int64_t length = frames ? frames->ne[0] - span + 1 : x->ne[1];
     ggml_tensor* args[] = {ggml_is_contiguous(x) ? x : ggml_cont(ctx, x), conv.frames_matrix, conv.bias, frames,
                            residual};
     int n_args = 3;
@@ -220,6 +230,7 @@ ggml_tensor* encodec_cpu_conv1d(ggml_context* ctx, const encodec_conv& conv, ggm
     ggml_tensor* y =
         ggml_custom_4d(ctx, GGML_TYPE_F32, out, length, 1, 1, args, n_args, conv1d_op, GGML_N_TASKS_MAX, nullptr);
     reinterpret_cast<int32_t*>(y->op_params)[conv_flags_param] = flags;
+    reinterpret_cast<int32_t*>(y->op_params)[conv_stride_param] = conv.transposed ? conv.stride : 1;
     return y;
 }
 

@@ -98,13 +98,15 @@ void encodec_run_conv_stages(const model& m, graph_runner& runner, const int32_t
             };
             if (codes) tap(encodec_tap_quantized, x);
             for (size_t s = begin; s < end; ++s) {
-                // An ELU stage right before a Conv1d: on the CPU the convolution's gather applies it (no tap wants
-                // the ELU's own output).
-                if (stage_graph.cpu() && stages[s].kind == encodec_stage_kind::elu && s + 1 < end &&
-                    stages[s + 1].kind == encodec_stage_kind::conv && !stages[s + 1].conv.transposed &&
-                    !find_tap(taps, static_cast<int>(s))) {
+                // An ELU stage right before a Conv1d, or a ConvTranspose1d that runs directly: on the CPU the
+                // convolution's gather applies it (no tap wants the ELU's own output).
+                const encodec_conv* next =
+                    s + 1 < end && stages[s + 1].kind == encodec_stage_kind::conv ? &stages[s + 1].conv : nullptr;
+                if (stage_graph.cpu() && stages[s].kind == encodec_stage_kind::elu && next &&
+                    (!next->transposed || next->frames_matrix) && !find_tap(taps, static_cast<int>(s))) {
                     ++s;
-                    x = encodec_decoder_conv1d(ctx, stages[s].conv, x, true, stage_graph);
+                    x = next->transposed ? encodec_decoder_conv_transpose1d(ctx, *next, x, true, stage_graph)
+                                         : encodec_decoder_conv1d(ctx, *next, x, true, stage_graph);
                 } else {
                     x = encodec_decoder_stage(ctx, stages[s], x, stage_graph);
                 }

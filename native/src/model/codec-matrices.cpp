@@ -55,7 +55,7 @@ static std::vector<float> matrix_values(const encodec_conv& conv) {
 }
 
 bool encodec_direct_conv(const model& m, const encodec_conv& conv) {
-    return !m.backends.gpu && cpu_conv_frames() && !conv.transposed && conv.stride == 1 && conv.dilation == 1;
+    return !m.backends.gpu && cpu_conv_frames() && conv.dilation == 1 && (conv.transposed || conv.stride == 1);
 }
 
 bool encodec_decoder_convolves_directly(const model& m) {
@@ -66,13 +66,32 @@ bool encodec_decoder_convolves_directly(const model& m) {
     return false;
 }
 
-// [in * kernel, out] -> [out, in * kernel].
-static std::vector<float> transposed(const std::vector<float>& matrix, int64_t rows, int64_t row_length) {
-    std::vector<float> t(matrix.size());
-    for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t k = 0; k < row_length; ++k) t[k * rows + r] = matrix[r * row_length + k];
+// The frames matrix's values (layouts in codec-matrices.h).
+static std::vector<float> frames_matrix_values(const encodec_conv& conv) {
+    const std::vector<float> w = read_f32(conv.weight);
+    const int64_t k_n = conv.weight->ne[0];
+    if (!conv.transposed) {
+        const int64_t in = conv.weight->ne[1], out = conv.weight->ne[2];
+        std::vector<float> m(w.size());
+        for (int64_t o = 0; o < out; ++o) {
+            for (int64_t i = 0; i < in; ++i) {
+                for (int64_t k = 0; k < k_n; ++k) m[(k * in + i) * out + o] = w[(o * in + i) * k_n + k];
+            }
+        }
+        return m;
     }
-    return t;
+    const int64_t out = conv.weight->ne[1], in = conv.weight->ne[2], stride = conv.stride;
+    const int64_t shifts = encodec_transposed_taps(conv) / stride;
+    std::vector<float> m(static_cast<size_t>(shifts * in * stride * out), 0.0f);
+    for (int64_t i = 0; i < in; ++i) {
+        for (int64_t o = 0; o < out; ++o) {
+            for (int64_t k = 0; k < k_n; ++k) {
+                const int64_t shift = k / stride, r = k % stride;
+                m[((shifts - 1 - shift) * in + i) * stride * out + r * out + o] = w[(i * out + o) * k_n + k];
+            }
+        }
+    }
+    return m;
 }
 
 void encodec_prepare_decoder_matrices(model& m) {
@@ -84,15 +103,21 @@ void encodec_prepare_decoder_matrices(model& m) {
             convs.push_back(&s.res.conv2);
         }
     }
-    ggml_init_params params{2 * convs.size() * ggml_tensor_overhead(), nullptr, true};
+    ggml_init_params params{convs.size() * ggml_tensor_overhead(), nullptr, true};
     m.codec.matrices_ctx.reset(ggml_init(params));
     if (!m.codec.matrices_ctx) throw error(error_code::backend, "failed to create the codec matrices' context");
     ggml_context* ctx = m.codec.matrices_ctx.get();
     for (encodec_conv* c : convs) {
         const int64_t* ne = c->weight->ne;
-        c->matrix = c->transposed ? ggml_new_tensor_2d(ctx, GGML_TYPE_F32, ne[2], ne[1] * encodec_transposed_taps(*c))
-                                  : ggml_new_tensor_2d(ctx, GGML_TYPE_F32, ne[1] * ne[0], ne[2]);
-        if (encodec_direct_conv(m, *c)) c->frames_matrix = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, ne[2], ne[1] * ne[0]);
+        const int64_t taps = c->transposed ? encodec_transposed_taps(*c) : 0;
+        if (encodec_direct_conv(m, *c)) {
+            c->frames_matrix =
+                c->transposed ? ggml_new_tensor_2d(ctx, GGML_TYPE_F32, ne[1] * c->stride, ne[2] * (taps / c->stride))
+                              : ggml_new_tensor_2d(ctx, GGML_TYPE_F32, ne[2], ne[1] * ne[0]);
+        } else {
+            c->matrix = c->transposed ? ggml_new_tensor_2d(ctx, GGML_TYPE_F32, ne[2], ne[1] * taps)
+                                      : ggml_new_tensor_2d(ctx, GGML_TYPE_F32, ne[1] * ne[0], ne[2]);
+        }
     }
     if (convs.empty()) return;
     ggml_backend_buffer_type_t buft = ggml_backend_get_default_buffer_type(m.backends.main_backend());
@@ -103,12 +128,9 @@ void encodec_prepare_decoder_matrices(model& m) {
     }
     ggml_backend_buffer_set_usage(m.codec.matrices.get(), GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
     for (encodec_conv* c : convs) {
-        const std::vector<float> values = matrix_values(*c);
-        ggml_backend_tensor_set(c->matrix, values.data(), 0, ggml_nbytes(c->matrix));
-        if (c->frames_matrix) {
-            const std::vector<float> frames = transposed(values, c->matrix->ne[1], c->matrix->ne[0]);
-            ggml_backend_tensor_set(c->frames_matrix, frames.data(), 0, ggml_nbytes(c->frames_matrix));
-        }
+        ggml_tensor* t = c->frames_matrix ? c->frames_matrix : c->matrix;
+        const std::vector<float> values = c->frames_matrix ? frames_matrix_values(*c) : matrix_values(*c);
+        ggml_backend_tensor_set(t, values.data(), 0, ggml_nbytes(t));
     }
 }
 

@@ -3,9 +3,13 @@
 //  * Conv1d [kernel, in, out] -> [in * kernel, out], input channel fastest: the rows of the gathered columns.
 //  * ConvTranspose1d [kernel, out, in] -> [in, out * kernel'], output channel fastest, kernel' the kernel rounded
 //    up to a multiple of the stride with zero taps, so that the overlap-add is a sum of kernel' / stride views.
-// A CPU decoder's stride-1, undilated Conv1d also gets `frames_matrix`, the same matrix transposed ([out, in *
-// kernel], output channel fastest) when the CPU kernel set convolves directly (runtime/cpu-matvec.h:
-// cpu_conv_frames; codec/decoder-cpu-ops.h).
+// When the CPU kernel set convolves directly from the input frames (runtime/cpu-matvec.h: cpu_conv_frames;
+// codec/decoder-cpu-ops.h), a CPU decoder's undilated convolutions get `frames_matrix` instead, the output channel
+// fastest:
+//  * stride-1 Conv1d: [out, in * kernel], the `matrix` above transposed;
+//  * ConvTranspose1d: [out * stride, in * shifts] (shifts = kernel' / stride), the polyphase form: output frame u
+//    (samples u * stride + r, r < stride, before trimming) reads input frames u - shifts + 1 .. u, and weight
+//    (h * in + i, r * out + o) is tap (shifts - 1 - h) * stride + r from input channel i to output channel o.
 // F32 because ggml's F16 matrix product rounds the activations to F16 as well: upcasting F16 weights once keeps
 // the activations at full precision and runs ggml's faster F32 dot products (the weights are small: ~46 MiB at
 // musicgen-small's size). The LSTM keeps its stored weights: its mat-vecs are bound by reading them.
@@ -14,7 +18,7 @@
 
 namespace mg {
 
-// Fills `matrix` (and `frames_matrix`) of every decoder convolution, in one buffer on the model's main backend.
+// Fills `matrix` or `frames_matrix` of every decoder convolution, in one buffer on the model's main backend.
 // Throws mg::error(backend) when that buffer cannot be allocated.
 void encodec_prepare_decoder_matrices(model& m);
 

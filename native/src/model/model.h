@@ -75,8 +75,10 @@ struct musicgen_lm {
 struct encodec_conv {
     ggml_tensor* weight = nullptr;  // {encoder,decoder}.layers.{i}.conv (or block.{j}.conv) weight_g/weight_v
     ggml_tensor* bias = nullptr;    // ... .conv.bias, [out]
-    ggml_tensor* matrix = nullptr;  // decoder only: `weight` as an F32 matrix product operand (model/codec-matrices.h)
-    ggml_tensor* frames_matrix = nullptr;  // CPU decoders' direct Conv1d only: `matrix` transposed (codec-matrices.h)
+    // Decoder only, one of the two (model/codec-matrices.h): `weight` as an F32 matrix product operand, or for a
+    // direct convolution on the CPU as the matrix its frames are multiplied with.
+    ggml_tensor* matrix = nullptr;
+    ggml_tensor* frames_matrix = nullptr;
     int kernel = 0;
     int stride = 1;
     int dilation = 1;

@@ -390,7 +390,8 @@ template <int V>
 void conv_frames_v(const float* w, int64_t w_step, const float* bias, int64_t n_k, const float* x, int64_t x_step,
                    float* y, int64_t y_step, int64_t n_t, __mmask16 last) {
     int64_t t = 0;
-    for (; t + 6 <= n_t; t += 6) conv_block<6, V>(w, w_step, bias, n_k, x + t * x_step, x_step, y + t * y_step, y_step, last);
+    for (; t + 6 <= n_t; t += 6)
+        conv_block<6, V>(w, w_step, bias, n_k, x + t * x_step, x_step, y + t * y_step, y_step, last);
     const float* xt = x + t * x_step;
     float* yt = y + t * y_step;
     switch (n_t - t) {

@@ -633,8 +633,9 @@ void cpu_elu(const float* src, float* dst, int64_t n) {
 }
 
 conv_frames_kernel cpu_conv_frames() {
-    static const conv_frames_kernel kernel =
-        cpu_matvec_kernels() == matvec_kernels::ggml ? nullptr : matvec::kernel_set_of(cpu_matvec_kernels())->conv_frames;
+    static const conv_frames_kernel kernel = cpu_matvec_kernels() == matvec_kernels::ggml
+                                                 ? nullptr
+                                                 : matvec::kernel_set_of(cpu_matvec_kernels())->conv_frames;
     return kernel;
 }
 
