@@ -1,18 +1,13 @@
 // The EnCodec decoder's cost per audio second (see decoder-floor.h).
 #include "decoder-floor.h"
 
-#include "model/codec-matrices.h"
+#include <ggml.h>
 
 namespace mg {
 
-// Multiply-adds of one Conv1d per output frame, or of one ConvTranspose1d per input frame. The decoder's matrices
-// are [in * kernel, out] and [in, out * taps] (model/codec-matrices.h).
-static double conv_macs(const encodec_conv& conv) {
-    const double rows = static_cast<double>(conv.matrix->ne[0]);
-    const double cols = static_cast<double>(conv.matrix->ne[1]);
-    if (!conv.transposed) return rows * cols;
-    return rows * (cols / encodec_transposed_taps(conv)) * conv.kernel;
-}
+// Multiply-adds of one Conv1d per output frame, or of one ConvTranspose1d per input frame: in * kernel * out, its
+// weight's size (whatever layout the decoder multiplies it in, model/codec-matrices.h).
+static double conv_macs(const encodec_conv& conv) { return static_cast<double>(ggml_nelements(conv.weight)); }
 
 decoder_cost count_decoder_cost(const model& m) {
     decoder_cost cost;
