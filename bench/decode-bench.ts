@@ -2,10 +2,10 @@
 //   [--frames 500] [--reps 5] [--chunk 25]
 // EnCodec decode speed alone (x real time = audio seconds / decode seconds), whole clip (decodeCodes) and streaming
 // (the stream decoder fed `chunk` frames per push, as gen.stream() does), on random codes. Prints every repetition
-// and the median: the development machine is shared, so single runs are noisy. Also the decoder's floors per audio
-// second: its multiply-adds over the CPU's f32 peak on these threads, and the LSTM's recurrent weights (read once
-// per frame) over the copy bandwidth, and each run's median over the arithmetic floor. The model comes from `npm run
-// bench` (bench/.cache).
+// and the median (the two modes alternate): the development machine is shared, so single runs are noisy. Also the
+// decoder's floors per audio second: its multiply-adds over the CPU's f32 peak on these threads, and the LSTM's
+// recurrent weights (read once per frame) over the copy bandwidth, and each run's median over the arithmetic floor.
+// The model comes from `npm run bench` (bench/.cache).
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { native } from '../lib/native';
@@ -67,14 +67,18 @@ async function main() {
       () => nativeDiagnostics().decodeCodesStreaming(model, codes, codebooks, frames, chunk, false, true),
     ]);
   }
-  for (const [name, run] of runs) {
-    await run(); // warm-up: first graphs of a process pay one-time setup
-    const xrt: number[] = [];
-    for (let r = 0; r < reps; r++) {
+  // The modes take turns, repetition by repetition, so that the machine's drifting speed weighs on both alike.
+  for (const [, run] of runs) await run(); // warm-up: first graphs of a process pay one-time setup
+  const times = runs.map((): number[] => []);
+  for (let r = 0; r < reps; r++) {
+    for (const [i, [, run]] of runs.entries()) {
       const started = performance.now();
       await run();
-      xrt.push((audioSeconds * 1000) / (performance.now() - started));
+      times[i]!.push((audioSeconds * 1000) / (performance.now() - started));
     }
+  }
+  for (const [i, [name]] of runs.entries()) {
+    const xrt = times[i]!;
     console.log(
       `${name}: ${audioSeconds} s audio, ${values.threads} threads, x RT median ${median(xrt).toFixed(2)} ` +
         `(${(1000 / median(xrt) / floorMs).toFixed(2)} x the arithmetic floor) ` +
