@@ -86,13 +86,15 @@ function lastConvBytesPerSample(codec: Codec): number {
 
 // The same when the convolutions run directly from their input frames (NativeModelInfo.codecConvolutions 'direct',
 // native/src/codec/decoder-cpu-ops.h): no columns and no products to overlap-add, so the largest step is the
-// full-rate residual block (its input, hidden and output frames and the int32 gather indices), the last upsampling
-// (its input, 2 numFilters channels at 1 / ratio of the rate, its gather indices and output) or the last convolution
+// full-rate residual block (its input, hidden and output frames and the int32 gather indices: one per padded frame,
+// or residualKernelSize per output for a dilated convolution, whose columns are gathered), the last upsampling (its
+// input, 2 numFilters channels at 1 / ratio of the rate, its gather indices and output) or the last convolution
 // (input, indices, output).
 function directStepBytesPerSample(codec: Codec): number {
   const filters = codec.numFilters;
   const ratio = codec.upsamplingRatios[codec.upsamplingRatios.length - 1] ?? 1;
-  const residual = filters * (2 + 1 / codec.compress) + 1;
+  const dilated = codec.numResidualLayers > 1 && codec.dilationGrowthRate > 1;
+  const residual = filters * (2 + 1 / codec.compress) + (dilated ? codec.residualKernelSize : 1);
   const upsampling = filters * (1 + 2 / ratio) + 1 / ratio;
   return Math.max(residual, upsampling, filters + 2) * F32;
 }

@@ -101,6 +101,7 @@ const parityFiles: Array<[string, string, string?]> = [
   // stream == one-shot under each, and the memory estimate of the decoder's graphs, which differ.
   ['encodec.test.js', ''],
   ['encodec-stream.test.js', ''],
+  ['encodec-shapes.test.js', ''],
   ['memory-budget.test.js', '^the decode estimate', 'the decode estimate'],
   [
     'stream.test.js',

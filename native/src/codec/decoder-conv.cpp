@@ -111,16 +111,26 @@ static ggml_tensor* conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_ten
     check_frames_matrix(conv, x, conv.kernel);
     const int64_t length = x->ne[1];
     const encodec_padding pad = encodec_conv1d_padding(conv, length);
+    const int64_t max_pad = std::max(pad.left, pad.right);
     ggml_tensor* frames = nullptr;
-    if (pad.left != 0 || pad.right != 0 || conv.kernel != 1) {
+    const bool columns = conv.dilation != 1;
+    if (columns) {
+        // Output t reads frames t + k * dilation - left, reflected, for k < kernel.
+        std::vector<int32_t> rows(static_cast<size_t>(pad.out_length * conv.kernel));
+        for (int64_t t = 0; t < pad.out_length; ++t) {
+            for (int64_t k = 0; k < conv.kernel; ++k) {
+                rows[t * conv.kernel + k] = reflected(t + k * conv.dilation - pad.left, length, max_pad);
+            }
+        }
+        frames = graph.rows(ctx, std::move(rows));
+    } else if (pad.left != 0 || pad.right != 0 || conv.kernel != 1) {
         // Padded position j (output t reads positions t .. t + kernel - 1) is input frame j - left, reflected.
-        const int64_t max_pad = std::max(pad.left, pad.right);
         std::vector<int32_t> rows(static_cast<size_t>(pad.out_length + conv.kernel - 1));
         for (size_t j = 0; j < rows.size(); ++j)
             rows[j] = reflected(static_cast<int64_t>(j) - pad.left, length, max_pad);
         frames = graph.rows(ctx, std::move(rows));
     }
-    return encodec_cpu_conv(ctx, conv, x, frames, elu_x, elu_y, residual);
+    return encodec_cpu_conv(ctx, conv, x, frames, columns, elu_x, elu_y, residual);
 }
 
 ggml_tensor* encodec_decoder_conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, bool elu_x,
@@ -144,7 +154,7 @@ ggml_tensor* encodec_decoder_conv_transpose1d(ggml_context* ctx, const encodec_c
             const int64_t frame = static_cast<int64_t>(j) - (shifts - 1);
             rows[j] = static_cast<int32_t>(frame >= 0 && frame < length ? frame : length);
         }
-        ggml_tensor* y = encodec_cpu_conv(ctx, conv, x, graph.rows(ctx, std::move(rows)), elu_x, false, nullptr);
+        ggml_tensor* y = encodec_cpu_conv(ctx, conv, x, graph.rows(ctx, std::move(rows)), false, elu_x, false, nullptr);
         const int64_t out = y->ne[0] / stride;
         return ggml_view_2d(ctx, y, out, length * stride, static_cast<size_t>(out) * sizeof(float),
                             static_cast<size_t>(trim_left * out) * sizeof(float));

@@ -127,7 +127,7 @@ void bias_op(ggml_tensor* dst, int ith, int nth, void* userdata) {
 
 // encodec_cpu_conv's options and the stride its bias repeats with, in the node's op_params after ggml's own custom
 // op parameters (3 pointers).
-enum conv_flags : int32_t { conv_elu_x = 1, conv_elu_y = 2, conv_gather = 4, conv_residual = 8 };
+enum conv_flags : int32_t { conv_elu_x = 1, conv_elu_y = 2, conv_gather = 4, conv_residual = 8, conv_columns = 16 };
 constexpr int conv_flags_param = 6;
 constexpr int conv_stride_param = 7;
 static_assert(3 * sizeof(void*) <= conv_flags_param * sizeof(int32_t), "ggml's custom op parameters overlap the flags");
@@ -173,12 +173,16 @@ void conv1d_op(ggml_tensor* dst, int ith, int nth, void*) {
         const int64_t t0 = tile * conv_tile, t1 = std::min(T, t0 + conv_tile);
         if (o0 == o1) continue;
         const float* source = in + t0 * C;  // frame t0's column: n_k values from here on, C apart frame by frame
+        int64_t step = C;
         if (frames || flags & conv_elu_x) {
-            const int64_t n = t1 - t0 + span - 1;
+            // The tile's padded frames, or with gathered columns (a dilated convolution) span frames per output.
+            const bool columns = flags & conv_columns;
+            const int64_t n = columns ? (t1 - t0) * span : t1 - t0 + span - 1;
+            const int32_t* first = frames ? frames + (columns ? t0 * span : t0) : nullptr;
             if (tile != padded_tile) {
                 scratch.resize(static_cast<size_t>(n * C));
                 for (int64_t j = 0; j < n; ++j) {
-                    const int64_t frame = frames ? frames[t0 + j] : t0 + j;
+                    const int64_t frame = first ? first[j] : t0 + j;
                     float* to = scratch.data() + j * C;
                     if (frame == L) {
                         std::fill(to, to + C, 0.0f);
@@ -191,9 +195,11 @@ void conv1d_op(ggml_tensor* dst, int ith, int nth, void*) {
                 padded_tile = tile;
             }
             source = scratch.data();
+            if (columns) step = n_k;
         }
         float* to = y + t0 * out + o0;
-        conv_frames(static_cast<const float*>(w->data) + o0, out, bias + o0, o1 - o0, n_k, source, C, to, out, t1 - t0);
+        conv_frames(static_cast<const float*>(w->data) + o0, out, bias + o0, o1 - o0, n_k, source, step, to, out,
+                    t1 - t0);
         for (int64_t t = 0; t < t1 - t0; ++t) {
             float* row = to + t * out;
             if (flags & conv_elu_y) encodec_elu_values(row, row, o1 - o0);
@@ -209,14 +215,14 @@ void conv1d_op(ggml_tensor* dst, int ith, int nth, void*) {
 }  // namespace
 
 ggml_tensor* encodec_cpu_conv(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, ggml_tensor* frames,
-                              bool elu_x, bool elu_y, ggml_tensor* residual) {
+                              bool columns, bool elu_x, bool elu_y, ggml_tensor* residual) {
     const int64_t out = conv.frames_matrix->ne[0];
     const int64_t span = conv.frames_matrix->ne[1] / x->ne[0];
-    const int64_t length = frames ? frames->ne[0] - span + 1 : x->ne[1];
+    const int64_t length = !frames ? x->ne[1] : columns ? frames->ne[0] / span : frames->ne[0] - span + 1;
     ggml_tensor* args[] = {ggml_is_contiguous(x) ? x : ggml_cont(ctx, x), conv.frames_matrix, conv.bias, frames,
                            residual};
     int n_args = 3;
-    int32_t flags = (elu_x ? conv_elu_x : 0) | (elu_y ? conv_elu_y : 0);
+    int32_t flags = (elu_x ? conv_elu_x : 0) | (elu_y ? conv_elu_y : 0) | (frames && columns ? conv_columns : 0);
     if (frames) {
         flags |= conv_gather;
         ++n_args;

@@ -7,10 +7,10 @@
 //  * bias: a convolution's product plus its bias, then the ELU or the residual shortcut.
 //  * conv: a convolution with a frames_matrix (model/codec-matrices.h: a stride-1 Conv1d, or a ConvTranspose1d in
 //    its polyphase form) straight from its input frames: each thread pads (and ELUs) the frames of a tile of
-//    outputs into a small buffer, the kernel set's conv_frames multiplies them in place of gathered columns or of
-//    products to overlap-add (runtime/cpu-matvec.h), then bias and ELU or the residual shortcut follow on the tile
-//    while it is in cache. Its sums run in another order than ggml's products (a chain of multiply-adds per output),
-//    the same for every output wherever it falls in a tile or window.
+//    outputs into a small buffer (a dilated one gathers the tile's columns there), the kernel set's conv_frames
+//    multiplies them in place of gathered columns or of products to overlap-add (runtime/cpu-matvec.h), then bias and
+//    ELU or the residual shortcut follow on the tile while it is in cache. Its sums run in another order than ggml's
+//    products (a chain of multiply-adds per output), the same for every output wherever it falls in a tile or window.
 // The others add in the order of the ggml nodes they replace and uses the decoder's ELU (elu.h), so the results are
 // those of the unfused graph; GPUs keep ggml's nodes.
 #pragma once
@@ -36,9 +36,10 @@ ggml_tensor* encodec_cpu_bias(ggml_context* ctx, ggml_tensor* product, ggml_tens
 // conv(x) [out', T'] + bias, then through the ELU (`elu_y`) or added to `residual` [out', T'] (when not null), of x
 // [in, L] or of x's ELU (`elu_x`); for a ConvTranspose1d out' = out * stride, the output frames untrimmed. `frames`
 // I32 [T' + span - 1] (span: input frames per output frame, the kernel or the shifts): the input frame each padded
-// position reads (L: a frame of zeros); null for a kernel-1 convolution without padding (T' = L). Requires
+// position reads (L: a frame of zeros); with `columns` (a dilated convolution) I32 [T' * span] instead, the frames of
+// output t's column at t * span; null for a kernel-1 convolution without padding (T' = L). Requires
 // conv.frames_matrix.
 ggml_tensor* encodec_cpu_conv(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, ggml_tensor* frames,
-                              bool elu_x, bool elu_y, ggml_tensor* residual);
+                              bool columns, bool elu_x, bool elu_y, ggml_tensor* residual);
 
 }  // namespace mg

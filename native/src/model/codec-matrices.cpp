@@ -55,7 +55,7 @@ static std::vector<float> matrix_values(const encodec_conv& conv) {
 }
 
 bool encodec_direct_conv(const model& m, const encodec_conv& conv) {
-    return !m.backends.gpu && cpu_conv_frames() && conv.dilation == 1 && (conv.transposed || conv.stride == 1);
+    return !m.backends.gpu && cpu_conv_frames() && (conv.transposed ? conv.dilation == 1 : conv.stride == 1);
 }
 
 bool encodec_decoder_convolves_directly(const model& m) {

@@ -4,8 +4,8 @@
 //  * ConvTranspose1d [kernel, out, in] -> [in, out * kernel'], output channel fastest, kernel' the kernel rounded
 //    up to a multiple of the stride with zero taps, so that the overlap-add is a sum of kernel' / stride views.
 // When the CPU kernel set convolves directly from the input frames (runtime/cpu-matvec.h: cpu_conv_frames;
-// codec/decoder-cpu-ops.h), a CPU decoder's undilated convolutions get `frames_matrix` instead, the output channel
-// fastest:
+// codec/decoder-cpu-ops.h), a CPU decoder's stride-1 Conv1d and undilated ConvTranspose1d get `frames_matrix`
+// instead, the output channel fastest:
 //  * stride-1 Conv1d: [out, in * kernel], the `matrix` above transposed;
 //  * ConvTranspose1d: [out * stride, in * shifts] (shifts = kernel' / stride), the polyphase form: output frame u
 //    (samples u * stride + r, r < stride, before trimming) reads input frames u - shifts + 1 .. u, and weight
