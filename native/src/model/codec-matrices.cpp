@@ -29,8 +29,8 @@ static std::vector<float> read_f32(const ggml_tensor* t) {
     return out;
 }
 
-// The matrix's values (layouts in codec-matrices.h).
-static std::vector<float> matrix_values(const encodec_conv& conv) {
+// `conv`'s weight laid out as its `matrix`, or as its `frames_matrix` when `frames` (layouts in codec-matrices.h).
+static std::vector<float> matrix_values(const encodec_conv& conv, bool frames) {
     const std::vector<float> w = read_f32(conv.weight);
     const int64_t k_n = conv.weight->ne[0];
     if (!conv.transposed) {
@@ -38,17 +38,23 @@ static std::vector<float> matrix_values(const encodec_conv& conv) {
         std::vector<float> m(w.size());
         for (int64_t o = 0; o < out; ++o) {
             for (int64_t i = 0; i < in; ++i) {
-                for (int64_t k = 0; k < k_n; ++k) m[(o * k_n + k) * in + i] = w[(o * in + i) * k_n + k];
+                for (int64_t k = 0; k < k_n; ++k) {
+                    m[frames ? (k * in + i) * out + o : (o * k_n + k) * in + i] = w[(o * in + i) * k_n + k];
+                }
             }
         }
         return m;
     }
-    const int64_t out = conv.weight->ne[1], in = conv.weight->ne[2];
-    const int64_t taps = encodec_transposed_taps(conv);
+    const int64_t out = conv.weight->ne[1], in = conv.weight->ne[2], stride = conv.stride;
+    const int64_t taps = encodec_transposed_taps(conv), shifts = taps / stride;
     std::vector<float> m(static_cast<size_t>(in * out * taps), 0.0f);
     for (int64_t i = 0; i < in; ++i) {
         for (int64_t o = 0; o < out; ++o) {
-            for (int64_t k = 0; k < k_n; ++k) m[(k * out + o) * in + i] = w[(i * out + o) * k_n + k];
+            for (int64_t k = 0; k < k_n; ++k) {
+                const int64_t at = frames ? ((shifts - 1 - k / stride) * in + i) * stride * out + k % stride * out + o
+                                          : (k * out + o) * in + i;
+                m[at] = w[(i * out + o) * k_n + k];
+            }
         }
     }
     return m;
@@ -64,34 +70,6 @@ bool encodec_decoder_convolves_directly(const model& m) {
         if (s.kind == encodec_stage_kind::resblock && s.res.conv1.frames_matrix) return true;
     }
     return false;
-}
-
-// The frames matrix's values (layouts in codec-matrices.h).
-static std::vector<float> frames_matrix_values(const encodec_conv& conv) {
-    const std::vector<float> w = read_f32(conv.weight);
-    const int64_t k_n = conv.weight->ne[0];
-    if (!conv.transposed) {
-        const int64_t in = conv.weight->ne[1], out = conv.weight->ne[2];
-        std::vector<float> m(w.size());
-        for (int64_t o = 0; o < out; ++o) {
-            for (int64_t i = 0; i < in; ++i) {
-                for (int64_t k = 0; k < k_n; ++k) m[(k * in + i) * out + o] = w[(o * in + i) * k_n + k];
-            }
-        }
-        return m;
-    }
-    const int64_t out = conv.weight->ne[1], in = conv.weight->ne[2], stride = conv.stride;
-    const int64_t shifts = encodec_transposed_taps(conv) / stride;
-    std::vector<float> m(static_cast<size_t>(shifts * in * stride * out), 0.0f);
-    for (int64_t i = 0; i < in; ++i) {
-        for (int64_t o = 0; o < out; ++o) {
-            for (int64_t k = 0; k < k_n; ++k) {
-                const int64_t shift = k / stride, r = k % stride;
-                m[((shifts - 1 - shift) * in + i) * stride * out + r * out + o] = w[(i * out + o) * k_n + k];
-            }
-        }
-    }
-    return m;
 }
 
 void encodec_prepare_decoder_matrices(model& m) {
@@ -129,7 +107,7 @@ void encodec_prepare_decoder_matrices(model& m) {
     ggml_backend_buffer_set_usage(m.codec.matrices.get(), GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
     for (encodec_conv* c : convs) {
         ggml_tensor* t = c->frames_matrix ? c->frames_matrix : c->matrix;
-        const std::vector<float> values = c->frames_matrix ? frames_matrix_values(*c) : matrix_values(*c);
+        const std::vector<float> values = matrix_values(*c, c->frames_matrix != nullptr);
         ggml_backend_tensor_set(t, values.data(), 0, ggml_nbytes(t));
     }
 }
