@@ -136,7 +136,7 @@ static_assert(3 * sizeof(void*) <= conv_flags_param * sizeof(int32_t), "ggml's c
 // kernel streams its matrix across them.
 constexpr int64_t conv_tile = 64;
 
-void conv1d_op(ggml_tensor* dst, int ith, int nth, void*) {
+void conv_op(ggml_tensor* dst, int ith, int nth, void*) {
     const int32_t flags = reinterpret_cast<const int32_t*>(dst->op_params)[conv_flags_param];
     const int32_t stride = reinterpret_cast<const int32_t*>(dst->op_params)[conv_stride_param];
     const ggml_tensor* x = dst->src[0];
@@ -234,7 +234,7 @@ ggml_tensor* encodec_cpu_conv(ggml_context* ctx, const encodec_conv& conv, ggml_
         ++n_args;
     }
     ggml_tensor* y =
-        ggml_custom_4d(ctx, GGML_TYPE_F32, out, length, 1, 1, args, n_args, conv1d_op, GGML_N_TASKS_MAX, nullptr);
+        ggml_custom_4d(ctx, GGML_TYPE_F32, out, length, 1, 1, args, n_args, conv_op, GGML_N_TASKS_MAX, nullptr);
     reinterpret_cast<int32_t*>(y->op_params)[conv_flags_param] = flags;
     reinterpret_cast<int32_t*>(y->op_params)[conv_stride_param] = conv.transposed ? conv.stride : 1;
     return y;
