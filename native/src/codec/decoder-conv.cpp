@@ -49,6 +49,18 @@ static int32_t reflected(int64_t p, int64_t length, int64_t max_pad) {
     return static_cast<int32_t>(std::min(p, length));
 }
 
+// The input frame of each column part of a non-causal Conv1d: output t, tap k reads row t * kernel + k.
+static std::vector<int32_t> column_rows(const encodec_conv& conv, int64_t length, const encodec_padding& pad) {
+    const int64_t max_pad = std::max(pad.left, pad.right);
+    std::vector<int32_t> rows(static_cast<size_t>(pad.out_length * conv.kernel));
+    for (int64_t t = 0; t < pad.out_length; ++t) {
+        for (int64_t k = 0; k < conv.kernel; ++k) {
+            rows[t * conv.kernel + k] = reflected(t * conv.stride + k * conv.dilation - pad.left, length, max_pad);
+        }
+    }
+    return rows;
+}
+
 // The product of a non-causal Conv1d's matrix with its columns (the bias not yet added): [in, T] ->
 // [out, ceil(T / stride)], of the input's ELU when `elu_x`.
 static ggml_tensor* conv1d_product(ggml_context* ctx, const encodec_conv& conv, ggml_tensor* x, bool elu_x,
@@ -64,13 +76,7 @@ static ggml_tensor* conv1d_product(ggml_context* ctx, const encodec_conv& conv, 
     if (conv.kernel == 1 && stride == 1 && left == 0 && right == 0) {
         return ggml_mul_mat(ctx, conv.matrix, elu_x ? encodec_elu(ctx, x, graph.cpu()) : x);
     }
-    const int64_t max_pad = std::max(left, right);
-    std::vector<int32_t> rows(static_cast<size_t>(out_length * conv.kernel));
-    for (int64_t t = 0; t < out_length; ++t) {
-        for (int64_t k = 0; k < conv.kernel; ++k) {
-            rows[t * conv.kernel + k] = reflected(t * stride + k * conv.dilation - left, length, max_pad);
-        }
-    }
+    std::vector<int32_t> rows = column_rows(conv, length, pad);
     ggml_tensor* columns;
     if (graph.cpu()) {
         columns = encodec_cpu_columns(ctx, x, graph.rows(ctx, std::move(rows)), conv.kernel, elu_x);
@@ -111,20 +117,13 @@ static ggml_tensor* conv1d(ggml_context* ctx, const encodec_conv& conv, ggml_ten
     check_frames_matrix(conv, x, conv.kernel);
     const int64_t length = x->ne[1];
     const encodec_padding pad = encodec_conv1d_padding(conv, length);
-    const int64_t max_pad = std::max(pad.left, pad.right);
     ggml_tensor* frames = nullptr;
     const bool columns = conv.dilation != 1;
     if (columns) {
-        // Output t reads frames t + k * dilation - left, reflected, for k < kernel.
-        std::vector<int32_t> rows(static_cast<size_t>(pad.out_length * conv.kernel));
-        for (int64_t t = 0; t < pad.out_length; ++t) {
-            for (int64_t k = 0; k < conv.kernel; ++k) {
-                rows[t * conv.kernel + k] = reflected(t + k * conv.dilation - pad.left, length, max_pad);
-            }
-        }
-        frames = graph.rows(ctx, std::move(rows));
+        frames = graph.rows(ctx, column_rows(conv, length, pad));
     } else if (pad.left != 0 || pad.right != 0 || conv.kernel != 1) {
         // Padded position j (output t reads positions t .. t + kernel - 1) is input frame j - left, reflected.
+        const int64_t max_pad = std::max(pad.left, pad.right);
         std::vector<int32_t> rows(static_cast<size_t>(pad.out_length + conv.kernel - 1));
         for (size_t j = 0; j < rows.size(); ++j)
             rows[j] = reflected(static_cast<int64_t>(j) - pad.left, length, max_pad);
